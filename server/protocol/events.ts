@@ -1,0 +1,239 @@
+// The one vocabulary of mitmlab: the server emits these, the store persists them, the hub streams them and the UI
+// renders them. Types only (no node: imports) so ui/ can import this file.
+//
+// Every `switch` over ProxyEvent ends with `assertNever(event)`, so adding a type makes the compiler list every
+// place that must learn about it.
+
+import type {
+  CertificateSummary,
+  ClientHello,
+  Fingerprints,
+  HandshakeStep,
+  Leg,
+  ServerHello,
+  TlsFailureCause,
+  UpstreamVerification,
+} from './tls.js';
+
+/** A client TCP connection to the proxy, e.g. `c17`. */
+export type ConnId = string;
+/** One HTTP exchange (or WebSocket session) inside a connection, e.g. `c17.2`. */
+export type FlowId = string;
+
+/** Header names and values in wire order, case preserved. */
+export type HeaderList = [name: string, value: string][];
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** A captured body. The bytes live in the blob store under `sha256`; events never carry them. */
+export interface BodyRef {
+  /** SHA-256 (hex) of the stored bytes: decoded when `decoded` is true, else as on the wire. */
+  sha256: string;
+  /** Stored bytes. */
+  size: number;
+  /** Bytes that crossed the proxy (after transfer coding, before content coding). */
+  wireSize: number;
+  /** The capture stopped at --body-cap: `size` covers only the first bytes. */
+  truncated: boolean;
+  /** Content-Encoding on the wire (gzip, br, deflate), or null. */
+  encoding: string | null;
+  /** The stored bytes were decoded from `encoding`. */
+  decoded: boolean;
+  /** Media type from Content-Type, lowercased, without parameters. */
+  mimeType: string | null;
+}
+
+/** Milliseconds, measured from the request's first byte (`startedAt`). -1 when not applicable (HAR convention). */
+export interface FlowTimings {
+  /** Wall clock of the request's first byte, ms since epoch. */
+  startedAt: number;
+  /** Waiting for an upstream connection (DNS + TCP + TLS) when a new one had to be opened. */
+  connect: number;
+  /** Request headers and body sent upstream. */
+  send: number;
+  /** Time to the first response byte. */
+  wait: number;
+  /** Response body received. */
+  receive: number;
+  total: number;
+}
+
+export type ListenerMode = 'explicit' | 'transparent';
+
+export type TunnelReason = 'passthrough' | 'not-tls' | 'policy';
+
+/** Proxy errors with a stable code; `status` is the HTTP status the client got, if any. */
+export type ProxyErrorCode =
+  | 'bad-request'
+  | 'bad-connect-target'
+  | 'headers-too-large'
+  | 'loop-refused'
+  | 'destination-refused'
+  | 'upstream-dns'
+  | 'upstream-unreachable'
+  | 'upstream-timeout'
+  | 'upstream-untrusted'
+  | 'upstream-tls'
+  | 'upstream-reset'
+  | 'client-aborted'
+  | 'timeout'
+  | 'internal';
+
+export type StoreErrorCode = 'write-failed' | 'read-failed';
+
+export type ProxyEvent =
+  | { type: 'connection-open'; conn: ConnId; client: Endpoint; mode: ListenerMode; at: number }
+  | { type: 'connection-close'; conn: ConnId; bytesIn: number; bytesOut: number; at: number }
+  /** The browser asked for a tunnel (CONNECT host:port). */
+  | { type: 'connect'; conn: ConnId; host: string; port: number; at: number }
+  /** Bytes relayed without interception. */
+  | { type: 'tunnel'; conn: ConnId; host: string; port: number; reason: TunnelReason; at: number }
+  | {
+      type: 'tls-client-hello';
+      conn: ConnId;
+      leg: Leg;
+      hello: ClientHello;
+      fingerprints: Fingerprints;
+      /** The raw handshake message, base64 (hellos are small; the UI highlights fields by Span). */
+      raw: string;
+      at: number;
+    }
+  | { type: 'tls-server-hello'; conn: ConnId; leg: Leg; hello: ServerHello; raw: string; at: number }
+  | {
+      type: 'tls-established';
+      conn: ConnId;
+      leg: Leg;
+      /** e.g. TLSv1.3 */
+      version: string;
+      /** IANA standard name, e.g. TLS_AES_128_GCM_SHA256. */
+      cipher: string;
+      alpn: string | null;
+      sni: string | null;
+      resumed: boolean;
+      /** Key-exchange group name (x25519, X25519MLKEM768, secp256r1…) and key size in bits. */
+      group: string | null;
+      groupBits: number | null;
+      /** Signature algorithms both sides support (OpenSSL names). */
+      sharedSigalgs: string[];
+      /** TCP connect time (upstream leg) in ms; null on the client leg (the browser connected to us). */
+      connectMs: number | null;
+      handshakeMs: number;
+      at: number;
+    }
+  | {
+      type: 'tls-certificates';
+      conn: ConnId;
+      host: string;
+      /** The origin's chain as received. */
+      upstream: CertificateSummary[];
+      /** The chain mitmlab showed the browser. */
+      forged: CertificateSummary[];
+      verification: UpstreamVerification;
+      /** --upstream-insecure let an untrusted origin through: the browser was not told. */
+      insecureAllowed: boolean;
+      at: number;
+    }
+  | {
+      type: 'tls-failed';
+      conn: ConnId;
+      leg: Leg;
+      host: string;
+      cause: TlsFailureCause;
+      /** One sentence a student can act on. */
+      message: string;
+      /** TLS alert name when one was sent or received. */
+      alert: string | null;
+      at: number;
+    }
+  /** One NSS key log line (https://firefox-source-docs.mozilla.org/security/nss/legacy/key_log_format/). */
+  | { type: 'tls-keylog'; conn: ConnId; leg: Leg; line: string; at: number }
+  /** The handshake as seen on the wire, sent when the leg closes (or its capture budget is spent). */
+  | {
+      type: 'tls-transcript';
+      conn: ConnId;
+      leg: Leg;
+      steps: HandshakeStep[];
+      /** Raw bytes kept for export (blob refs): towards mitmlab and from mitmlab. */
+      rawIn: string | null;
+      rawOut: string | null;
+      /** Raw bytes kept stop at the capture budget; records after it are only counted. */
+      truncated: boolean;
+      appRecords: number;
+      appBytes: number;
+      at: number;
+    }
+  | {
+      type: 'http-request';
+      id: FlowId;
+      conn: ConnId;
+      method: string;
+      /** Absolute URL. */
+      url: string;
+      httpVersion: string;
+      headers: HeaderList;
+      body: BodyRef | null;
+      /** Client address, for the flow list. */
+      client: Endpoint;
+      at: number;
+    }
+  | {
+      type: 'http-response';
+      id: FlowId;
+      conn: ConnId;
+      status: number;
+      statusText: string;
+      httpVersion: string;
+      headers: HeaderList;
+      body: BodyRef | null;
+      timings: FlowTimings;
+      /** The response came from mitmlab itself (an error page), not from the origin. */
+      synthetic: boolean;
+      at: number;
+    }
+  | {
+      type: 'ws-open';
+      id: FlowId;
+      conn: ConnId;
+      url: string;
+      protocol: string | null;
+      extensions: string | null;
+      at: number;
+    }
+  | {
+      type: 'ws-message';
+      id: FlowId;
+      conn: ConnId;
+      /** Chrome's HAR vocabulary: `send` = browser to server. */
+      direction: 'send' | 'receive';
+      opcode: 1 | 2;
+      size: number;
+      /** UTF-8 text for opcode 1, base64 for opcode 2; capped at --ws-cap bytes. */
+      data: string;
+      truncated: boolean;
+      at: number;
+    }
+  | { type: 'ws-close'; id: FlowId; conn: ConnId; code: number; reason: string; by: 'client' | 'server'; at: number }
+  | {
+      type: 'proxy-error';
+      conn: ConnId | null;
+      id: FlowId | null;
+      code: ProxyErrorCode;
+      /** The HTTP status the client was answered with, if any. */
+      status: number | null;
+      message: string;
+      at: number;
+    }
+  | { type: 'store-error'; code: StoreErrorCode; message: string; at: number };
+
+export type ProxyEventType = ProxyEvent['type'];
+
+/** The event of a given type, e.g. `EventOf<'http-request'>`. */
+export type EventOf<T extends ProxyEventType> = Extract<ProxyEvent, { type: T }>;
+
+/** Ends every switch over a union: a new member makes this line a compile error. */
+export function assertNever(value: never): never {
+  throw new Error(`unhandled variant: ${JSON.stringify(value)}`);
+}

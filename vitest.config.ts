@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Integration tests start real servers and clients; give them room on a 2-core machine.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+    // Tests that need Debian tools fail in CI when the tool is missing (see test/helpers/tools.ts).
+    env: { MITMLAB_TEST: '1' },
+  },
+});
