@@ -61,6 +61,16 @@ export interface FlowTimings {
   total: number;
 }
 
+/** A credential seen in plaintext: the MITM risk made concrete. Values are shown masked until revealed. */
+export interface ExposedSecret {
+  kind: 'basic-auth' | 'bearer' | 'authorization' | 'cookie' | 'set-cookie' | 'form-field' | 'json-field' | 'query-param';
+  /** Header, field, cookie or parameter name. */
+  name: string;
+  /** The secret as seen (Basic credentials decoded to user:password). */
+  value: string;
+  location: 'request-header' | 'request-body' | 'url' | 'response-header';
+}
+
 export type ListenerMode = 'explicit' | 'transparent';
 
 export type TunnelReason = 'passthrough' | 'not-tls' | 'policy';
@@ -193,6 +203,8 @@ export type ProxyEvent =
       synthetic: boolean;
       at: number;
     }
+  /** Credentials found in a request or response (server/protocol/secrets.ts). */
+  | { type: 'secrets-found'; id: FlowId; conn: ConnId; secrets: ExposedSecret[]; at: number }
   | {
       type: 'ws-open';
       id: FlowId;
