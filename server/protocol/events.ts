@@ -81,6 +81,8 @@ export type ProxyErrorCode =
   | 'bad-connect-target'
   | 'headers-too-large'
   | 'loop-refused'
+  | 'client-not-allowed'
+  | 'not-a-proxy-request'
   | 'destination-refused'
   | 'upstream-dns'
   | 'upstream-unreachable'

@@ -1,0 +1,120 @@
+// A bounded copy of a body as it streams through: the proxy forwards every byte, this keeps at most `cap` of them
+// (DESIGN.md §3, "everything is bounded"). Decoding for display happens after the body ends, off the hot path.
+
+import zlib from 'node:zlib';
+import type { BlobSink } from '../events/blob-sink.js';
+import type { BodyRef } from '../protocol/events.js';
+
+export class BodyCapture {
+  readonly #cap: number;
+  readonly #chunks: Buffer[] = [];
+  #captured = 0;
+  /** Bytes seen on the wire, captured or not. */
+  wireSize = 0;
+
+  constructor(cap: number) {
+    this.#cap = cap;
+  }
+
+  /** Records a chunk. Holds references (no copy) to at most `cap` bytes. */
+  push(chunk: Buffer): void {
+    this.wireSize += chunk.length;
+    const room = this.#cap - this.#captured;
+    if (room <= 0) return;
+    const kept = chunk.length <= room ? chunk : chunk.subarray(0, room);
+    this.#chunks.push(kept);
+    this.#captured += kept.length;
+  }
+
+  get truncated(): boolean {
+    return this.wireSize > this.#captured;
+  }
+
+  /** The captured bytes as one buffer. */
+  bytes(): Buffer {
+    return this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#captured);
+  }
+
+  /**
+   * Stores the capture and describes it. Content-coded bodies (RFC 9110 §8.4) are decoded for display, up to the
+   * same cap; a body that fails to decode is stored as it came.
+   */
+  async finish(blobs: BlobSink, contentEncoding: string | undefined, mimeType: string | null): Promise<CapturedBody | null> {
+    if (this.wireSize === 0) return null;
+    const raw = this.bytes();
+    const encoding = normalizeEncoding(contentEncoding);
+    let stored = raw;
+    let decoded = false;
+    let truncated = this.truncated;
+    if (encoding) {
+      const result = await decodeBounded(raw, encoding, this.#cap);
+      if (result) {
+        stored = result.data;
+        decoded = true;
+        truncated = truncated || result.truncated;
+      }
+    }
+    const ref: BodyRef = {
+      sha256: blobs.put(stored),
+      size: stored.length,
+      wireSize: this.wireSize,
+      truncated,
+      encoding: encoding ?? (contentEncoding ? contentEncoding.trim().toLowerCase() : null),
+      decoded,
+      mimeType,
+    };
+    return { ref, data: stored };
+  }
+}
+
+/** A stored capture: its reference for events and the (decoded, bounded) bytes for in-process inspection. */
+export interface CapturedBody {
+  ref: BodyRef;
+  data: Buffer;
+}
+
+type Coding = 'gzip' | 'deflate' | 'br';
+
+function normalizeEncoding(value: string | undefined): Coding | null {
+  if (!value) return null;
+  const coding = value.trim().toLowerCase();
+  if (coding === 'gzip' || coding === 'x-gzip') return 'gzip';
+  if (coding === 'deflate') return 'deflate';
+  if (coding === 'br') return 'br';
+  return null; // identity, zstd, or stacked codings: shown as they came.
+}
+
+function decoder(coding: Coding, raw: Buffer): zlib.Gunzip | zlib.Inflate | zlib.InflateRaw | zlib.BrotliDecompress {
+  // A truncated capture still decodes up to where it stops: flush what is there instead of failing at the end.
+  const flush = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  if (coding === 'gzip') return zlib.createGunzip(flush);
+  if (coding === 'br') return zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
+  // "deflate" is meant to be zlib-wrapped (RFC 9110 §8.4.1.2) but some servers send raw deflate; the zlib header's
+  // first byte tells them apart (RFC 1950 §2.2: CM = 8 in the low nibble).
+  return (raw[0]! & 0x0f) === 8 ? zlib.createInflate(flush) : zlib.createInflateRaw(flush);
+}
+
+/** Decodes asynchronously (zlib runs in the thread pool), keeping at most `cap` decoded bytes. */
+function decodeBounded(raw: Buffer, coding: Coding, cap: number): Promise<{ data: Buffer; truncated: boolean } | null> {
+  return new Promise((resolve) => {
+    const stream = decoder(coding, raw);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (value: { data: Buffer; truncated: boolean } | null): void => {
+      if (done) return;
+      done = true;
+      stream.destroy();
+      resolve(value);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      const room = cap - size;
+      chunks.push(chunk.length <= room ? chunk : chunk.subarray(0, room));
+      size += Math.min(chunk.length, room);
+      if (size >= cap) finish({ data: Buffer.concat(chunks, size), truncated: true });
+    });
+    stream.on('end', () => finish({ data: Buffer.concat(chunks, size), truncated: false }));
+    stream.on('error', () => finish(size > 0 ? { data: Buffer.concat(chunks, size), truncated: true } : null));
+    stream.end(raw);
+  });
+}

@@ -1,0 +1,26 @@
+// Everything the connection handlers share, passed explicitly (no globals): configuration, the event bus, the blob
+// sink, certificates and the upstream trust settings.
+
+import type { SecureContext } from 'node:tls';
+import type { CertCache } from '../certs/context-cache.js';
+import type { BlobSink } from '../events/blob-sink.js';
+import type { EventBus } from '../events/bus.js';
+import type { TrustStore } from '../tls/verification.js';
+import type { ProxyConfig } from './config.js';
+import type { DestinationOptions } from './destination.js';
+
+export interface ProxyContext {
+  config: ProxyConfig;
+  bus: EventBus;
+  blobs: BlobSink;
+  certs: CertCache;
+  /** The lab CA certificate (DER), shown as the forged chain's root. */
+  caDer: Buffer;
+  /** Trust anchors for origins, parsed once, for the four-check verification. */
+  trust: TrustStore;
+  /** One SecureContext for every upstream connection (building one with ~150 roots costs milliseconds). */
+  upstreamTls: SecureContext;
+  /** Resolution, loop guard and connect timeout. The guard's ports are filled in once listeners are bound. */
+  destination: DestinationOptions;
+  nextConnId(): string;
+}

@@ -1,0 +1,74 @@
+// Turning a host name into a TCP connection to the origin: --resolve overrides, DNS, the loop guard, a timeout.
+// Errors carry a stable `code` that server/tls/failures.ts turns into a sentence.
+
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import { isOwnEndpoint, type OwnEndpoints } from './policy.js';
+
+export interface DestinationOptions {
+  /** --resolve HOST:ADDR overrides, keyed by lowercase host. */
+  resolve: ReadonlyMap<string, string>;
+  /** mitmlab's own listeners: connecting to them would loop (or reach the live view through the proxy). */
+  own: OwnEndpoints;
+  connectTimeoutMs: number;
+}
+
+/** An Error with a stable code (ENOTFOUND, CONNECT_TIMEOUT, LOOP_REFUSED, ECONNREFUSED…). */
+export class DestinationError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DestinationError';
+  }
+}
+
+/** Resolves `host` (a normalized name or IP literal) to one address. */
+export async function resolveHost(host: string, options: DestinationOptions): Promise<string> {
+  const override = options.resolve.get(host);
+  if (override) return override;
+  if (net.isIP(host)) return host;
+  try {
+    const result = await lookup(host, { verbatim: true });
+    return result.address;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
+    throw new DestinationError(code, `cannot resolve ${host} (${code})`);
+  }
+}
+
+export interface TcpConnection {
+  socket: net.Socket;
+  address: string;
+  /** ms spent resolving. */
+  dnsMs: number;
+  /** ms spent in the TCP handshake. */
+  connectMs: number;
+}
+
+/** Opens a TCP connection to host:port, refusing mitmlab's own endpoints. */
+export async function connectTcp(host: string, port: number, options: DestinationOptions): Promise<TcpConnection> {
+  const started = performance.now();
+  const address = await resolveHost(host, options);
+  const resolved = performance.now();
+  if (isOwnEndpoint(address, port, options.own)) {
+    throw new DestinationError('LOOP_REFUSED', `${host}:${port} is mitmlab itself`);
+  }
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: address, port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new DestinationError('CONNECT_TIMEOUT', `connecting to ${host}:${port} timed out`));
+    }, options.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve({ socket, address, dnsMs: resolved - started, connectMs: performance.now() - resolved });
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new DestinationError(error.code ?? 'ECONNREFUSED', `connecting to ${host}:${port} failed (${error.code ?? error.message})`));
+    });
+  });
+}

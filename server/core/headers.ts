@@ -1,0 +1,71 @@
+// Header handling shared by every HTTP hop: raw header lists in, filtered lists out.
+
+import type { HeaderList } from '../protocol/events.js';
+
+// Hop-by-hop fields are meaningful only for a single connection and must not be forwarded (RFC 9110 §7.6.1).
+// Proxy-Connection is a non-standard field that old clients still send to proxies.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Turns Node's flat `rawHeaders` array into [name, value] pairs, keeping case and order. */
+export function pairHeaders(raw: string[]): HeaderList {
+  const list: HeaderList = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) list.push([raw[i]!, raw[i + 1]!]);
+  return list;
+}
+
+/** Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionTokens(raw: string[]): Set<string> {
+  const tokens = new Set<string>();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() !== 'connection') continue;
+    for (const token of raw[i + 1]!.split(',')) tokens.add(token.trim().toLowerCase());
+  }
+  return tokens;
+}
+
+/**
+ * The flat raw header array to forward: hop-by-hop fields removed, everything else in order with its case.
+ * `keep` names hop-by-hop fields to preserve (e.g. transfer-encoding, so Node frames the body the same way);
+ * `drop` names further fields to remove.
+ */
+export function forwardableHeaders(
+  raw: string[],
+  keep: ReadonlySet<string> = EMPTY,
+  drop: ReadonlySet<string> = EMPTY,
+): string[] {
+  const named = connectionTokens(raw);
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if ((HOP_BY_HOP.has(lower) || named.has(lower)) && !keep.has(lower)) continue;
+    if (drop.has(lower)) continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+/** First value of a header in a raw array, case-insensitively. */
+export function rawHeader(raw: string[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === lower) return raw[i + 1];
+  return undefined;
+}
+
+/** Media type of a Content-Type value: lowercased, without parameters (RFC 9110 §8.3.1). */
+export function mediaType(contentType: string | undefined): string | null {
+  if (!contentType) return null;
+  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return type === '' ? null : type;
+}

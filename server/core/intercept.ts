@@ -1,0 +1,318 @@
+// CONNECT handling: after "200 Connection Established", peek at the first bytes, then intercept TLS (terminate the
+// browser's TLS with a minted certificate, open and verify our own TLS to the origin), tunnel passthrough hosts, or
+// relay non-TLS bytes raw.
+
+import type { X509Certificate } from 'node:crypto';
+import type http from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import tls from 'node:tls';
+import { normalizeHost } from '../certs/hostnames.js';
+import type { HostName } from '../certs/hostnames.js';
+import { summarizeCertificate } from '../certs/summary.js';
+import type { Endpoint } from '../protocol/events.js';
+import type { ClientHello } from '../protocol/tls.js';
+import { classifyClientFailure, classifyUpstreamFailure } from '../tls/failures.js';
+import { groupName } from '../tls/iana.js';
+import type { ConnectTarget } from './connect-target.js';
+import type { ProxyContext } from './context.js';
+import type { ExchangeSite } from './http-exchange.js';
+import { LegRecorder } from './leg-recorder.js';
+import { matchesAny } from './policy.js';
+import { rawErrorResponse } from './error-page.js';
+import { sniffClientHello } from './sniff.js';
+import { TeeSocket } from './tee-socket.js';
+import { relayTunnel } from './tunnel.js';
+import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
+import { InterceptAgent, insecureAllowed, UntrustedUpstreamError } from './upstream-agents.js';
+import { openUpstreamTls, type UpstreamTarget, type UpstreamTls } from './upstream-tls.js';
+
+/** An intercepted browser connection, attached to its decrypted TLSSocket for the HTTP layer. */
+export interface InterceptedConnection extends ExchangeSite {
+  /** Where the tunnel goes (the CONNECT target). */
+  target: { host: string; port: number };
+  /** host[:port] for request URLs: SNI, else the CONNECT host. */
+  authority: string;
+  upstreamTarget: UpstreamTarget;
+  agent: InterceptAgent | null;
+  /** Set when the origin could not be reached or was refused: every request gets this answer. */
+  failure: FailureAnswer | null;
+  requests: number;
+}
+
+const intercepted = new WeakMap<object, InterceptedConnection>();
+
+/** The intercepted connection a decrypted socket belongs to. */
+export function interceptedConnection(socket: object): InterceptedConnection | undefined {
+  return intercepted.get(socket);
+}
+
+// A browser that silently rejects our certificate finishes the handshake and closes at once; a browser keeping an
+// idle preconnected socket closes much later. This window separates the two (documented in README).
+const CLOSED_AFTER_HANDSHAKE_WINDOW_MS = 2_000;
+// Server-speaks-first protocols (SMTP, SSH…) send nothing first: after this, relay raw.
+const SILENCE_MS = 3_000;
+// The most SANs copied from the origin's certificate into the forged one.
+const MAX_COPIED_SANS = 100;
+// Typical key-exchange sizes in bits, for the client leg where Node gives no getEphemeralKeyInfo (server side).
+const GROUP_BITS: Record<string, number> = { x25519: 253, x448: 448, secp256r1: 256, secp384r1: 384, secp521r1: 521 };
+
+/** Handles a CONNECT whose target already passed validation and the loop guard. */
+export async function handleConnect(
+  ctx: ProxyContext,
+  httpLayer: http.Server,
+  socket: Socket,
+  head: Buffer,
+  conn: string,
+  client: Endpoint,
+  target: Extract<ConnectTarget, { ok: true }>,
+): Promise<void> {
+  socket.setTimeout(0); // the tunnel has its own timeouts from here on
+  socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  const sniffed = await sniffClientHello(socket, head, { silenceMs: SILENCE_MS, timeoutMs: ctx.config.timeouts.handshakeMs });
+  switch (sniffed.kind) {
+    case 'closed':
+      socket.destroy();
+      return;
+    case 'silent':
+      return relayTunnel(ctx, conn, socket, target.host, target.port, 'not-tls', Buffer.alloc(0));
+    case 'not-tls':
+      return relayTunnel(ctx, conn, socket, target.host, target.port, 'not-tls', sniffed.buffered);
+    case 'invalid':
+    case 'timeout': {
+      const failure =
+        sniffed.kind === 'timeout'
+          ? classifyClientFailure({ leg: 'client', host: target.host, code: 'HANDSHAKE_TIMEOUT' })
+          : { cause: 'unknown' as const, alert: null, message: `The client sent a malformed TLS ClientHello for ${target.host} (${sniffed.reason}); mitmlab closed the connection.` };
+      ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: target.host, ...failure, at: Date.now() });
+      socket.destroy();
+      return;
+    }
+    case 'tls':
+      break;
+  }
+  const sni = sniffed.hello.serverName;
+  if (matchesAny([target.host, sni], ctx.config.passthrough)) {
+    return relayTunnel(ctx, conn, socket, target.host, target.port, 'passthrough', sniffed.buffered);
+  }
+  await intercept(ctx, httpLayer, socket, conn, client, target, sni, sniffed.hello, sniffed.message, sniffed.buffered);
+}
+
+async function intercept(
+  ctx: ProxyContext,
+  httpLayer: http.Server,
+  socket: Socket,
+  conn: string,
+  client: Endpoint,
+  target: Extract<ConnectTarget, { ok: true }>,
+  sni: string | null,
+  hello: ClientHello,
+  helloMessage: Buffer,
+  buffered: Buffer,
+): Promise<void> {
+  // The certificate is for the name the browser will check: SNI, else the CONNECT host (an IP SAN for IP literals;
+  // without SNI, Node's SNICallback never fires, hence the per-connection TLSSocket below).
+  const certHost = sni ?? target.host;
+  const upstreamTarget: UpstreamTarget = {
+    host: target.host,
+    port: target.port,
+    servername: sni ?? (target.kind === 'dns' ? target.host : null),
+  };
+  const clientRecorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'client', ctx.config.tlsCaptureBudget);
+  clientRecorder.emitClientHello(hello, helloMessage);
+
+  // Connect upstream first (eagerly), so the forged certificate can copy the origin's names and an upstream
+  // failure is known before the browser sends its request.
+  const upstream = await connectOrigin(ctx, conn, upstreamTarget, certHost);
+
+  let minted;
+  try {
+    minted = await ctx.certs.get(certNames(certHost, upstream.chain[0]));
+  } catch (error) {
+    ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not mint a certificate for ${certHost}: ${String(error)}`, at: Date.now() });
+    upstream.tls?.socket.destroy();
+    socket.destroy();
+    return;
+  }
+  if (upstream.chain.length > 0) {
+    ctx.bus.emit({
+      type: 'tls-certificates',
+      conn,
+      host: certHost,
+      upstream: upstream.chain.map((cert) => summarizeCertificate(cert)),
+      forged: [summarizeCertificate(minted.certDer), summarizeCertificate(Buffer.from(ctx.caDer))],
+      verification: upstream.tls?.verification ?? upstream.verification!,
+      insecureAllowed: upstream.insecure,
+      at: Date.now(),
+    });
+  }
+
+  const state: InterceptedConnection = {
+    conn,
+    client,
+    flowCount: 0,
+    target: { host: target.host, port: target.port },
+    authority: formatHostPort(certHost, target.port),
+    upstreamTarget,
+    agent: upstream.tls ? new InterceptAgent(ctx, conn, upstreamTarget, upstream.tls) : null,
+    failure: upstream.failure,
+    requests: 0,
+  };
+
+  const tee = new TeeSocket(socket, clientRecorder, buffered);
+  const clientTls = new tls.TLSSocket(tee, {
+    isServer: true,
+    secureContext: minted.context,
+    ALPNProtocols: ['http/1.1'], // HTTP/2 on the client leg comes later
+  });
+  const started = performance.now();
+  let secureAt = 0;
+  const handshakeTimer = setTimeout(() => fail('HANDSHAKE_TIMEOUT'), ctx.config.timeouts.handshakeMs);
+
+  function fail(code: string | undefined): void {
+    clearTimeout(handshakeTimer);
+    const failure = classifyClientFailure({ leg: 'client', host: certHost, code, peerAlert: clientRecorder.peerAlert() });
+    ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
+    clientTls.destroy();
+    state.agent?.destroy();
+  }
+
+  clientTls.on('keylog', (line: Buffer) => {
+    ctx.bus.emit({ type: 'tls-keylog', conn, leg: 'client', line: line.toString('latin1').trimEnd(), at: Date.now() });
+  });
+  clientTls.on('error', (error: NodeJS.ErrnoException) => {
+    if (secureAt === 0) fail(error.code);
+    else clientTls.destroy();
+  });
+  clientTls.once('secure', () => {
+    clearTimeout(handshakeTimer);
+    secureAt = performance.now();
+    clientRecorder.emitHellos();
+    const group = groupOf(clientRecorder.serverHelloGroup());
+    const cipher = clientTls.getCipher();
+    ctx.bus.emit({
+      type: 'tls-established',
+      conn,
+      leg: 'client',
+      version: clientTls.getProtocol() ?? 'unknown',
+      cipher: cipher.standardName || cipher.name,
+      alpn: clientTls.alpnProtocol || null,
+      sni,
+      resumed: clientTls.isSessionReused(),
+      group,
+      groupBits: group ? (GROUP_BITS[group] ?? null) : null,
+      sharedSigalgs: clientTls.getSharedSigalgs(),
+      connectMs: null,
+      handshakeMs: secureAt - started,
+      at: Date.now(),
+    });
+    intercepted.set(clientTls, state);
+    httpLayer.emit('connection', clientTls);
+  });
+  clientTls.once('close', () => {
+    clearTimeout(handshakeTimer);
+    clientRecorder.finish();
+    state.agent?.destroy();
+    if (secureAt > 0 && state.requests === 0 && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS) {
+      const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLOSED_AFTER_HANDSHAKE' });
+      ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
+    }
+  });
+}
+
+interface OriginOutcome {
+  tls: UpstreamTls | null;
+  chain: X509Certificate[];
+  verification: UpstreamTls['verification'] | null;
+  failure: FailureAnswer | null;
+  insecure: boolean;
+}
+
+/** Opens the upstream TLS leg and decides whether the browser may be served from it. */
+async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTarget, certHost: string): Promise<OriginOutcome> {
+  let upstream: UpstreamTls;
+  try {
+    upstream = await openUpstreamTls(ctx, conn, target);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { peerAlert?: string | null };
+    const failure = classifyUpstreamFailure({ leg: 'upstream', host: certHost, code: e.code, peerAlert: e.peerAlert ?? null });
+    ctx.bus.emit({ type: 'tls-failed', conn, leg: 'upstream', host: certHost, ...failure, at: Date.now() });
+    return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };
+  }
+  upstream.socket.on('error', () => upstream.socket.destroy());
+  if (upstream.verification.trusted) {
+    return { tls: upstream, chain: upstream.chain, verification: upstream.verification, failure: null, insecure: false };
+  }
+  const reason = upstream.verification.reason ?? 'not trusted';
+  if (insecureAllowed(ctx, target)) {
+    ctx.bus.emit({
+      type: 'proxy-error',
+      conn,
+      id: null,
+      code: 'upstream-untrusted',
+      status: null,
+      message: `Upstream certificate not trusted (${reason}) — the browser was not told: --upstream-insecure let ${certHost} through.`,
+      at: Date.now(),
+    });
+    return { tls: upstream, chain: upstream.chain, verification: upstream.verification, failure: null, insecure: true };
+  }
+  ctx.bus.emit({
+    type: 'tls-failed',
+    conn,
+    leg: 'upstream',
+    host: certHost,
+    cause: 'upstream-untrusted',
+    alert: null,
+    message: `The certificate of ${certHost} failed verification (${reason}); mitmlab refused it, as a browser would.`,
+    at: Date.now(),
+  });
+  upstream.socket.destroy();
+  return {
+    tls: null,
+    chain: upstream.chain,
+    verification: upstream.verification,
+    failure: failureAnswer(target.host, target.port, new UntrustedUpstreamError(reason)),
+    insecure: false,
+  };
+}
+
+/** The forged certificate's names: the requested host first, then the origin's own DNS/IP SANs. */
+function certNames(certHost: string, originLeaf: X509Certificate | undefined): HostName[] {
+  const names: HostName[] = [];
+  const seen = new Set<string>();
+  const add = (name: HostName): void => {
+    const key = name.kind === 'dns' ? name.name : name.address;
+    if (seen.has(key) || names.length > MAX_COPIED_SANS) return;
+    seen.add(key);
+    names.push(name);
+  };
+  const primary = normalizeHost(certHost);
+  if (primary.kind !== 'invalid') add(primary);
+  for (const entry of (originLeaf?.subjectAltName ?? '').split(', ')) {
+    if (entry.startsWith('DNS:')) {
+      const value = entry.slice(4);
+      // Wildcards are copied as they are (*.example.com covers the subdomains the origin serves).
+      const wildcard = value.startsWith('*.');
+      const host = normalizeHost(wildcard ? value.slice(2) : value);
+      if (host.kind === 'dns') add(wildcard ? { kind: 'dns', name: `*.${host.name}` } : host);
+    } else if (entry.startsWith('IP Address:')) {
+      const host = normalizeHost(entry.slice('IP Address:'.length));
+      if (host.kind === 'ip') add(host);
+    }
+  }
+  return names;
+}
+
+function groupOf(code: number | null): string | null {
+  return code === null ? null : groupName(code);
+}
+
+function formatHostPort(host: string, port: number): string {
+  const h = isIP(host) === 6 ? `[${host}]` : host;
+  return port === 443 ? h : `${h}:${port}`;
+}
+
+/** Writes a refusal on a raw socket before any tunnel was set up. */
+export function refuseRaw(socket: Socket, answer: FailureAnswer | { status: number; title: string; detail: string }): void {
+  if (!socket.destroyed && socket.writable) socket.end(rawErrorResponse(answer));
+  socket.destroySoon?.();
+}

@@ -1,0 +1,250 @@
+// The explicit proxy: one listener that speaks HTTP/1.1 to browsers (absolute-form requests and CONNECT), plus an
+// internal HTTP layer (never listening) that parses the requests decrypted from intercepted TLS connections.
+
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Endpoint } from '../protocol/events.js';
+import { normalizeHost } from '../certs/hostnames.js';
+import { formatAuthority, parseConnectTarget } from './connect-target.js';
+import type { ProxyContext } from './context.js';
+import { connectTcp } from './destination.js';
+import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
+import { answerWithError, forwardExchange, type ExchangeSite } from './http-exchange.js';
+import { handleConnect, interceptedConnection } from './intercept.js';
+import { inAnyCidr, isLocalAddress, isOwnEndpoint } from './policy.js';
+import { failureAnswer } from './upstream-answer.js';
+import { openVerifiedUpstream, PlainAgent } from './upstream-agents.js';
+import { relayWebSocket } from './ws-relay.js';
+import type { ProxyErrorCode } from '../protocol/events.js';
+
+export interface RunningProxy {
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+interface ClientConnection extends ExchangeSite {
+  socket: Socket;
+}
+
+/** Starts the proxy listener. The context's loop guard must already list the live view's port, if any. */
+export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
+  const connections = new Map<Socket, ClientConnection>();
+  const plainAgent = new PlainAgent(ctx);
+  const serverOptions: http.ServerOptions = {
+    maxHeaderSize: ctx.config.maxHeaderSize,
+    headersTimeout: ctx.config.timeouts.headersMs,
+    requestTimeout: 0, // bodies stream for as long as they need; idle sockets time out instead
+    keepAliveTimeout: ctx.config.timeouts.idleMs,
+    noDelay: true,
+  };
+  const front = http.createServer(serverOptions);
+  const inner = http.createServer(serverOptions);
+
+  const emitError = (conn: string | null, code: ProxyErrorCode, status: number | null, message: string): void => {
+    ctx.bus.emit({ type: 'proxy-error', conn, id: null, code, status, message, at: Date.now() });
+  };
+
+  front.on('connection', (socket: Socket) => {
+    const client: Endpoint = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    const conn = ctx.nextConnId();
+    if (!isLocalAddress(client.address, []) && !inAnyCidr(client.address, ctx.config.allow)) {
+      emitError(conn, 'client-not-allowed', null, `Refused a connection from ${client.address}: it is not in --allow.`);
+      socket.destroy();
+      return;
+    }
+    connections.set(socket, { conn, client, flowCount: 0, socket });
+    ctx.bus.emit({ type: 'connection-open', conn, client, mode: 'explicit', at: Date.now() });
+    socket.setTimeout(ctx.config.timeouts.idleMs, () => socket.destroy());
+    socket.once('close', () => {
+      connections.delete(socket);
+      ctx.bus.emit({ type: 'connection-close', conn, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, at: Date.now() });
+    });
+  });
+
+  // Absolute-form requests (RFC 9112 §3.2.2): plain http:// forwarding.
+  front.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const site = connections.get(req.socket as Socket);
+    if (!site) return void res.destroy();
+    const url = parseAbsoluteHttpUrl(req.url);
+    if (!url.ok) {
+      const answer = { status: 400, title: url.title, detail: url.detail };
+      emitError(site.conn, url.code, 400, url.detail);
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end(`${answer.title}: ${answer.detail}\n`);
+      return;
+    }
+    forwardExchange(ctx, site, req, res, {
+      host: url.host,
+      port: url.port,
+      path: url.path,
+      url: url.href,
+      agent: plainAgent,
+    });
+  });
+
+  front.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    const site = connections.get(socket);
+    if (!site) return void socket.destroy();
+    const target = parseConnectTarget(req.url);
+    if (!target.ok) {
+      emitError(site.conn, 'bad-connect-target', 400, target.reason);
+      refuse(socket, { status: 400, title: 'Bad CONNECT target', detail: target.reason });
+      return;
+    }
+    ctx.bus.emit({ type: 'connect', conn: site.conn, host: target.host, port: target.port, at: Date.now() });
+    const literal = ctx.config.resolve.get(target.host) ?? (target.kind === 'ip' ? target.host : target.host === 'localhost' ? '127.0.0.1' : null);
+    if (literal && isOwnEndpoint(literal, target.port, ctx.destination.own)) {
+      const answer = failureAnswer(target.host, target.port, { code: 'LOOP_REFUSED' });
+      emitError(site.conn, answer.code, answer.status, answer.detail);
+      refuse(socket, answer);
+      return;
+    }
+    handleConnect(ctx, inner, socket, head, site.conn, site.client, target).catch((error: unknown) => {
+      emitError(site.conn, 'internal', null, `CONNECT ${req.url} failed: ${String(error)}`);
+      socket.destroy();
+    });
+  });
+
+  // ws:// through the proxy in absolute form.
+  front.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const site = connections.get(socket as Socket);
+    if (!site) return void socket.destroy();
+    const url = parseAbsoluteHttpUrl(req.url);
+    if (!url.ok || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      refuse(socket, { status: 400, title: 'Bad upgrade request', detail: url.ok ? 'only WebSocket upgrades are relayed' : url.detail });
+      return;
+    }
+    void relayWebSocket(ctx, site, req, socket, head, {
+      url: url.href.replace(/^http/, 'ws'),
+      host: url.host,
+      port: url.port,
+      connect: async () => (await connectTcp(url.host, url.port, ctx.destination)).socket,
+    });
+  });
+
+  // Decrypted requests from intercepted connections.
+  inner.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const state = interceptedConnection(req.socket);
+    if (!state) return void res.destroy();
+    state.requests++;
+    const url = `https://${req.headers.host ?? state.authority}${req.url?.startsWith('/') ? req.url : '/'}`;
+    if (state.failure || !state.agent) {
+      answerWithError(ctx, state, req, res, url, state.failure ?? failureAnswer(state.target.host, state.target.port, null));
+      return;
+    }
+    const agent = state.agent;
+    forwardExchange(ctx, state, req, res, {
+      host: state.target.host,
+      port: state.target.port,
+      path: req.url ?? '/',
+      url,
+      agent,
+      connectMs: () => agent.lastConnectMs,
+    });
+  });
+
+  inner.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const state = interceptedConnection(socket);
+    if (!state) return void socket.destroy();
+    state.requests++;
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      refuse(socket, { status: 400, title: 'Bad upgrade request', detail: 'only WebSocket upgrades are relayed' });
+      return;
+    }
+    if (state.failure) {
+      refuse(socket, state.failure);
+      return;
+    }
+    const url = `wss://${req.headers.host ?? state.authority}${req.url ?? '/'}`;
+    void relayWebSocket(ctx, state, req, socket, head, {
+      url,
+      host: state.target.host,
+      port: state.target.port,
+      connect: async () => state.agent?.takeSpare() ?? (await openVerifiedUpstream(ctx, state.conn, state.upstreamTarget)).socket,
+    });
+  });
+
+  for (const server of [front, inner]) {
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      const conn = connections.get(socket as Socket)?.conn ?? interceptedConnection(socket)?.conn ?? null;
+      const answer = clientErrorAnswer(error);
+      if (!answer) return void socket.destroy();
+      emitError(conn, answer.code, answer.status, answer.detail);
+      refuse(socket, answer);
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    front.once('error', reject);
+    front.listen(ctx.config.listenPort, ctx.config.listenHost, () => {
+      front.off('error', reject);
+      resolve();
+    });
+  });
+  const address = front.address();
+  const port = typeof address === 'object' && address ? address.port : ctx.config.listenPort;
+
+  return {
+    host: ctx.config.listenHost,
+    port,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+      for (const socket of connections.keys()) socket.destroy();
+      front.closeAllConnections();
+      inner.closeAllConnections();
+      plainAgent.destroy();
+      await closed;
+    },
+  };
+}
+
+type UrlResult =
+  | { ok: true; host: string; port: number; path: string; href: string }
+  | { ok: false; code: ProxyErrorCode; title: string; detail: string };
+
+/** Validates an absolute-form http:// request target. */
+function parseAbsoluteHttpUrl(raw: string | undefined): UrlResult {
+  if (!raw || raw.startsWith('/') || raw === '*') {
+    return {
+      ok: false,
+      code: 'not-a-proxy-request',
+      title: 'This is a proxy',
+      detail: 'mitmlab is an HTTP proxy: configure your browser or curl (--proxy) to use it, and open the live view URL printed at start.',
+    };
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { ok: false, code: 'bad-request', title: 'Bad request target', detail: `cannot parse the request URL ${JSON.stringify(raw.slice(0, 200))}` };
+  }
+  if (url.protocol !== 'http:') {
+    return { ok: false, code: 'bad-request', title: 'Unsupported scheme', detail: `only http:// is forwarded in absolute form; use CONNECT for ${url.protocol}//` };
+  }
+  const host = normalizeHost(url.hostname);
+  if (host.kind === 'invalid') return { ok: false, code: 'bad-request', title: 'Bad host', detail: host.reason };
+  const name = host.kind === 'ip' ? host.address : host.name;
+  const port = url.port ? Number(url.port) : 80;
+  return { ok: true, host: name, port, path: `${url.pathname}${url.search}`, href: `http://${formatAuthority(name, port, 80)}${url.pathname}${url.search}` };
+}
+
+/** Node's parser errors (llhttp codes) as answers: 431 for oversized heads, 408 for slow ones, 400 otherwise. */
+function clientErrorAnswer(error: NodeJS.ErrnoException): (ErrorAnswer & { code: ProxyErrorCode }) | null {
+  const code = error.code ?? '';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return null;
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return { code: 'headers-too-large', status: 431, title: 'Request header fields too large', detail: 'The request head is larger than --max-header-size allows (RFC 6585 §5).' };
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') {
+    return { code: 'timeout', status: 408, title: 'Request timeout', detail: 'The request head did not arrive in time.' };
+  }
+  const reason = (error as { reason?: string }).reason ?? error.message;
+  return { code: 'bad-request', status: 400, title: 'Malformed request', detail: `mitmlab could not parse the request: ${reason}.` };
+}
+
+function refuse(socket: Duplex, answer: ErrorAnswer): void {
+  if (!socket.destroyed && socket.writable) socket.end(rawErrorResponse(answer));
+  else socket.destroy();
+}

@@ -1,0 +1,64 @@
+// What the browser is told when mitmlab cannot give it the origin's answer: a status, a title and one sentence.
+// Pure mapping from the coded errors of destination.ts / upstream-tls.ts.
+
+import type { ProxyErrorCode } from '../protocol/events.js';
+import { classifyUpstreamFailure } from '../tls/failures.js';
+import type { ErrorAnswer } from './error-page.js';
+
+export interface FailureAnswer extends ErrorAnswer {
+  code: ProxyErrorCode;
+}
+
+/** An Error with a code and, for untrusted certificates, the reason in words. */
+export interface CodedError {
+  code?: string;
+  message?: string;
+  reason?: string;
+}
+
+/** Maps an upstream failure to the answer the browser gets (502, 504 or 403). */
+export function failureAnswer(host: string, port: number, error: unknown): FailureAnswer {
+  const e = (error ?? {}) as CodedError;
+  const code = e.code ?? '';
+  const where = port === 443 || port === 80 ? host : `${host}:${port}`;
+  if (code === 'LOOP_REFUSED') {
+    return {
+      code: 'loop-refused',
+      status: 403,
+      title: 'Refused: request to mitmlab itself',
+      detail: `${where} is one of mitmlab's own ports. mitmlab does not forward requests to itself (that would loop, or expose the live view through the proxy).`,
+    };
+  }
+  if (code === 'UPSTREAM_UNTRUSTED') {
+    const reason = e.reason ?? 'not trusted';
+    return {
+      code: 'upstream-untrusted',
+      status: 502,
+      title: `Upstream certificate not trusted (${reason})`,
+      detail: `The certificate of ${where} failed verification: ${reason}. mitmlab refused it, as a browser would. To continue anyway in the lab, start mitmlab with --upstream-insecure ${host}.`,
+    };
+  }
+  const failure = classifyUpstreamFailure({ leg: 'upstream', host: where, code });
+  switch (failure.cause) {
+    case 'upstream-dns':
+      return { code: 'upstream-dns', status: 502, title: `Cannot resolve ${host}`, detail: failure.message };
+    case 'upstream-unreachable':
+      return code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT'
+        ? { code: 'upstream-timeout', status: 504, title: `Timed out connecting to ${where}`, detail: failure.message }
+        : { code: 'upstream-unreachable', status: 502, title: `Cannot reach ${where}`, detail: failure.message };
+    case 'reset':
+      return { code: 'upstream-reset', status: 502, title: `${where} reset the connection`, detail: failure.message };
+    case 'handshake-timeout':
+      return { code: 'upstream-timeout', status: 504, title: `TLS handshake with ${where} timed out`, detail: failure.message };
+    default:
+      if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS')) {
+        return { code: 'upstream-tls', status: 502, title: `TLS handshake with ${where} failed`, detail: failure.message };
+      }
+      return {
+        code: 'upstream-unreachable',
+        status: 502,
+        title: `Cannot reach ${where}`,
+        detail: `${failure.message}${e.message ? ` (${e.message})` : ''}`,
+      };
+  }
+}

@@ -1,0 +1,126 @@
+// mitmlab ↔ origin: a TLS client connection through a tee (so its raw bytes are recorded), verified by the four
+// browser checks. Session resumption is never offered upstream, so every handshake shows the origin's chain.
+
+import { X509Certificate } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { UpstreamVerification } from '../protocol/tls.js';
+import { groupName } from '../tls/iana.js';
+import { verifyUpstreamChain } from '../tls/verification.js';
+import type { ProxyContext } from './context.js';
+import { connectTcp, DestinationError } from './destination.js';
+import { LegRecorder } from './leg-recorder.js';
+import { TeeSocket } from './tee-socket.js';
+
+export interface UpstreamTls {
+  socket: tls.TLSSocket;
+  recorder: LegRecorder;
+  chain: X509Certificate[];
+  verification: UpstreamVerification;
+  address: string;
+  /** DNS + TCP time, ms. */
+  connectMs: number;
+  handshakeMs: number;
+}
+
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  /** SNI to send: the browser's SNI, else the CONNECT host when it is a name; null for IP literals. */
+  servername: string | null;
+}
+
+/** Opens and verifies a TLS connection to the origin. Rejects with a coded error for DNS, TCP and TLS failures. */
+export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: UpstreamTarget): Promise<UpstreamTls> {
+  const tcp = await connectTcp(target.host, target.port, ctx.destination);
+  const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget);
+  const tee = new TeeSocket(tcp.socket, recorder);
+  const started = performance.now();
+  const socket = tls.connect({
+    socket: tee,
+    // Node checks the name against `servername`, else `host`: give it the name the browser asked for.
+    host: target.servername ?? target.host,
+    // RFC 6066 §3: SNI carries host names only, never IP literals.
+    ...(target.servername && !net.isIP(target.servername) ? { servername: target.servername } : {}),
+    secureContext: ctx.upstreamTls,
+    rejectUnauthorized: false, // we verify below and answer the browser with the reason
+    ALPNProtocols: ['http/1.1'],
+  });
+  socket.on('keylog', (line: Buffer) => {
+    ctx.bus.emit({ type: 'tls-keylog', conn, leg: 'upstream', line: line.toString('latin1').trimEnd(), at: Date.now() });
+  });
+  socket.once('close', () => recorder.finish());
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new DestinationError('HANDSHAKE_TIMEOUT', `TLS handshake with ${target.host} timed out`));
+    }, ctx.config.timeouts.handshakeMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve();
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      recorder.emitHellos();
+      const failure = Object.assign(error, { peerAlert: recorder.peerAlert() });
+      reject(failure);
+    });
+  });
+  const handshakeMs = performance.now() - started;
+  const chain = peerChain(socket);
+  const nodeError = socket.authorized ? null : String(socket.authorizationError ?? 'UNKNOWN');
+  const verification = verifyUpstreamChain({ chain, host: target.servername ?? target.host, nodeError, trust: ctx.trust });
+  recorder.emitHellos();
+  emitEstablished(ctx, conn, socket, target, tcp.connectMs + tcp.dnsMs, handshakeMs);
+  return { socket, recorder, chain, verification, address: tcp.address, connectMs: tcp.dnsMs + tcp.connectMs, handshakeMs };
+}
+
+/** The chain as the origin presented it, leaf first (Node links it via issuerCertificate). */
+function peerChain(socket: tls.TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  let cert = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
+  while (cert && cert.raw && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    chain.push(new X509Certificate(cert.raw));
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}
+
+function emitEstablished(
+  ctx: ProxyContext,
+  conn: string,
+  socket: tls.TLSSocket,
+  target: UpstreamTarget,
+  connectMs: number,
+  handshakeMs: number,
+): void {
+  const cipher = socket.getCipher();
+  const key = socket.getEphemeralKeyInfo();
+  ctx.bus.emit({
+    type: 'tls-established',
+    conn,
+    leg: 'upstream',
+    version: socket.getProtocol() ?? 'unknown',
+    // Node gives the IANA standard name next to OpenSSL's.
+    cipher: cipher.standardName || cipher.name,
+    alpn: socket.alpnProtocol || null,
+    sni: target.servername,
+    resumed: socket.isSessionReused(),
+    group: key && 'name' in key && key.name ? normalizeGroupName(key.name) : null,
+    groupBits: key && 'size' in key && typeof key.size === 'number' ? key.size : null,
+    sharedSigalgs: socket.getSharedSigalgs(),
+    connectMs,
+    handshakeMs,
+    at: Date.now(),
+  });
+}
+
+/** OpenSSL says X25519 / prime256v1; IANA says x25519 / secp256r1. Show the IANA name when we know it. */
+function normalizeGroupName(openssl: string): string {
+  const known: Record<string, number> = { X25519: 29, X448: 30, prime256v1: 23, secp384r1: 24, secp521r1: 25 };
+  const code = known[openssl];
+  return code !== undefined ? groupName(code) : openssl;
+}

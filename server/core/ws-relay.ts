@@ -1,0 +1,211 @@
+// WebSocket relay (RFC 6455): mitmlab completes the upstream handshake first, then accepts the browser's, and copies
+// messages both ways with the `ws` package, logging each one (direction, opcode, size, capped payload).
+
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { ProxyContext } from './context.js';
+import type { ExchangeSite } from './http-exchange.js';
+import { forwardableHeaders, pairHeaders, rawHeader } from './headers.js';
+import { failureAnswer } from './upstream-answer.js';
+import { rawErrorResponse } from './error-page.js';
+
+export interface WsTarget {
+  /** ws:// or wss:// URL of the origin. */
+  url: string;
+  host: string;
+  port: number;
+  /** Opens (or reuses) the connection to the origin: TCP for ws://, verified TLS for wss://. */
+  connect: () => Promise<Duplex>;
+}
+
+// The ws library writes its own handshake fields; the browser's would conflict (RFC 6455 §4.1).
+const HANDSHAKE_FIELDS: ReadonlySet<string> = new Set([
+  'host',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+  'sec-websocket-protocol',
+]);
+
+// Pause the sending side while this many messages wait to be written on the other side.
+const MAX_PENDING_MESSAGES = 64;
+
+const MAX_PAYLOAD = 64 * 1024 * 1024;
+
+/** Relays one WebSocket session between the browser and the origin. */
+export async function relayWebSocket(
+  ctx: ProxyContext,
+  site: ExchangeSite,
+  req: http.IncomingMessage,
+  clientSocket: Duplex,
+  head: Buffer,
+  target: WsTarget,
+): Promise<void> {
+  const id = `${site.conn}.${++site.flowCount}`;
+  const startedAt = Date.now();
+  const t0 = performance.now();
+  const httpUrl = target.url.replace(/^ws/, 'http');
+  ctx.bus.emit({
+    type: 'http-request',
+    id,
+    conn: site.conn,
+    method: req.method ?? 'GET',
+    url: httpUrl,
+    httpVersion: req.httpVersion,
+    headers: pairHeaders(req.rawHeaders),
+    body: null,
+    client: site.client,
+    at: startedAt,
+  });
+  clientSocket.on('error', () => clientSocket.destroy());
+
+  const fail = (error: unknown): void => {
+    const answer = failureAnswer(target.host, target.port, error);
+    if (!clientSocket.destroyed) clientSocket.end(rawErrorResponse(answer));
+    ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
+  };
+
+  let socket: Duplex;
+  try {
+    socket = await target.connect();
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  const protocols = (rawHeader(req.rawHeaders, 'sec-websocket-protocol') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const headers = pairsToObject(forwardableHeaders(req.rawHeaders, undefined, HANDSHAKE_FIELDS));
+  const upstream = new WebSocket(target.url, protocols, {
+    createConnection: () => socket as never,
+    headers,
+    perMessageDeflate: true,
+    handshakeTimeout: ctx.config.timeouts.connectMs,
+    maxPayload: MAX_PAYLOAD,
+  });
+
+  upstream.once('unexpected-response', (_request, response) => {
+    // The origin refused the upgrade: pass its answer on and record it as an ordinary response.
+    const status = response.statusCode ?? 502;
+    const lines = [`HTTP/1.1 ${status} ${response.statusMessage ?? ''}`];
+    const raw = forwardableHeaders(response.rawHeaders);
+    for (let i = 0; i + 1 < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+    clientSocket.write(lines.join('\r\n') + '\r\nconnection: close\r\n\r\n');
+    response.pipe(clientSocket);
+    ctx.bus.emit({
+      type: 'http-response',
+      id,
+      conn: site.conn,
+      status,
+      statusText: response.statusMessage ?? '',
+      httpVersion: response.httpVersion,
+      headers: pairHeaders(response.rawHeaders),
+      body: null,
+      timings: { startedAt, connect: -1, send: 0, wait: performance.now() - t0, receive: 0, total: performance.now() - t0 },
+      synthetic: false,
+      at: Date.now(),
+    });
+  });
+  upstream.once('error', (error) => {
+    if (upstream.readyState === WebSocket.CONNECTING || upstream.readyState === WebSocket.CLOSED) fail(error);
+  });
+
+  let upgradeResponse: http.IncomingMessage | null = null;
+  upstream.once('upgrade', (response) => (upgradeResponse = response));
+  upstream.once('open', () => {
+    // The browser gets the subprotocol the origin chose (RFC 6455 §4.2.2); a server object per upgrade keeps that
+    // choice local. Compression is negotiated separately on each side.
+    const chosen = upstream.protocol || false;
+    const acceptor = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: MAX_PAYLOAD, handleProtocols: () => chosen });
+    acceptor.handleUpgrade(req, clientSocket, head, (browser) => {
+      const elapsed = performance.now() - t0;
+      ctx.bus.emit({
+        type: 'http-response',
+        id,
+        conn: site.conn,
+        status: 101,
+        statusText: 'Switching Protocols',
+        httpVersion: '1.1',
+        headers: upgradeResponse ? pairHeaders(upgradeResponse.rawHeaders) : [],
+        body: null,
+        timings: { startedAt, connect: -1, send: 0, wait: elapsed, receive: 0, total: elapsed },
+        synthetic: false,
+        at: Date.now(),
+      });
+      ctx.bus.emit({
+        type: 'ws-open',
+        id,
+        conn: site.conn,
+        url: target.url,
+        protocol: upstream.protocol || null,
+        extensions: upstream.extensions || null,
+        at: Date.now(),
+      });
+      pump(ctx, site.conn, id, browser, upstream, 'send');
+      pump(ctx, site.conn, id, upstream, browser, 'receive');
+      linkClose(ctx, site.conn, id, browser, upstream);
+    });
+  });
+}
+
+/** Copies messages from one side to the other, pausing the source while the destination is backed up. */
+function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: WebSocket, direction: 'send' | 'receive'): void {
+  let pending = 0;
+  from.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+    const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const cap = ctx.config.wsCap;
+    const kept = buffer.length > cap ? buffer.subarray(0, cap) : buffer;
+    ctx.bus.emit({
+      type: 'ws-message',
+      id,
+      conn,
+      direction,
+      opcode: isBinary ? 2 : 1,
+      size: buffer.length,
+      data: isBinary ? kept.toString('base64') : kept.toString('utf8'),
+      truncated: kept.length < buffer.length,
+      at: Date.now(),
+    });
+    if (to.readyState !== WebSocket.OPEN) return;
+    pending++;
+    if (pending >= MAX_PENDING_MESSAGES) from.pause();
+    to.send(buffer, { binary: isBinary }, () => {
+      pending--;
+      if (pending < MAX_PENDING_MESSAGES / 2 && from.isPaused) from.resume();
+    });
+  });
+  from.on('ping', (data: Buffer) => {
+    if (to.readyState === WebSocket.OPEN) to.ping(data);
+  });
+}
+
+/** A close on either side closes the other with the same code (RFC 6455 §7.4: 1005/1006 are never sent). */
+function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSocket, upstream: WebSocket): void {
+  let reported = false;
+  const onClose = (by: 'client' | 'server', other: WebSocket) => (code: number, reason: Buffer) => {
+    if (!reported) {
+      reported = true;
+      ctx.bus.emit({ type: 'ws-close', id, conn, code, reason: reason.toString('utf8'), by, at: Date.now() });
+    }
+    if (other.readyState === WebSocket.OPEN) {
+      if (code === 1005 || code === 1006 || code < 1000) other.close();
+      else other.close(code, reason);
+    } else if (other.readyState === WebSocket.CONNECTING) other.terminate();
+  };
+  browser.on('close', onClose('client', upstream));
+  upstream.on('close', onClose('server', browser));
+  browser.on('error', () => browser.terminate());
+  upstream.on('error', () => upstream.terminate());
+}
+
+function pairsToObject(flat: string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i]!;
+    const existing = out[name];
+    out[name] = existing === undefined ? flat[i + 1]! : ([] as string[]).concat(existing, flat[i + 1]!);
+  }
+  return out;
+}

@@ -1,0 +1,114 @@
+// Failure classification: a Node/OpenSSL error (or a timeout we imposed) becomes a cause from a closed list and
+// one sentence a student can act on (DESIGN.md §3, "network failures are data"). Pure.
+
+import type { Leg, TlsFailureCause } from '../protocol/tls.js';
+
+export interface TlsFailure {
+  cause: TlsFailureCause;
+  message: string;
+  /** TLS alert name (RFC 8446 §6) when one was involved, e.g. unknown_ca. */
+  alert: string | null;
+}
+
+/** What the adapter observed when a leg failed. */
+export interface FailureFacts {
+  leg: Leg;
+  host: string;
+  /** error.code from Node (ERR_SSL_…, ECONNRESET, ENOTFOUND…), or one of ours: HANDSHAKE_TIMEOUT, CONNECT_TIMEOUT. */
+  code: string | undefined;
+  /** The alert the peer sent, if the transcript decoded one (more precise than the error code). */
+  peerAlert?: string | null;
+}
+
+// Alerts a TLS client sends when it does not accept the server's certificate (RFC 8446 §6.2):
+// 42 bad_certificate, 46 certificate_unknown, 48 unknown_ca, 49 access_denied. Browsers differ in which one they use.
+const CERT_REJECT_ALERTS = new Set(['bad_certificate', 'certificate_unknown', 'unknown_ca', 'access_denied', 'unsupported_certificate', 'certificate_expired', 'certificate_revoked']);
+
+/** Alert name embedded in Node's OpenSSL error code: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA → unknown_ca. */
+export function alertFromErrorCode(code: string | undefined): string | null {
+  if (!code) return null;
+  const match = /_ALERT_([A-Z0-9_]+)$/.exec(code);
+  return match ? match[1]!.toLowerCase() : null;
+}
+
+/** Classifies a failure on the browser ↔ mitmlab leg. */
+export function classifyClientFailure(facts: FailureFacts): TlsFailure {
+  const host = facts.host;
+  const alert = facts.peerAlert ?? alertFromErrorCode(facts.code);
+  if (alert && CERT_REJECT_ALERTS.has(alert)) {
+    return {
+      cause: 'cert-rejected',
+      alert,
+      message: `The browser refused mitmlab's certificate for ${host} (alert ${alert}): it does not trust the lab CA — which is exactly what protects you when a CA isn't trusted.`,
+    };
+  }
+  const code = facts.code ?? '';
+  if (code === 'ERR_SSL_NO_SHARED_CIPHER' || alert === 'handshake_failure' || alert === 'insufficient_security') {
+    return {
+      cause: 'no-shared-cipher',
+      alert,
+      message: `The client and mitmlab share no cipher suite for ${host}, so no TLS connection could be made.`,
+    };
+  }
+  if (/UNSUPPORTED_PROTOCOL|WRONG_VERSION|VERSION_TOO_LOW|VERSION_TOO_HIGH/.test(code) || alert === 'protocol_version') {
+    return {
+      cause: 'version-mismatch',
+      alert,
+      message: `The client and mitmlab support no common TLS version for ${host}.`,
+    };
+  }
+  if (code === 'HANDSHAKE_TIMEOUT') {
+    return {
+      cause: 'handshake-timeout',
+      alert: null,
+      message: `The client opened a TLS connection for ${host} but did not finish the handshake in time.`,
+    };
+  }
+  if (code === 'CLOSED_AFTER_HANDSHAKE') {
+    return {
+      cause: 'closed-after-handshake',
+      alert: null,
+      message: `The client finished the TLS handshake for ${host} and then closed without sending a request: it probably rejected the certificate silently (for example certificate pinning).`,
+    };
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE') {
+    return { cause: 'reset', alert, message: `The client reset the connection to ${host} during the TLS handshake.` };
+  }
+  return {
+    cause: 'unknown',
+    alert,
+    message: `The TLS handshake with the client for ${host} failed${alert ? ` (alert ${alert})` : ''}${code ? ` [${code}]` : ''}.`,
+  };
+}
+
+/** Classifies a failure on the mitmlab ↔ origin leg (before or during the handshake). */
+export function classifyUpstreamFailure(facts: FailureFacts): TlsFailure {
+  const host = facts.host;
+  const code = facts.code ?? '';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NONAME') {
+    return { cause: 'upstream-dns', alert: null, message: `mitmlab could not resolve ${host}: no such host in DNS.` };
+  }
+  if (code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT') {
+    return { cause: 'upstream-unreachable', alert: null, message: `mitmlab could not reach ${host}: the connection timed out.` };
+  }
+  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') {
+    return { cause: 'upstream-unreachable', alert: null, message: `mitmlab could not reach ${host}: the connection was refused or the network is unreachable (${code}).` };
+  }
+  const alert = facts.peerAlert ?? alertFromErrorCode(code);
+  if (alert) {
+    return { cause: 'upstream-alert', alert, message: `The origin ${host} ended the TLS handshake with the alert ${alert}.` };
+  }
+  if (code === 'ERR_SSL_NO_SHARED_CIPHER') {
+    return { cause: 'no-shared-cipher', alert: null, message: `mitmlab and the origin ${host} share no cipher suite.` };
+  }
+  if (/UNSUPPORTED_PROTOCOL|WRONG_VERSION|VERSION_TOO_LOW|VERSION_TOO_HIGH/.test(code)) {
+    return { cause: 'version-mismatch', alert: null, message: `mitmlab and the origin ${host} support no common TLS version.` };
+  }
+  if (code === 'HANDSHAKE_TIMEOUT') {
+    return { cause: 'handshake-timeout', alert: null, message: `The origin ${host} did not finish the TLS handshake in time.` };
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE') {
+    return { cause: 'reset', alert: null, message: `The origin ${host} reset the connection during the TLS handshake.` };
+  }
+  return { cause: 'unknown', alert: null, message: `The TLS handshake with the origin ${host} failed${code ? ` [${code}]` : ''}.` };
+}
