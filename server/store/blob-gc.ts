@@ -1,0 +1,44 @@
+// Blob collection after a session is deleted. Blobs are shared by sessions, so a blob goes only when no remaining
+// session lists it in its blobs.txt. Memory stays bounded by the deleted session's own refs: the other lists are
+// streamed. A blob touched within the grace period is kept: a session running in another process may have just
+// reused it (DiskBlobSink touches reused blobs) without having flushed its blobs.txt yet.
+
+import { blobListPath, blobPath, isSha256 } from './layout.js';
+import { readLines } from './session-reader.js';
+import { errorCode, type StoreFs } from './store-fs.js';
+
+/** Deletes those `candidates` that no session in `sessionIds` references; returns how many were deleted. */
+export async function collectBlobs(
+  fs: StoreFs,
+  dataDir: string,
+  candidates: Set<string>,
+  sessionIds: readonly string[],
+  graceMs: number,
+): Promise<number> {
+  for (const id of sessionIds) {
+    if (candidates.size === 0) return 0;
+    try {
+      for await (const line of readLines(blobListPath(dataDir, id))) {
+        candidates.delete(line.toString().split(' ')[0] ?? '');
+      }
+    } catch (error) {
+      // A session without a list references nothing; any other read error means we cannot be sure: keep all.
+      if (errorCode(error) !== 'ENOENT') return 0;
+    }
+  }
+  let deleted = 0;
+  const now = Date.now();
+  for (const sha of candidates) {
+    if (!isSha256(sha)) continue;
+    const path = blobPath(dataDir, sha);
+    try {
+      const { mtimeMs } = await fs.stat(path);
+      if (now - mtimeMs < graceMs) continue;
+      await fs.unlink(path);
+      deleted++;
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    }
+  }
+  return deleted;
+}

@@ -1,0 +1,375 @@
+// The live session: persists every ProxyEvent from the bus to events.jsonl, stores captured bytes as shared blobs,
+// and keeps the bounded in-memory flow list. Writes are batched and flushed every `flushIntervalMs` (100 ms) and on
+// close, so kill -9 loses at most the last fraction of a second (issue 4 §2).
+//
+// A failing disk (ENOSPC, EACCES…) never reaches the proxy: the store emits one `store-error`, warns once, keeps a
+// bounded buffer, retries with backoff, and resumes where it stopped, losing nothing it had accepted (issue 4 §6).
+
+import type { EventBus } from '../events/bus.js';
+import type { BlobSink } from '../events/blob-sink.js';
+import type { ProxyEvent } from '../protocol/events.js';
+import { applyEvent, createFlowIndex, DEFAULT_FLOW_CAP, flowList, type FlowIndex } from '../protocol/flow-reducer.js';
+import type { FlowSummary } from '../protocol/flows.js';
+import { AppendLog } from './append-log.js';
+import { DiskBlobSink } from './disk-blob-sink.js';
+import {
+  blobListPath,
+  blobsDir,
+  checkSessionName,
+  eventsPath,
+  lockPath,
+  newSessionId,
+  SCHEMA_VERSION,
+  sessionDir,
+  sessionsDir,
+  StoreError,
+} from './layout.js';
+import { newMeta, readMeta, writeMeta, type SessionMeta } from './session-meta.js';
+import { openEventLog, type SessionHeader } from './session-reader.js';
+import { applyRetention, isLive, resolveSession } from './sessions.js';
+import { describeError, errorCode, nodeStoreFs, type StoreFs } from './store-fs.js';
+
+export interface SessionStoreOptions {
+  /** --data-dir (default ./data in the CLI). */
+  dataDir: string;
+  /** --session NAME: continues the newest session with this name (or this id), else starts a session so named. */
+  session?: string;
+  /** Flow summaries kept in memory (default 50,000); older ones stay on disk only. */
+  flowCap?: number;
+  /** --retain N: after opening, delete all but the newest N sessions (this one included). */
+  retain?: number;
+  /** File system (tests inject failures). */
+  fs?: StoreFs;
+  /** Told about disk trouble and damaged files: once per outage, not once per failed write. */
+  onWarning?: (message: string) => void;
+  /** Flush period in ms (default 100; at most 250 keeps the kill -9 promise). */
+  flushIntervalMs?: number;
+  /** Event bytes buffered while the disk refuses writes (default 64 MiB); later events are dropped and counted. */
+  maxBufferBytes?: number;
+  /** Blob bytes buffered while unwritten (default 256 MiB); later blobs are dropped and counted. */
+  maxPendingBlobBytes?: number;
+  /** Clock (tests). */
+  now?: () => number;
+}
+
+const META_INTERVAL_MS = 1000;
+const MAX_RETRY_DELAY_MS = 2000;
+
+export class SessionStore {
+  /** Session id, e.g. 2026-11-22T05-10-00Z-ab12. */
+  readonly id: string;
+  readonly dataDir: string;
+  /** Where the proxy core puts bodies and raw TLS bytes. */
+  readonly blobs: BlobSink;
+  /** The in-memory flow rows (bounded); shared with the hub for snapshots. */
+  readonly index: FlowIndex;
+
+  readonly #fs: StoreFs;
+  readonly #events: AppendLog;
+  readonly #blobList: AppendLog;
+  readonly #blobSink: DiskBlobSink;
+  readonly #meta: SessionMeta;
+  readonly #warn: (message: string) => void;
+  readonly #now: () => number;
+  readonly #timer: NodeJS.Timeout;
+  readonly #maxBufferBytes: number;
+  #bus: EventBus | null = null;
+  #unsubscribe: (() => void) | null = null;
+  #chain: Promise<void> = Promise.resolve();
+  #ticking = false;
+  #failing = false;
+  #retryDelay = 0;
+  #nextAttemptAt = 0;
+  #lastMetaAt = 0;
+  #metaDirty = true;
+  #droppedBlobs = 0;
+  #closed = false;
+
+  private constructor(init: {
+    id: string;
+    dataDir: string;
+    fs: StoreFs;
+    events: AppendLog;
+    blobList: AppendLog;
+    blobSink: DiskBlobSink;
+    meta: SessionMeta;
+    index: FlowIndex;
+    warn: (message: string) => void;
+    now: () => number;
+    flushIntervalMs: number;
+    maxBufferBytes: number;
+  }) {
+    this.id = init.id;
+    this.dataDir = init.dataDir;
+    this.#fs = init.fs;
+    this.#events = init.events;
+    this.#blobList = init.blobList;
+    this.#blobSink = init.blobSink;
+    this.blobs = init.blobSink;
+    this.#meta = init.meta;
+    this.index = init.index;
+    this.#warn = init.warn;
+    this.#now = init.now;
+    this.#maxBufferBytes = init.maxBufferBytes;
+    this.#timer = setInterval(() => void this.#tick(), init.flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Opens (creating, or continuing with `session`) a session under `dataDir`. Throws StoreError on bad options. */
+  static async open(options: SessionStoreOptions): Promise<SessionStore> {
+    const fs = options.fs ?? nodeStoreFs;
+    const now = options.now ?? Date.now;
+    const warn = options.onWarning ?? ((message: string) => console.warn(`mitmlab: ${message}`));
+    const dataDir = options.dataDir;
+    const flushIntervalMs = Math.min(250, Math.max(10, options.flushIntervalMs ?? 100));
+    const maxBufferBytes = options.maxBufferBytes ?? 64 * 1024 * 1024;
+    try {
+      await fs.mkdir(sessionsDir(dataDir), { recursive: true, mode: 0o700 });
+      await fs.mkdir(blobsDir(dataDir), { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new StoreError('bad-data-dir', `Cannot create the data directory ${dataDir}: ${describeError(error)}. Choose another with --data-dir.`);
+    }
+
+    // --session NAME continues that session; otherwise a new one starts.
+    let id: string | null = null;
+    if (options.session !== undefined) {
+      checkSessionName(options.session);
+      id = await resolveSession(dataDir, options.session, fs).catch((error: unknown) => {
+        if (error instanceof StoreError && error.code === 'session-not-found') return null;
+        throw error;
+      });
+    }
+    const continuing = id !== null;
+    const startedAt = now();
+    id ??= newSessionId(startedAt);
+    await fs.mkdir(sessionDir(dataDir, id), { recursive: true, mode: 0o700 });
+    await acquireLock(fs, dataDir, id);
+
+    try {
+      const meta = (continuing ? await readMeta(fs, dataDir, id) : null) ?? newMeta(id, options.session ?? null, startedAt);
+      meta.endedAt = null;
+      const events = await AppendLog.open(fs, eventsPath(dataDir, id), { maxBufferBytes }, (bytes) =>
+        warn(`session ${id}: the last line of events.jsonl was cut off by an unclean shutdown; dropped ${bytes} bytes`),
+      );
+      const blobList = await AppendLog.open(fs, blobListPath(dataDir, id), { maxBufferBytes: 16 * 1024 * 1024 });
+      const index = createFlowIndex(options.flowCap ?? DEFAULT_FLOW_CAP);
+      if (events.size === 0) {
+        const header: SessionHeader = { schemaVersion: SCHEMA_VERSION, session: { id, name: meta.name, startedAt: meta.startedAt } };
+        events.append(JSON.stringify(header));
+        await events.flush();
+      } else {
+        // Continuing: rebuild the in-memory rows (bounded by the cap) and the counts from the log itself.
+        const reader = await openEventLog(eventsPath(dataDir, id), { onWarning: warn });
+        meta.eventCount = 0;
+        for await (const event of reader.events) {
+          applyEvent(index, event);
+          meta.eventCount++;
+          meta.lastEventAt = event.at;
+        }
+        meta.flowCount = index.created;
+      }
+      meta.eventBytes = events.size;
+      let store: SessionStore | null = null;
+      const blobSink = new DiskBlobSink(fs, dataDir, {
+        maxPendingBytes: options.maxPendingBlobBytes ?? 256 * 1024 * 1024,
+        onReference: (sha256, size) => {
+          blobList.append(`${sha256} ${size}`);
+          meta.blobBytes += size;
+        },
+        onDrop: () => {
+          if (store) store.#droppedBlobs++;
+        },
+      });
+      store = new SessionStore({ id, dataDir, fs, events, blobList, blobSink, meta, index, warn, now, flushIntervalMs, maxBufferBytes });
+      await writeMeta(fs, dataDir, meta);
+      if (options.retain !== undefined) {
+        await applyRetention(dataDir, options.retain, { fs, exclude: id, onWarning: warn });
+      }
+      return store;
+    } catch (error) {
+      await fs.unlink(lockPath(dataDir, id)).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The session's name (--session), or null. */
+  get name(): string | null {
+    return this.#meta.name;
+  }
+
+  /** A copy of the current metadata. */
+  meta(): SessionMeta {
+    return { ...this.#meta, eventBytes: this.#events.size };
+  }
+
+  /** True while the disk refuses writes. */
+  get failing(): boolean {
+    return this.#failing;
+  }
+
+  /** Subscribes to the bus: every event is persisted; store-error events are emitted on it. Returns the detacher. */
+  attach(bus: EventBus): () => void {
+    this.#unsubscribe?.();
+    this.#bus = bus;
+    this.#unsubscribe = bus.subscribe((event) => this.record(event));
+    return () => {
+      this.#unsubscribe?.();
+      this.#unsubscribe = null;
+      this.#bus = null;
+    };
+  }
+
+  /** Persists one event and folds it into the flow list (what attach() calls for each bus event). */
+  record(event: ProxyEvent): void {
+    if (this.#closed) return;
+    // The store's own error records are few and small: they pass even a full buffer, so the outage stays on record.
+    this.#events.append(JSON.stringify(event), event.type === 'store-error');
+    this.#meta.eventCount++;
+    this.#meta.lastEventAt = event.at;
+    applyEvent(this.index, event);
+    this.#meta.flowCount = this.index.created;
+    this.#metaDirty = true;
+  }
+
+  /** The flow rows in memory, oldest first. */
+  flows(): FlowSummary[] {
+    return flowList(this.index);
+  }
+
+  /** Writes everything recorded so far. Rejects when the disk refuses (data stays buffered; the timer retries). */
+  async flush(): Promise<void> {
+    if (this.#bus) await this.#bus.flushed();
+    await this.#flushOnce();
+  }
+
+  /** Flushes, writes the final metadata and releases the session. Never throws; reports unwritten data via onWarning. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#bus) await this.#bus.flushed();
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#bus = null;
+    clearInterval(this.#timer);
+    this.#closed = true;
+    let lastError: unknown = null;
+    // A few quick tries: a disk that just filled may have been freed; a dead one must not hang shutdown.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.#flushOnce();
+        lastError = null;
+        break;
+      } catch (error) {
+        lastError = error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    if (lastError !== null) {
+      this.#warn(
+        `session ${this.id}: ${this.#events.bufferedBytes} bytes of events and ${this.#blobSink.pendingBytes} bytes of bodies could not be written (${describeError(lastError)})`,
+      );
+    }
+    this.#meta.endedAt = this.#now();
+    this.#meta.eventBytes = this.#events.size;
+    await writeMeta(this.#fs, this.dataDir, this.#meta).catch(() => {});
+    await this.#events.close().catch(() => {});
+    await this.#blobList.close().catch(() => {});
+    await this.#fs.unlink(lockPath(this.dataDir, this.id)).catch(() => {});
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking || this.#closed) return;
+    if (this.#failing && this.#now() < this.#nextAttemptAt) return;
+    this.#ticking = true;
+    await this.#flushOnce().catch(() => {});
+    this.#ticking = false;
+  }
+
+  /** One flush of blobs, the blob list and the events; chained so ticks and explicit flushes never overlap. */
+  #flushOnce(): Promise<void> {
+    const run = this.#chain.then(() => this.#writeAll());
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
+  async #writeAll(): Promise<void> {
+    let failure: unknown = null;
+    // Blobs first, so an event line on disk normally finds its body there after a crash.
+    try {
+      await this.#blobSink.drain();
+    } catch (error) {
+      failure = error;
+    }
+    try {
+      await this.#blobList.flush();
+      await this.#events.flush();
+    } catch (error) {
+      failure ??= error;
+    }
+    if (failure !== null) {
+      this.#onFailure(failure);
+      throw failure;
+    }
+    this.#onSuccess();
+    if (this.#metaDirty && this.#now() - this.#lastMetaAt >= META_INTERVAL_MS) {
+      this.#metaDirty = false;
+      this.#lastMetaAt = this.#now();
+      this.#meta.eventBytes = this.#events.size;
+      await writeMeta(this.#fs, this.dataDir, this.#meta).catch(() => {
+        this.#metaDirty = true;
+      });
+    }
+  }
+
+  #onFailure(error: unknown): void {
+    this.#retryDelay = Math.min(MAX_RETRY_DELAY_MS, Math.max(100, this.#retryDelay * 2));
+    this.#nextAttemptAt = this.#now() + this.#retryDelay;
+    if (this.#failing) return;
+    this.#failing = true;
+    const code = errorCode(error);
+    const message =
+      `Cannot write session ${this.id} to ${this.dataDir}${code ? ` (${code})` : ''}: ${describeError(error)}. ` +
+      `Proxying continues; up to ${Math.round(this.#maxBufferBytes / (1024 * 1024))} MiB of events are kept in memory and written once the disk accepts writes again.`;
+    this.#warn(message);
+    this.#emitStoreError(message);
+  }
+
+  #onSuccess(): void {
+    const droppedEvents = this.#events.takeDropped();
+    const droppedBlobs = this.#droppedBlobs;
+    this.#droppedBlobs = 0;
+    const wasFailing = this.#failing;
+    this.#failing = false;
+    this.#retryDelay = 0;
+    if (droppedEvents > 0 || droppedBlobs > 0) {
+      const message = `Session ${this.id}: ${droppedEvents} events and ${droppedBlobs} bodies were not recorded because the write buffer was full.`;
+      this.#warn(message);
+      this.#emitStoreError(message);
+    } else if (wasFailing) {
+      this.#warn(`session ${this.id}: writes succeed again; nothing was lost`);
+    }
+  }
+
+  #emitStoreError(message: string): void {
+    const event: ProxyEvent = { type: 'store-error', code: 'write-failed', message, at: this.#now() };
+    // Through the bus when attached (the UI hears it, and it comes back here to be recorded), else directly.
+    if (this.#bus) this.#bus.emit(event);
+    else this.record(event);
+  }
+}
+
+/** Takes the session's lock file, refusing when another live process holds it. */
+async function acquireLock(fs: StoreFs, dataDir: string, id: string): Promise<void> {
+  const path = lockPath(dataDir, id);
+  const content = JSON.stringify({ pid: process.pid });
+  try {
+    await fs.writeFile(path, content, { mode: 0o600, flag: 'wx' });
+    return;
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw error;
+  }
+  if (await isLive(dataDir, id, fs)) {
+    throw new StoreError('session-busy', `Session ${id} is being recorded by a running mitmlab; stop it or pick another --session.`);
+  }
+  // A stale lock from a crashed run.
+  await fs.writeFile(path, content, { mode: 0o600 });
+}

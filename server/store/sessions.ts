@@ -1,0 +1,201 @@
+// Session management over a data directory: list, resolve `latest`/a name, load, delete, keep the newest N.
+// The same functions serve `mitmlab sessions`, `mitmlab export` and the live view's REST API.
+
+import { collectBlobs } from './blob-gc.js';
+import { readBlob } from './disk-blob-sink.js';
+import {
+  blobListPath,
+  eventsPath,
+  isSessionId,
+  lockPath,
+  sessionDir,
+  sessionsDir,
+  StoreError,
+} from './layout.js';
+import { newMeta, readMeta, type SessionMeta } from './session-meta.js';
+import { openEventLog, readLines, type EventLogReader, type ReadLogOptions } from './session-reader.js';
+import { errorCode, nodeStoreFs, type StoreFs } from './store-fs.js';
+
+/** One row of `mitmlab sessions`. */
+export interface SessionInfo extends SessionMeta {
+  /** live: a running mitmlab writes it; closed: ended cleanly; interrupted: its writer died (crash, kill -9). */
+  state: 'live' | 'closed' | 'interrupted';
+  /** events.jsonl bytes on disk plus the blobs it references. */
+  bytes: number;
+}
+
+/** Ids of all sessions, oldest first (ids sort by start time). */
+export async function sessionIds(dataDir: string, fs: StoreFs = nodeStoreFs): Promise<string[]> {
+  try {
+    return (await fs.readdir(sessionsDir(dataDir))).filter(isSessionId).sort();
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/** Lists every session, oldest first. */
+export async function listSessions(dataDir: string, fs: StoreFs = nodeStoreFs): Promise<SessionInfo[]> {
+  const infos: SessionInfo[] = [];
+  for (const id of await sessionIds(dataDir, fs)) {
+    const info = await sessionInfo(dataDir, id, fs);
+    if (info) infos.push(info);
+  }
+  return infos;
+}
+
+/** Meta, state and size of one session, or null when it has no event log. */
+export async function sessionInfo(dataDir: string, id: string, fs: StoreFs = nodeStoreFs): Promise<SessionInfo | null> {
+  let eventBytes: number;
+  try {
+    eventBytes = (await fs.stat(eventsPath(dataDir, id))).size;
+  } catch {
+    return null;
+  }
+  const meta = (await readMeta(fs, dataDir, id)) ?? (await metaFromHeader(dataDir, id));
+  const live = await isLive(dataDir, id, fs);
+  return {
+    ...meta,
+    eventBytes,
+    state: live ? 'live' : meta.endedAt !== null ? 'closed' : 'interrupted',
+    bytes: eventBytes + meta.blobBytes,
+  };
+}
+
+/** A meta record rebuilt from the log header when meta.json is missing (a crash in the first second). */
+async function metaFromHeader(dataDir: string, id: string): Promise<SessionMeta> {
+  const reader = await openEventLog(eventsPath(dataDir, id)).catch(() => null);
+  await reader?.events.return(undefined);
+  const header = reader?.header?.session;
+  return newMeta(id, header?.name ?? null, header?.startedAt ?? startFromId(id));
+}
+
+function startFromId(id: string): number {
+  const stamp = id.slice(0, 19).replace(/T(\d\d)-(\d\d)-(\d\d)/, 'T$1:$2:$3');
+  const at = Date.parse(`${stamp}Z`);
+  return Number.isNaN(at) ? 0 : at;
+}
+
+/**
+ * The id a user's reference means: `latest` (the newest session), an id, or a --session NAME (its newest session).
+ * Throws StoreError('session-not-found').
+ */
+export async function resolveSession(dataDir: string, ref: string, fs: StoreFs = nodeStoreFs): Promise<string> {
+  const ids = await sessionIds(dataDir, fs);
+  if (ref === 'latest') {
+    const newest = ids.at(-1);
+    if (newest) return newest;
+    throw new StoreError('session-not-found', `No sessions in ${sessionsDir(dataDir)} yet: run \`mitmlab start\` first.`);
+  }
+  if (ids.includes(ref)) return ref;
+  for (let i = ids.length - 1; i >= 0; i--) {
+    const meta = await readMeta(fs, dataDir, ids[i]!);
+    if (meta?.name === ref) return ids[i]!;
+  }
+  throw new StoreError('session-not-found', `No session "${ref}" in ${sessionsDir(dataDir)}: \`mitmlab sessions\` lists them.`);
+}
+
+/** A stored session opened for reading. */
+export interface LoadedSession {
+  id: string;
+  info: SessionInfo;
+  /** Streams the header and events (bounded memory); torn and corrupt lines are skipped with a warning. */
+  open(options?: ReadLogOptions): Promise<EventLogReader>;
+  /** A body or raw-bytes blob by SHA-256, or null when not stored. */
+  blob(sha256: string): Promise<Buffer | null>;
+}
+
+/** Opens a stored session (`latest`, an id or a name) for reading. */
+export async function loadSession(dataDir: string, ref: string, fs: StoreFs = nodeStoreFs): Promise<LoadedSession> {
+  const id = await resolveSession(dataDir, ref, fs);
+  const info = await sessionInfo(dataDir, id, fs);
+  if (!info) throw new StoreError('session-not-found', `Session ${id} has no event log.`);
+  return {
+    id,
+    info,
+    open: (options) => openEventLog(eventsPath(dataDir, id), options),
+    blob: (sha256) => readBlob(fs, dataDir, sha256),
+  };
+}
+
+/** True when a running process holds the session's lock. */
+export async function isLive(dataDir: string, id: string, fs: StoreFs = nodeStoreFs): Promise<boolean> {
+  let pid: number;
+  try {
+    pid = (JSON.parse((await fs.readFile(lockPath(dataDir, id))).toString()) as { pid: number }).pid;
+  } catch {
+    return false;
+  }
+  return pidAlive(pid);
+}
+
+/** Whether a process exists (EPERM means it exists but belongs to someone else). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
+
+export interface DeleteOptions {
+  fs?: StoreFs;
+  /** Blobs touched more recently than this are kept even if unreferenced (a live session may be about to list them). */
+  blobGraceMs?: number;
+}
+
+/** Default grace for unreferenced blobs: longer than any flush interval by far. */
+export const BLOB_GRACE_MS = 10 * 60 * 1000;
+
+/** Deletes a session and the blobs no other session references. Refuses a live session. */
+export async function deleteSession(dataDir: string, id: string, options: DeleteOptions = {}): Promise<void> {
+  const fs = options.fs ?? nodeStoreFs;
+  if (!isSessionId(id) || !(await sessionIds(dataDir, fs)).includes(id)) {
+    throw new StoreError('session-not-found', `No session ${id} in ${sessionsDir(dataDir)}.`);
+  }
+  if (await isLive(dataDir, id, fs)) {
+    throw new StoreError('session-busy', `Session ${id} is being recorded by a running mitmlab; stop it first.`);
+  }
+  const candidates = await blobRefs(blobListPath(dataDir, id));
+  await fs.rm(sessionDir(dataDir, id), { recursive: true, force: true });
+  await collectBlobs(fs, dataDir, candidates, await sessionIds(dataDir, fs), options.blobGraceMs ?? BLOB_GRACE_MS);
+}
+
+/** Keeps the newest `keep` sessions (live ones and `exclude` always stay); returns the ids deleted. */
+export async function applyRetention(
+  dataDir: string,
+  keep: number,
+  options: DeleteOptions & { exclude?: string; onWarning?: (message: string) => void } = {},
+): Promise<string[]> {
+  const fs = options.fs ?? nodeStoreFs;
+  const ids = await sessionIds(dataDir, fs);
+  const deleted: string[] = [];
+  const excess = ids.length - Math.max(0, keep);
+  for (const id of ids) {
+    if (deleted.length >= excess) break;
+    if (id === options.exclude || (await isLive(dataDir, id, fs))) continue;
+    try {
+      await deleteSession(dataDir, id, options);
+      deleted.push(id);
+    } catch (error) {
+      options.onWarning?.(`could not delete session ${id}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return deleted;
+}
+
+/** The blob refs listed in a blobs.txt (empty when missing). */
+export async function blobRefs(path: string): Promise<Set<string>> {
+  const refs = new Set<string>();
+  try {
+    for await (const line of readLines(path)) {
+      const sha = line.toString().split(' ')[0];
+      if (sha) refs.add(sha);
+    }
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+  return refs;
+}

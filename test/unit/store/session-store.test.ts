@@ -1,0 +1,260 @@
+import { existsSync } from 'node:fs';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EventBus } from '../../../server/events/bus.js';
+import type { ProxyEvent } from '../../../server/protocol/events.js';
+import { blobPath, eventsPath, isSessionId, lockPath, newSessionId } from '../../../server/store/layout.js';
+import { SessionStore } from '../../../server/store/session-store.js';
+import { applyRetention, deleteSession, listSessions, loadSession } from '../../../server/store/sessions.js';
+import { failingFs } from './failing-fs.js';
+import { bodyRef, request, response, sampleSession } from './sample-events.js';
+
+let dataDir: string;
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'mitmlab-store-'));
+});
+afterEach(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function readAll(ref: string, warnings: string[] = []): Promise<ProxyEvent[]> {
+  const session = await loadSession(dataDir, ref);
+  const reader = await session.open({ onWarning: (message) => warnings.push(message) });
+  const events: ProxyEvent[] = [];
+  for await (const event of reader.events) events.push(event);
+  return events;
+}
+
+const quiet = { onWarning: () => {} };
+
+describe('session store', () => {
+  it('persists every bus event in order, with a header line, and reloads them', async () => {
+    const store = await SessionStore.open({ dataDir, ...quiet });
+    expect(isSessionId(store.id)).toBe(true);
+    const bus = new EventBus();
+    store.attach(bus);
+    const events = sampleSession(store.blobs);
+    for (const event of events) bus.emit(event);
+    await store.close();
+
+    const text = await readFile(eventsPath(dataDir, store.id), 'utf8');
+    const lines = text.split('\n');
+    expect(lines.at(-1)).toBe('');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ schemaVersion: 1, session: { id: store.id, name: null } });
+    expect(await readAll('latest')).toEqual(events);
+  });
+
+  it('stores bodies once under their SHA-256 and reads them back', async () => {
+    const store = await SessionStore.open({ dataDir, ...quiet });
+    const data = Buffer.from('same body');
+    const a = store.blobs.put(data);
+    const b = store.blobs.put(Buffer.from('same body'));
+    expect(a).toBe(b);
+    expect(await store.blobs.get(a)).toEqual(data);
+    await store.flush();
+    expect(await readFile(blobPath(dataDir, a))).toEqual(data);
+    expect((await readFile(join(dataDir, 'sessions', store.id, 'blobs.txt'), 'utf8')).trim().split('\n')).toEqual([`${a} 9`]);
+    await store.close();
+    const session = await loadSession(dataDir, store.id);
+    expect(await session.blob(a)).toEqual(data);
+    expect(await session.blob('../../etc/passwd')).toBeNull();
+  });
+
+  it('lists sessions with name, times, flow count and size', async () => {
+    let clock = Date.UTC(2026, 10, 22, 5, 0, 0);
+    const store = await SessionStore.open({ dataDir, session: 'lab 1', now: () => clock, ...quiet });
+    for (const event of sampleSession(store.blobs)) store.record(event);
+    clock += 60_000;
+    await store.close();
+    const [info] = await listSessions(dataDir);
+    expect(info).toMatchObject({
+      id: store.id,
+      name: 'lab 1',
+      startedAt: Date.UTC(2026, 10, 22, 5, 0, 0),
+      endedAt: Date.UTC(2026, 10, 22, 5, 1, 0),
+      flowCount: 7,
+      state: 'closed',
+    });
+    expect(info!.bytes).toBeGreaterThan(info!.eventBytes);
+  });
+
+  it('continues a named session, keeping earlier flows in memory', async () => {
+    const first = await SessionStore.open({ dataDir, session: 'lab', ...quiet });
+    first.record(request('c1.1', 'c1', 'https://a.test/', 1));
+    await first.close();
+    const second = await SessionStore.open({ dataDir, session: 'lab', ...quiet });
+    expect(second.id).toBe(first.id);
+    expect(second.flows().map((f) => f.id)).toEqual(['c1.1']);
+    second.record(request('c2.1', 'c2', 'https://b.test/', 2));
+    await second.close();
+    expect((await readAll('lab')).map((e) => e.type)).toEqual(['http-request', 'http-request']);
+    const third = await SessionStore.open({ dataDir, session: 'other', ...quiet });
+    expect(third.id).not.toBe(first.id);
+    await third.close();
+  });
+
+  it('refuses to open a session that a live process is recording', async () => {
+    const store = await SessionStore.open({ dataDir, session: 'busy', ...quiet });
+    await expect(SessionStore.open({ dataDir, session: 'busy', ...quiet })).rejects.toMatchObject({ code: 'session-busy' });
+    await expect(deleteSession(dataDir, store.id)).rejects.toMatchObject({ code: 'session-busy' });
+    await store.close();
+    expect(existsSync(lockPath(dataDir, store.id))).toBe(false);
+  });
+
+  it('skips a torn last line with a warning on load, and cuts it before appending', async () => {
+    const store = await SessionStore.open({ dataDir, session: 'torn', ...quiet });
+    store.record(request('c1.1', 'c1', 'https://a.test/', 1));
+    await store.close();
+    await appendFile(eventsPath(dataDir, store.id), '{"type":"http-request","id":"c1.2","co');
+    const warnings: string[] = [];
+    expect((await readAll(store.id, warnings)).map((e) => e.type)).toEqual(['http-request']);
+    expect(warnings.join('\n')).toMatch(/last line was cut off/);
+
+    const openWarnings: string[] = [];
+    const again = await SessionStore.open({ dataDir, session: 'torn', onWarning: (m) => openWarnings.push(m) });
+    expect(openWarnings.join('\n')).toMatch(/cut off/);
+    again.record(request('c2.1', 'c2', 'https://b.test/', 2));
+    await again.close();
+    const after: string[] = [];
+    expect((await readAll(store.id, after)).map((e) => (e as { id: string }).id)).toEqual(['c1.1', 'c2.1']);
+    expect(after).toEqual([]);
+  });
+
+  it('skips a corrupt line in the middle with a warning instead of failing', async () => {
+    const store = await SessionStore.open({ dataDir, ...quiet });
+    await store.close();
+    await appendFile(eventsPath(dataDir, store.id), `${JSON.stringify(request('a.1', 'a', 'https://a.test/', 1))}\n{garbage\n${JSON.stringify(request('b.1', 'b', 'https://b.test/', 2))}\n`);
+    const warnings: string[] = [];
+    expect((await readAll(store.id, warnings)).length).toBe(2);
+    expect(warnings.join()).toMatch(/unreadable line 3/);
+  });
+
+  it('survives ENOSPC: emits store-error once, keeps proxying, loses no earlier data, resumes', async () => {
+    const { fs, control } = failingFs();
+    const warnings: string[] = [];
+    const store = await SessionStore.open({ dataDir, fs, flushIntervalMs: 10, onWarning: (m) => warnings.push(m) });
+    const bus = new EventBus();
+    const seen: ProxyEvent[] = [];
+    bus.subscribe((event) => seen.push(event));
+    store.attach(bus);
+
+    bus.emit(request('c1.1', 'c1', 'https://a.test/', 1));
+    await store.flush();
+    control.code = 'ENOSPC';
+    control.shortWriteFirst = true;
+    const body = bodyRef(store.blobs, Buffer.from('body written late'));
+    for (let i = 2; i <= 50; i++) bus.emit(request(`c1.${i}`, 'c1', 'https://a.test/', i));
+    bus.emit(response('c1.50', 'c1', 60, { body }));
+    await expect(store.flush()).rejects.toMatchObject({ code: 'ENOSPC' });
+    // Emitting never throws while the disk is full, and the timer keeps retrying.
+    for (let i = 51; i <= 60; i++) bus.emit(request(`c1.${i}`, 'c1', 'https://a.test/', i));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(control.refused).toBeGreaterThan(2);
+    expect(seen.filter((e) => e.type === 'store-error')).toHaveLength(1);
+    expect(seen.find((e) => e.type === 'store-error')).toMatchObject({ code: 'write-failed' });
+    expect(warnings.filter((w) => /ENOSPC/.test(w))).toHaveLength(1);
+    expect(store.failing).toBe(true);
+
+    control.code = null;
+    await store.flush();
+    expect(store.failing).toBe(false);
+    await store.close();
+    const events = await readAll(store.id);
+    const ids = events.filter((e) => e.type === 'http-request').map((e) => (e as { id: string }).id);
+    expect(ids).toEqual(Array.from({ length: 60 }, (_, i) => `c1.${i + 1}`));
+    // The outage itself is on record, and the body written after recovery is readable.
+    expect(events.some((e) => e.type === 'store-error')).toBe(true);
+    expect((await readFile(blobPath(dataDir, body.sha256))).toString()).toBe('body written late');
+  });
+
+  it('bounds the buffer while writes fail, reporting how many events were dropped', async () => {
+    const { fs, control } = failingFs();
+    const warnings: string[] = [];
+    const store = await SessionStore.open({ dataDir, fs, maxBufferBytes: 4096, onWarning: (m) => warnings.push(m) });
+    store.record(request('keep.1', 'keep', 'https://a.test/', 0));
+    await store.flush();
+    control.code = 'EACCES';
+    for (let i = 0; i < 200; i++) store.record(request(`c${i}.1`, `c${i}`, 'https://a.test/', i));
+    await expect(store.flush()).rejects.toMatchObject({ code: 'EACCES' });
+    control.code = null;
+    await store.flush();
+    await store.close();
+    const events = await readAll(store.id);
+    const requests = events.filter((e) => e.type === 'http-request');
+    expect(requests[0]).toMatchObject({ id: 'keep.1' });
+    expect(requests.length).toBeGreaterThan(1);
+    expect(requests.length).toBeLessThan(201);
+    // Accepted events are consecutive: the oldest are kept, the newest dropped.
+    expect(requests.map((e) => (e as { id: string }).id).slice(1)).toEqual(Array.from({ length: requests.length - 1 }, (_, i) => `c${i}.1`));
+    const dropped = events.find((e) => e.type === 'store-error' && /were not recorded/.test(e.message));
+    expect(dropped).toBeDefined();
+    expect(warnings.some((w) => new RegExp(`${201 - requests.length} events`).test(w))).toBe(true);
+  });
+
+  it('keeps the newest N sessions with --retain and deletes unreferenced blobs only', async () => {
+    const shared = Buffer.from('shared body');
+    const ids: string[] = [];
+    const only: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const store = await SessionStore.open({ dataDir, now: () => Date.UTC(2026, 0, 1, 0, 0, i), ...quiet });
+      store.blobs.put(shared);
+      only.push(store.blobs.put(Buffer.from(`only in ${i}`)));
+      await store.close();
+      ids.push(store.id);
+    }
+    expect((await listSessions(dataDir)).map((s) => s.id)).toEqual(ids);
+    const deleted = await applyRetention(dataDir, 2, { blobGraceMs: 0 });
+    expect(deleted).toEqual(ids.slice(0, 2));
+    expect((await listSessions(dataDir)).map((s) => s.id)).toEqual(ids.slice(2));
+    expect(existsSync(blobPath(dataDir, only[0]!))).toBe(false);
+    expect(existsSync(blobPath(dataDir, only[1]!))).toBe(false);
+    expect(existsSync(blobPath(dataDir, only[2]!))).toBe(true);
+    const { createHash } = await import('node:crypto');
+    expect(existsSync(blobPath(dataDir, createHash('sha256').update(shared).digest('hex')))).toBe(true);
+    await expect((await loadSession(dataDir, ids[3]!)).blob(only[3]!)).resolves.toEqual(Buffer.from('only in 3'));
+
+    // The grace period spares recently touched blobs even when unreferenced.
+    await deleteSession(dataDir, ids[2]!);
+    expect(existsSync(blobPath(dataDir, only[2]!))).toBe(true);
+    await deleteSession(dataDir, ids[3]!, { blobGraceMs: 0 });
+    expect(existsSync(blobPath(dataDir, only[3]!))).toBe(false);
+  });
+
+  it('applies --retain when a session opens, never deleting the new one', async () => {
+    for (let i = 0; i < 3; i++) {
+      const store = await SessionStore.open({ dataDir, now: () => Date.UTC(2026, 0, 1, 0, 0, i), ...quiet });
+      await store.close();
+    }
+    const store = await SessionStore.open({ dataDir, retain: 1, ...quiet });
+    expect((await listSessions(dataDir)).map((s) => s.id)).toEqual([store.id]);
+    await store.close();
+  });
+
+  it('reports a session whose writer died as interrupted', async () => {
+    const id = newSessionId(Date.UTC(2026, 0, 1));
+    const dir = join(dataDir, 'sessions', id);
+    await rm(dir, { recursive: true, force: true });
+    const store = await SessionStore.open({ dataDir, ...quiet });
+    await store.flush();
+    // Simulate a crash: the lock remains, naming a process that no longer exists.
+    await writeFile(lockPath(dataDir, store.id), JSON.stringify({ pid: 2 ** 22 + 12345 }));
+    const [info] = await listSessions(dataDir);
+    expect(info).toMatchObject({ state: 'interrupted', endedAt: null });
+    await store.close();
+  });
+
+  it('keeps only flowCap summaries in memory while every event stays on disk', async () => {
+    const store = await SessionStore.open({ dataDir, flowCap: 100, ...quiet });
+    for (let i = 0; i < 1000; i++) {
+      store.record(request(`c${i}.1`, `c${i}`, 'https://a.test/', i));
+      store.record(response(`c${i}.1`, `c${i}`, i + 1));
+    }
+    expect(store.flows()).toHaveLength(100);
+    expect(store.flows()[0]!.id).toBe('c900.1');
+    await store.close();
+    expect((await readAll(store.id)).length).toBe(2000);
+    expect((await listSessions(dataDir))[0]!.flowCount).toBe(1000);
+  });
+});
