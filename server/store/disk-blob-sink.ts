@@ -19,6 +19,8 @@ export interface DiskBlobSinkOptions {
 
 /** Blobs remembered as already on disk, to skip the stat (older ones are simply checked again). */
 const KNOWN_CAP = 100_000;
+/** Unwritten blobs kept at most, whatever their size (each costs a map entry and a file write). */
+const MAX_PENDING_COUNT = 100_000;
 /** Parallel blob writes per drain. */
 const WRITE_CONCURRENCY = 8;
 
@@ -38,6 +40,11 @@ export class DiskBlobSink implements BlobSink {
     this.#options = options;
   }
 
+  /** Blobs waiting to be written. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
   /** Bytes waiting to be written. */
   get pendingBytes(): number {
     return this.#pendingBytes;
@@ -46,7 +53,7 @@ export class DiskBlobSink implements BlobSink {
   put(data: Buffer): string {
     const sha256 = createHash('sha256').update(data).digest('hex');
     if (this.#known.has(sha256) || this.#pending.has(sha256)) return sha256;
-    if (this.#pendingBytes + data.length > this.#options.maxPendingBytes) {
+    if (this.#pendingBytes + data.length > this.#options.maxPendingBytes || this.#pending.size >= MAX_PENDING_COUNT) {
       this.#options.onDrop?.(sha256, data.length);
       return sha256;
     }

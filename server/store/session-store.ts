@@ -76,6 +76,8 @@ export class SessionStore {
   #bus: EventBus | null = null;
   #unsubscribe: (() => void) | null = null;
   #chain: Promise<void> = Promise.resolve();
+  #blobDrain: Promise<void> | null = null;
+  #blobError: unknown = null;
   #ticking = false;
   #failing = false;
   #retryDelay = 0;
@@ -280,31 +282,55 @@ export class SessionStore {
     if (this.#ticking || this.#closed) return;
     if (this.#failing && this.#now() < this.#nextAttemptAt) return;
     this.#ticking = true;
-    await this.#flushOnce().catch(() => {});
+    await this.#flushOnce(false).catch(() => {});
     this.#ticking = false;
   }
 
-  /** One flush of blobs, the blob list and the events; chained so ticks and explicit flushes never overlap. */
-  #flushOnce(): Promise<void> {
-    const run = this.#chain.then(() => this.#writeAll());
+  /** One flush of the blob list and the events; chained so ticks and explicit flushes never overlap. */
+  #flushOnce(withBlobs = true): Promise<void> {
+    const run = this.#chain.then(() => this.#writeAll(withBlobs));
     this.#chain = run.catch(() => {});
     return run;
   }
 
-  async #writeAll(): Promise<void> {
+  /**
+   * Blobs drain in the background, never ahead of the event lines: many small bodies cost a file each, and events
+   * must not wait behind them (the kill -9 promise is about events). After a crash an event may name a body that
+   * did not reach the disk; exports say so instead of failing.
+   */
+  #startBlobDrain(): Promise<void> {
+    if (this.#blobDrain) return this.#blobDrain;
+    const run = this.#blobSink.drain().then(
+      () => {
+        this.#blobError = null;
+      },
+      (error: unknown) => {
+        this.#blobError = error;
+      },
+    );
+    this.#blobDrain = run.finally(() => {
+      this.#blobDrain = null;
+      // More arrived while writing: keep going unless the disk refuses (then the ticks retry with backoff).
+      if (this.#blobError === null && this.#blobSink.pendingCount > 0 && !this.#closed) void this.#startBlobDrain();
+    });
+    return this.#blobDrain;
+  }
+
+  async #writeAll(withBlobs: boolean): Promise<void> {
+    const blobs = this.#startBlobDrain();
     let failure: unknown = null;
-    // Blobs first, so an event line on disk normally finds its body there after a crash.
-    try {
-      await this.#blobSink.drain();
-    } catch (error) {
-      failure = error;
-    }
     try {
       await this.#blobList.flush();
       await this.#events.flush();
     } catch (error) {
-      failure ??= error;
+      failure = error;
     }
+    if (withBlobs) {
+      await blobs;
+      // Blobs put while that drain ran.
+      if (this.#blobError === null && this.#blobSink.pendingCount > 0) await this.#startBlobDrain();
+    }
+    failure ??= this.#blobError;
     if (failure !== null) {
       this.#onFailure(failure);
       throw failure;
