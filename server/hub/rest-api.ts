@@ -1,0 +1,229 @@
+// The hub's REST API: lazy fetches the WebSocket stream never carries (bodies, a connection's events), the session
+// list, streamed exports, the CA download and the self-test. Requests reach this only after the access checks.
+
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlobSink } from '../events/blob-sink.js';
+import type { ConnId, ProxyEvent } from '../protocol/events.js';
+import { parseFilter } from '../protocol/filter.js';
+import type { FlowSummary } from '../protocol/flows.js';
+import { API, EXPORT_FORMATS, type ExportFormat, type SessionListing, type WhoAmI } from '../protocol/wire.js';
+import { isLoopback, looksProxied } from './access.js';
+import type { EventRing } from './event-ring.js';
+import type { SelfTests } from './self-test.js';
+
+/** The session list, from the store. */
+export interface HubSessions {
+  list(): Promise<SessionListing[]>;
+}
+
+export interface HubExportRequest {
+  format: ExportFormat;
+  /** A session id, or null for the current session. */
+  session: string | null;
+  /** The filter text as typed (for the file name or logs), and its compiled form; null = everything. */
+  filter: string | null;
+  match: ((summary: FlowSummary) => boolean) | null;
+}
+
+export interface HubExport {
+  /** Suggested file name, e.g. `mitmlab-20250101-1200.har`. */
+  fileName: string;
+  body: AsyncIterable<Uint8Array | string> | Readable;
+}
+
+/** Streams exports (server/store/). `open` returns null when the session does not exist. */
+export interface HubExporter {
+  open(request: HubExportRequest): Promise<HubExport | null>;
+}
+
+/** Events of connections the hub's memory no longer holds (e.g. the store's event log). */
+export interface HubHistory {
+  connEvents(conn: ConnId): Promise<ProxyEvent[] | null>;
+}
+
+export interface CaFiles {
+  pemPath: string;
+  derPath: string;
+  /** SHA-256 fingerprint of the certificate (DER). */
+  sha256: string;
+  /** Base64 SHA-256 of the SubjectPublicKeyInfo. */
+  spki: string;
+}
+
+export interface RestContext {
+  blobs: BlobSink;
+  ring: EventRing;
+  selfTests: SelfTests;
+  caFiles: CaFiles;
+  sessions?: HubSessions | undefined;
+  exporter?: HubExporter | undefined;
+  history?: HubHistory | undefined;
+}
+
+const EXPORT_TYPES: Record<ExportFormat, string> = {
+  // HAR is JSON (W3C HAR draft §1); JSON Lines has no registered type, x-ndjson is the common one.
+  har: 'application/json; charset=utf-8',
+  jsonl: 'application/x-ndjson; charset=utf-8',
+  keylog: 'text/plain; charset=utf-8',
+  pcapng: 'application/x-pcapng',
+};
+
+const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+/** A media type token pair (RFC 9110 §8.3.1), without parameters. */
+const MEDIA_TYPE_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
+
+/** Answers an /api/ request; false when no route matches. */
+export async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RestContext): Promise<boolean> {
+  const path = url.pathname;
+  const get = req.method === 'GET' || req.method === 'HEAD';
+
+  if (get && path.startsWith('/api/conns/') && path.endsWith('/events')) {
+    const conn = safeDecode(path.slice('/api/conns/'.length, -'/events'.length));
+    if (conn === null || conn.length === 0 || conn.length > 128) return sendText(res, 400, 'Bad connection id.');
+    let json = ctx.ring.connEventsJson(conn);
+    if (json === null && ctx.history) {
+      const events = await ctx.history.connEvents(conn).catch(() => null);
+      if (events !== null) json = JSON.stringify(events);
+    }
+    if (json === null) return sendText(res, 404, `No events kept for connection ${conn}.`);
+    return sendJsonText(res, json);
+  }
+
+  if (get && path.startsWith('/api/bodies/')) {
+    const sha256 = path.slice('/api/bodies/'.length);
+    if (!SHA256_PATTERN.test(sha256)) return sendText(res, 400, 'Bodies are addressed by their SHA-256 in lowercase hex.');
+    const data = await ctx.blobs.get(sha256).catch(() => null);
+    if (data === null) return sendText(res, 404, 'This body is not stored (never captured, or evicted).');
+    const requested = (url.searchParams.get('type') ?? '').toLowerCase();
+    const type = MEDIA_TYPE_PATTERN.test(requested) ? requested : 'application/octet-stream';
+    res.statusCode = 200;
+    res.setHeader('Content-Type', type);
+    res.setHeader('Content-Length', data.length);
+    // Captured content is never rendered live: a download, no sniffing, and a sandbox without scripts even if a
+    // browser were to display it (CSP sandbox directive, CSP Level 3 §6.3.2).
+    res.setHeader('Content-Disposition', contentDisposition('attachment', url.searchParams.get('name') ?? `${sha256.slice(0, 16)}.bin`));
+    res.setHeader('Content-Security-Policy', "sandbox; default-src 'none'");
+    res.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
+    res.end(req.method === 'HEAD' ? undefined : data);
+    return true;
+  }
+
+  if (get && path === API.sessions) {
+    if (!ctx.sessions) return sendJson(res, []);
+    try {
+      return sendJson(res, await ctx.sessions.list());
+    } catch (error) {
+      return sendText(res, 500, `Cannot list sessions: ${(error as Error).message}`);
+    }
+  }
+
+  if (get && path === '/api/export') return exportSession(res, url, ctx);
+
+  if (get && (path === API.caPem || path === API.caDer)) {
+    const pem = path === API.caPem;
+    let data: Buffer;
+    try {
+      data = await readFile(pem ? ctx.caFiles.pemPath : ctx.caFiles.derPath);
+    } catch (error) {
+      return sendText(res, 500, `Cannot read the CA certificate: ${(error as Error).message}`);
+    }
+    res.statusCode = 200;
+    // application/x-x509-ca-cert makes Firefox and Android offer "trust this CA" (as mitmproxy's mitm.it does).
+    res.setHeader('Content-Type', pem ? 'application/x-pem-file' : 'application/x-x509-ca-cert');
+    res.setHeader('Content-Length', data.length);
+    res.setHeader('Content-Disposition', contentDisposition('attachment', pem ? 'mitmlab-ca.pem' : 'mitmlab-ca.cer'));
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(req.method === 'HEAD' ? undefined : data);
+    return true;
+  }
+
+  if (get && path === API.whoami) {
+    const who: WhoAmI = {
+      peer: { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
+      host: req.headers.host ?? '',
+      proxied: looksProxied(req.headers),
+      loopback: isLoopback(req.socket.remoteAddress),
+    };
+    return sendJson(res, who);
+  }
+
+  if (req.method === 'POST' && path === API.selfTestStart) return sendJson(res, ctx.selfTests.start(Date.now()));
+
+  if (get && path.startsWith('/api/selftest/')) {
+    const result = ctx.selfTests.result(path.slice('/api/selftest/'.length));
+    return result ? sendJson(res, result) : sendText(res, 404, 'Unknown or expired self-test.');
+  }
+
+  return false;
+}
+
+async function exportSession(res: ServerResponse, url: URL, ctx: RestContext): Promise<boolean> {
+  const format = url.searchParams.get('format') as ExportFormat | null;
+  if (format === null || !EXPORT_FORMATS.includes(format)) {
+    return sendText(res, 400, `format must be one of ${EXPORT_FORMATS.join(', ')}.`);
+  }
+  const filterText = url.searchParams.get('filter')?.trim() || null;
+  let match: HubExportRequest['match'] = null;
+  if (filterText !== null) {
+    const parsed = parseFilter(filterText);
+    if (!parsed.ok) return sendText(res, 400, `Bad filter at character ${parsed.offset + 1}: ${parsed.error}`);
+    match = parsed.match;
+  }
+  if (!ctx.exporter) return sendText(res, 503, 'Exports need the session store, which is not running.');
+  const session = url.searchParams.get('session') || null;
+  let opened: HubExport | null;
+  try {
+    opened = await ctx.exporter.open({ format, session, filter: filterText, match });
+  } catch (error) {
+    return sendText(res, 500, `Export failed: ${(error as Error).message}`);
+  }
+  if (opened === null) return sendText(res, 404, `No session ${session ?? '(current)'}.`);
+  res.statusCode = 200;
+  res.setHeader('Content-Type', EXPORT_TYPES[format]);
+  res.setHeader('Content-Disposition', contentDisposition('attachment', opened.fileName));
+  res.setHeader('Cache-Control', 'no-store');
+  // Streamed: a session can be far larger than memory. An error mid-way aborts the download (the browser shows it
+  // as failed) rather than leaving a silently truncated file.
+  const source = opened.body instanceof Readable ? opened.body : Readable.from(opened.body);
+  await pipeline(source, res).catch(() => res.destroy());
+  return true;
+}
+
+/** RFC 6266 Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 8187). */
+export function contentDisposition(kind: 'attachment' | 'inline', fileName: string): string {
+  const clean = fileName.replace(/[\\/\x00-\x1f\x7f]/g, '_').slice(0, 200) || 'download';
+  const ascii = clean.replace(/[^\x20-\x7e]/g, '_').replace(/["%;]/g, '_');
+  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(clean)}`;
+}
+
+function safeDecode(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
+/** A short text answer; returns true so handlers can `return sendText(...)`. */
+export function sendText(res: ServerResponse, status: number, text: string): true {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(`${text}\n`);
+  return true;
+}
+
+function sendJson(res: ServerResponse, value: unknown): true {
+  return sendJsonText(res, JSON.stringify(value));
+}
+
+function sendJsonText(res: ServerResponse, json: string): true {
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(json);
+  return true;
+}
