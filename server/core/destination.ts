@@ -11,6 +11,8 @@ export interface DestinationOptions {
   /** mitmlab's own listeners: connecting to them would loop (or reach the live view through the proxy). */
   own: OwnEndpoints;
   connectTimeoutMs: number;
+  /** DNS lookup; defaults to the system resolver. Tests inject one so they never depend on real DNS. */
+  lookup?: (host: string) => Promise<string>;
 }
 
 /** An Error with a stable code (ENOTFOUND, CONNECT_TIMEOUT, LOOP_REFUSED, ECONNREFUSED…). */
@@ -30,6 +32,7 @@ export async function resolveHost(host: string, options: DestinationOptions): Pr
   if (override) return override;
   if (net.isIP(host)) return host;
   try {
+    if (options.lookup) return await options.lookup(host);
     const result = await lookup(host, { verbatim: true });
     return result.address;
   } catch (error) {

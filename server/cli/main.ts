@@ -1,0 +1,118 @@
+// `mitmlab` entry point: argv → validated options → command. Exit codes: 0 ok, 1 runtime failure, 2 bad usage.
+
+import { runCaCommand } from './ca-command.js';
+import { runExportCommand } from './export-command.js';
+import { attachFlowLog } from './flow-log.js';
+import { helpText, parseArgs, type Command } from './options.js';
+import { runSessionsCommand } from './sessions-command.js';
+import { displayPath, startMitmlab, startOptionsFrom } from './start.js';
+
+const io = {
+  stdout: (text: string) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  stderr: (text: string) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  isTTY: Boolean(process.stderr.isTTY),
+};
+
+/** Runs the CLI; resolves to the exit code (start resolves only on shutdown). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parseArgs(argv);
+  if (!parsed.ok) {
+    io.stderr(`mitmlab: ${parsed.error}`);
+    return 2;
+  }
+  const { command, sub, options } = parsed;
+  if (options['help']) {
+    io.stdout(helpText(command as Command));
+    return 0;
+  }
+  switch (command) {
+    case 'start':
+      if (sub.length > 0) {
+        io.stderr(`mitmlab: unexpected argument ${JSON.stringify(sub[0])} (see mitmlab --help)`);
+        return 2;
+      }
+      return runStart(startOptionsFrom(options), Boolean(options['quiet']));
+    case 'ca': {
+      const action = sub[0] ?? 'show';
+      if (!['init', 'show', 'export', 'rotate'].includes(action)) {
+        io.stderr(`mitmlab: unknown ca action ${JSON.stringify(action)} (init, show, export, rotate)`);
+        return 2;
+      }
+      const format = (options['format'] as string | null) ?? 'pem';
+      if (format !== 'pem' && format !== 'der') {
+        io.stderr('mitmlab: ca export --format must be pem or der');
+        return 2;
+      }
+      return runCaCommand(
+        action as 'init' | 'show' | 'export' | 'rotate',
+        { caDir: options['ca-dir'] as string, permit: options['ca-permit'] as string[], format, ...(options['out'] ? { out: options['out'] as string } : {}) },
+        io,
+      );
+    }
+    case 'sessions':
+      return runSessionsCommand(
+        {
+          dataDir: options['data-dir'] as string,
+          ...(options['delete'] ? { delete: options['delete'] as string } : {}),
+          ...(options['retain'] ? { retain: options['retain'] as number } : {}),
+        },
+        io,
+      );
+    case 'export': {
+      const format = options['format'] as string | null;
+      if (!format || !['har', 'jsonl', 'keylog', 'pcapng'].includes(format)) {
+        io.stderr('mitmlab: export needs --format har|jsonl|keylog|pcapng');
+        return 2;
+      }
+      return runExportCommand(
+        {
+          dataDir: options['data-dir'] as string,
+          session: (options['session'] as string | null) ?? 'latest',
+          format: format as 'har' | 'jsonl' | 'keylog' | 'pcapng',
+          ...(options['out'] ? { out: options['out'] as string } : {}),
+          ...(options['filter'] ? { filter: options['filter'] as string } : {}),
+        },
+        io,
+      );
+    }
+  }
+}
+
+async function runStart(options: ReturnType<typeof startOptionsFrom>, quiet: boolean): Promise<number> {
+  let running;
+  try {
+    running = await startMitmlab(options);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') io.stderr(`mitmlab: port already in use (${e.message}); pick another with --listen-port or --ui-port`);
+    else io.stderr(`mitmlab: ${e.message}${e.code ? ` [${e.code}]` : ''}`);
+    return 1;
+  }
+  const ca = running.ca;
+  io.stdout('mitmlab — a man-in-the-middle proxy for the lab. Only intercept traffic you own or are allowed to study.');
+  io.stdout(`proxy listening on ${running.proxyUrl}`);
+  if (running.uiUrl) io.stdout(`live view ${running.uiUrl}`);
+  io.stdout(`lab CA ${displayPath(ca.certPath)}  SHA-256 ${ca.sha256Fingerprint}`);
+  io.stdout(`try:   curl --proxy ${running.proxyUrl} --cacert ${displayPath(ca.certPath)} https://example.com/`);
+  io.stdout(`browser: set its HTTP and HTTPS proxy to ${running.proxyHost}:${running.proxyPort} and trust the lab CA (ca/README.md)`);
+  for (const warning of running.warnings) io.stderr(`warning: ${warning}`);
+  if (!quiet) attachFlowLog(running.bus, (line) => io.stdout(line));
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      io.stderr(`mitmlab: ${signal}, shutting down`);
+      running.close().then(
+        () => resolve(0),
+        (error: unknown) => {
+          io.stderr(`mitmlab: shutdown failed: ${String(error)}`);
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

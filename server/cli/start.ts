@@ -1,0 +1,243 @@
+// The composition root of `mitmlab start`: lab CA and leaf key, store, event bus, proxy and live view, wired
+// together with explicit options. Tests call startMitmlab() in-process; the CLI adds printing and signals.
+
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { loadOrCreateCa, type LabCa } from '../certs/ca.js';
+import { CertCache } from '../certs/context-cache.js';
+import { loadOrCreateLeafKey } from '../certs/leaf-key.js';
+import { DEFAULT_TIMEOUTS, type ProxyConfig } from '../core/config.js';
+import type { ProxyContext } from '../core/context.js';
+import { parseCidr, type OwnEndpoints } from '../core/policy.js';
+import { startProxy } from '../core/proxy.js';
+import { EventBus } from '../events/bus.js';
+import { TrustStore } from '../tls/verification.js';
+import { normalizeHost } from '../certs/hostnames.js';
+import { attachKeylogFiles } from './keylog-file.js';
+import type { ParsedOptions } from './options.js';
+
+export interface StartOptions {
+  listenHost: string;
+  listenPort: number;
+  uiPort: number;
+  ui: boolean;
+  dataDir: string;
+  caDir: string;
+  session: string | null;
+  upstreamCa: string[];
+  upstreamInsecure: string[];
+  passthrough: string[];
+  resolve: string[];
+  allow: string[];
+  keylog: string | null;
+  bodyCap: number;
+  wsCap: number;
+  tlsCapture: number;
+  maxHeaderSize: number;
+  connectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  headersTimeoutMs: number;
+  caPermit: string[];
+  leafKey: 'rsa' | 'ec';
+  certCache: number;
+  flowCap: number;
+  retain: number | null;
+}
+
+/** StartOptions from the parsed, validated command line. */
+export function startOptionsFrom(options: ParsedOptions): StartOptions {
+  const s = (name: string) => options[name] as string;
+  const n = (name: string) => options[name] as number;
+  const l = (name: string) => options[name] as string[];
+  return {
+    listenHost: s('listen-host'),
+    listenPort: n('listen-port'),
+    uiPort: n('ui-port'),
+    ui: !options['no-ui'],
+    dataDir: s('data-dir'),
+    caDir: s('ca-dir'),
+    session: (options['session'] as string | null) ?? null,
+    upstreamCa: l('upstream-ca'),
+    upstreamInsecure: l('upstream-insecure'),
+    passthrough: l('passthrough'),
+    resolve: l('resolve'),
+    allow: l('allow'),
+    keylog: (options['keylog'] as string | null) ?? null,
+    bodyCap: n('body-cap'),
+    wsCap: n('ws-cap'),
+    tlsCapture: n('tls-capture'),
+    maxHeaderSize: n('max-header-size'),
+    connectTimeoutMs: n('connect-timeout'),
+    handshakeTimeoutMs: n('handshake-timeout'),
+    idleTimeoutMs: n('idle-timeout'),
+    headersTimeoutMs: n('headers-timeout'),
+    caPermit: l('ca-permit'),
+    leafKey: s('leaf-key') as 'rsa' | 'ec',
+    certCache: n('cert-cache'),
+    flowCap: n('flow-cap'),
+    retain: (options['retain'] as number | null) ?? null,
+  };
+}
+
+export interface RunningMitmlab {
+  proxyHost: string;
+  proxyPort: number;
+  proxyUrl: string;
+  uiPort: number | null;
+  uiUrl: string | null;
+  token: string | null;
+  ca: LabCa;
+  bus: EventBus;
+  ctx: ProxyContext;
+  /** Warnings gathered while starting (non-loopback bind, CA expiry…). */
+  warnings: string[];
+  close(): Promise<void>;
+}
+
+/** A configuration error with a stable code and a message that names the fix. */
+export class ConfigError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Seams for tests: replace the system resolver so nothing depends on real DNS. */
+export interface StartDeps {
+  lookup?: (host: string) => Promise<string>;
+}
+
+/** Starts everything `mitmlab start` runs. */
+export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv = process.env, deps: StartDeps = {}): Promise<RunningMitmlab> {
+  const warnings: string[] = [];
+  const upstreamCaPems = await readTrustFiles(options.upstreamCa, env.NODE_EXTRA_CA_CERTS);
+  const ca = await loadOrCreateCa({ dir: options.caDir, permit: options.caPermit });
+  const leafKey = await loadOrCreateLeafKey(ca, options.leafKey);
+  const certs = new CertCache({ ca, leafKey, max: options.certCache });
+  const bus = new EventBus();
+  const trustPems = [...tls.rootCertificates, ...upstreamCaPems];
+
+  const own: { ports: number[]; localAddresses: string[] } = { ports: [], localAddresses: localAddresses() };
+  const config: ProxyConfig = {
+    listenHost: options.listenHost,
+    listenPort: options.listenPort,
+    allow: options.allow.map((cidr) => parseCidr(cidr)!),
+    passthrough: options.passthrough,
+    upstreamInsecure: options.upstreamInsecure,
+    upstreamCaPems,
+    resolve: resolveMap(options.resolve),
+    bodyCap: options.bodyCap,
+    wsCap: options.wsCap,
+    tlsCaptureBudget: options.tlsCapture,
+    upstreamPoolPerHost: 8,
+    maxHeaderSize: options.maxHeaderSize,
+    timeouts: {
+      ...DEFAULT_TIMEOUTS,
+      connectMs: options.connectTimeoutMs,
+      handshakeMs: options.handshakeTimeoutMs,
+      idleMs: options.idleTimeoutMs,
+      headersMs: options.headersTimeoutMs,
+    },
+  };
+  let connCounter = 0;
+  const { MemoryBlobSink } = await import('../events/blob-sink.js');
+  const ctx: ProxyContext = {
+    config,
+    bus,
+    blobs: new MemoryBlobSink(),
+    certs,
+    caDer: ca.certDer,
+    trust: new TrustStore(trustPems),
+    upstreamTls: tls.createSecureContext({ ca: trustPems }),
+    destination: {
+      resolve: config.resolve,
+      own: own as OwnEndpoints,
+      connectTimeoutMs: config.timeouts.connectMs,
+      ...(deps.lookup ? { lookup: deps.lookup } : {}),
+    },
+    nextConnId: () => `c${++connCounter}`,
+  };
+
+  const keylogPaths = [options.keylog, env.SSLKEYLOGFILE].filter((p): p is string => Boolean(p));
+  const closeKeylog = attachKeylogFiles(bus, keylogPaths, (message) => warnings.push(message));
+
+  if (options.uiPort !== 0) own.ports.push(options.uiPort);
+  const proxy = await startProxy(ctx);
+  own.ports.push(proxy.port);
+  if (!isLoopback(options.listenHost)) {
+    warnings.push(
+      `the proxy listens on ${options.listenHost}: anyone who can reach it, and is in --allow, sends their traffic through this machine, and everyone's plaintext will be visible here.`,
+    );
+  }
+  const proxyUrl = `http://${hostForUrl(proxy.host)}:${proxy.port}`;
+  return {
+    proxyHost: proxy.host,
+    proxyPort: proxy.port,
+    proxyUrl,
+    uiPort: null,
+    uiUrl: null,
+    token: null,
+    ca,
+    bus,
+    ctx,
+    warnings,
+    close: async () => {
+      await proxy.close();
+      await bus.flushed();
+      await closeKeylog();
+    },
+  };
+}
+
+async function readTrustFiles(files: readonly string[], extra: string | undefined): Promise<string[]> {
+  const pems: string[] = [];
+  for (const file of [...files, ...(extra ? [extra] : [])]) {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError('UPSTREAM_CA_UNREADABLE', `cannot read the CA file ${file} (${(error as NodeJS.ErrnoException).code}): check the path given to --upstream-ca or NODE_EXTRA_CA_CERTS`);
+    }
+    const found = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+    if (!found) throw new ConfigError('UPSTREAM_CA_EMPTY', `${file} holds no PEM certificate: --upstream-ca takes PEM files`);
+    pems.push(...found.map((pem) => `${pem}\n`));
+  }
+  return pems;
+}
+
+function resolveMap(entries: readonly string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const entry of entries) {
+    const colon = entry.indexOf(':');
+    const host = normalizeHost(entry.slice(0, colon));
+    const address = entry.slice(colon + 1).replace(/^\[|\]$/g, '');
+    if (host.kind === 'dns') map.set(host.name, address);
+    else if (host.kind === 'ip') map.set(host.address, address);
+  }
+  return map;
+}
+
+function localAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(os.networkInterfaces())) for (const info of list ?? []) out.push(info.address);
+  return out;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1';
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Path of the CA certificate relative to the working directory, for printing. */
+export function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith('..') ? file : relative;
+}

@@ -1,0 +1,117 @@
+// A real origin for tests: HTTP or HTTPS on 127.0.0.1, port 0, with a few routes and a WebSocket echo.
+
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
+import { WebSocketServer } from 'ws';
+
+export interface Origin {
+  port: number;
+  /** e.g. https://127.0.0.1:PORT */
+  url: string;
+  /** Requests seen, in order: method, url, headers. */
+  seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }>;
+  close(): Promise<void>;
+}
+
+export interface OriginOptions {
+  /** PEM certificate (chain) and key: HTTPS when given, else plain HTTP. */
+  cert?: string;
+  key?: string;
+  /** Extra TLS options (minVersion, maxVersion, ciphers…). */
+  tlsOptions?: https.ServerOptions;
+}
+
+const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+
+function handler(seen: Origin['seen']) {
+  return (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    const url = new URL(req.url ?? '/', 'http://origin');
+    switch (url.pathname) {
+      case '/hello':
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('hello from origin\n');
+        return;
+      case '/echo': {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const body = Buffer.concat(chunks);
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ method: req.method, length: body.length, body: body.toString('utf8').slice(0, 1000), headers: req.headers }));
+        });
+        return;
+      }
+      case '/bytes': {
+        // Streams n bytes generated on the fly: the origin itself never holds the body.
+        const total = Number(url.searchParams.get('n') ?? '0');
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < total) {
+            const n = Math.min(CHUNK.length, total - sent);
+            sent += n;
+            if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
+      case '/gzip': {
+        const body = zlib.gzipSync(Buffer.from('{"compressed":true,"text":"' + 'gzip '.repeat(200) + '"}'));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(body.length) });
+        res.end(body);
+        return;
+      }
+      case '/binary': {
+        const body = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.end(body);
+        return;
+      }
+      case '/login': {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'text/html', 'set-cookie': 'session=s3cr3t-session-id; HttpOnly' });
+          res.end('<!doctype html><p>welcome</p>');
+        });
+        return;
+      }
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found\n');
+    }
+  };
+}
+
+/** Starts an origin; HTTPS when `cert`/`key` are given. */
+export async function startOrigin(options: OriginOptions = {}): Promise<Origin> {
+  const seen: Origin['seen'] = [];
+  const secure = Boolean(options.cert && options.key);
+  const server = secure
+    ? https.createServer({ cert: options.cert, key: options.key, ...options.tlsOptions }, handler(seen))
+    : http.createServer(handler(seen));
+  const wss = new WebSocketServer({ server, path: '/ws' });
+  wss.on('connection', (socket, req) => {
+    socket.on('message', (data, isBinary) => socket.send(isBinary ? data : `echo: ${data.toString()}`, { binary: isBinary }));
+    socket.send(`hello ${req.headers['sec-websocket-protocol'] ?? ''}`.trim());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `${secure ? 'https' : 'http'}://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

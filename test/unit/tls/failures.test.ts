@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { alertFromErrorCode, classifyClientFailure, classifyUpstreamFailure } from '../../../server/tls/failures.js';
+
+describe('client-leg failures', () => {
+  it.each(['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN', 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED'])(
+    '%s → cert-rejected with a sentence naming the host',
+    (code) => {
+      const failure = classifyClientFailure({ leg: 'client', host: 'example.com', code });
+      expect(failure.cause).toBe('cert-rejected');
+      expect(failure.message).toContain("The browser refused mitmlab's certificate for example.com");
+    },
+  );
+
+  it('prefers the alert the transcript decoded', () => {
+    expect(classifyClientFailure({ leg: 'client', host: 'h', code: 'ECONNRESET', peerAlert: 'unknown_ca' }).cause).toBe('cert-rejected');
+  });
+
+  it.each([
+    ['ERR_SSL_NO_SHARED_CIPHER', 'no-shared-cipher'],
+    ['ERR_SSL_UNSUPPORTED_PROTOCOL', 'version-mismatch'],
+    ['HANDSHAKE_TIMEOUT', 'handshake-timeout'],
+    ['CLOSED_AFTER_HANDSHAKE', 'closed-after-handshake'],
+    ['ECONNRESET', 'reset'],
+    ['SOMETHING_ELSE', 'unknown'],
+    [undefined, 'unknown'],
+  ])('%s → %s', (code, cause) => {
+    expect(classifyClientFailure({ leg: 'client', host: 'h', code }).cause).toBe(cause);
+  });
+});
+
+describe('upstream-leg failures', () => {
+  it.each([
+    ['ENOTFOUND', 'upstream-dns'],
+    ['EAI_AGAIN', 'upstream-dns'],
+    ['ECONNREFUSED', 'upstream-unreachable'],
+    ['CONNECT_TIMEOUT', 'upstream-unreachable'],
+    ['ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'upstream-alert'],
+    ['HANDSHAKE_TIMEOUT', 'handshake-timeout'],
+    ['ECONNRESET', 'reset'],
+  ])('%s → %s', (code, cause) => {
+    const failure = classifyUpstreamFailure({ leg: 'upstream', host: 'origin.test', code });
+    expect(failure.cause).toBe(cause);
+    expect(failure.message).toContain('origin.test');
+  });
+
+  it('reads alert names out of OpenSSL error codes', () => {
+    expect(alertFromErrorCode('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA')).toBe('unknown_ca');
+    expect(alertFromErrorCode('ECONNRESET')).toBeNull();
+  });
+});
