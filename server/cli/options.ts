@@ -191,3 +191,14 @@ function formatBytes(n: number): string {
   if (n % 1024 === 0) return `${n / 1024}k`;
   return String(n);
 }
+
+/** The README's CLI reference table, generated from the table (README must contain it verbatim; see the test). */
+export function referenceMarkdown(): string {
+  const rows = ['| option | commands | default | what it does |', '| --- | --- | --- | --- |'];
+  for (const spec of OPTIONS) {
+    const flag = `\`${spec.alias ? `${spec.alias}, ` : ''}--${spec.name}${spec.arg ? ` ${spec.arg}` : ''}${spec.kind === 'list' ? '…' : ''}\``;
+    const def = formatDefault(spec);
+    rows.push(`| ${flag} | ${spec.commands.join(', ')} | ${def ? `\`${def}\`` : ''} | ${spec.help.replace(/\|/g, '\\|')} |`);
+  }
+  return rows.join('\n');
+}

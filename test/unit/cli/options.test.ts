@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { helpText, OPTIONS, parseArgs, parseBytes, referenceMarkdown } from '../../../server/cli/options.js';
+
+describe('parseArgs', () => {
+  it('defaults to start with the documented defaults', () => {
+    const parsed = parseArgs([]);
+    expect(parsed.ok && parsed.command).toBe('start');
+    expect(parsed.ok && parsed.options).toMatchObject({ 'listen-host': '127.0.0.1', 'listen-port': 8080, 'ui-port': 8081, 'data-dir': './data', 'ca-dir': './ca', 'body-cap': 1048576 });
+  });
+
+  it.each([
+    [['--listen-port', '99999'], 'listen-port must be 1–65535'],
+    [['--listen-port', 'abc'], 'listen-port must be a whole number'],
+    [['--body-cap', 'lots'], 'body-cap must be a size'],
+    [['--nope'], 'unknown option --nope'],
+    [['--listen-port'], '--listen-port needs a value'],
+    [['--resolve', 'a.test'], 'must be HOST:ADDR'],
+    [['--resolve', 'a.test:not-an-ip'], 'is not an IP address'],
+    [['--allow', '10.0.0.0/99'], 'is not an IP or CIDR block'],
+    [['--passthrough', '../../etc'], 'is not a host name'],
+    [['--leaf-key', 'dsa'], 'leaf-key must be rsa or ec'],
+    [['--listen-host', 'example.com'], 'listen-host must be an IP address'],
+    [['frobnicate'], 'unknown command'],
+    [['sessions', '--listen-port', '1'], 'does not apply to "sessions"'],
+    [['--quiet=yes'], 'takes no value'],
+  ])('%j → %s', (argv, message) => {
+    const parsed = parseArgs(argv);
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.error).toContain(message);
+  });
+
+  it('collects repeatable options and accepts --name=value', () => {
+    const parsed = parseArgs(['--passthrough', 'a.test', '--passthrough=*.b.test', '--body-cap=512k', '-h']);
+    expect(parsed.ok && parsed.options['passthrough']).toEqual(['a.test', '*.b.test']);
+    expect(parsed.ok && parsed.options['body-cap']).toBe(512 * 1024);
+    expect(parsed.ok && parsed.options['help']).toBe(true);
+  });
+
+  it('parses commands with sub-actions and aliases', () => {
+    const parsed = parseArgs(['ca', 'export', '--format', 'der', '-o', 'x.cer']);
+    expect(parsed.ok && [parsed.command, parsed.sub, parsed.options['out']]).toEqual(['ca', ['export'], 'x.cer']);
+  });
+
+  it('parses byte sizes', () => {
+    expect(parseBytes('1048576')).toBe(1048576);
+    expect(parseBytes('64KiB')).toBe(65536);
+    expect(parseBytes('2m')).toBe(2 * 1024 * 1024);
+    expect(parseBytes('1.5m')).toBeNull();
+  });
+});
+
+describe('help and README stay in sync with the option table', () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+
+  it('help lists every option of the command', () => {
+    const help = helpText('start');
+    for (const spec of OPTIONS.filter((o) => o.commands.includes('start'))) expect(help).toContain(`--${spec.name}`);
+  });
+
+  it('README holds the generated CLI reference verbatim (regenerate with npm run docs:cli)', () => {
+    const start = readme.indexOf('<!-- cli-reference:start -->');
+    const end = readme.indexOf('<!-- cli-reference:end -->');
+    expect(start).toBeGreaterThan(0);
+    expect(readme.slice(start + '<!-- cli-reference:start -->'.length, end).trim()).toBe(referenceMarkdown());
+  });
+});
