@@ -21,6 +21,8 @@ export interface HelloExtension {
   span: Span;
   /** Hex of the extension data for extensions we do not decode (capped at 256 bytes). */
   raw?: string;
+  /** Why a known extension's data could not be decoded (the hello itself still parsed); its raw hex is kept. */
+  error?: string;
 }
 
 export interface KeyShareEntry {
