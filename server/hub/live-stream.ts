@@ -89,6 +89,8 @@ export class LiveStream {
 
   /** Takes over an authenticated upgrade; `resume` comes from the URL's `hub`/`after` parameters. */
   accept(ws: WebSocket, resume: { hubId: string; lastSeq: number } | null): void {
+    // Flush first, before this client is listed, so "already flushed" means the same for it as for everyone else.
+    this.#flush();
     const client = new ClientQueue(ws, this.#queueLimits);
     this.#clients.set(ws, client);
     ws.on('close', () => this.#clients.delete(ws));
@@ -104,8 +106,6 @@ export class LiveStream {
         this.#catchUp(client, message.lastSeq);
       }
     });
-    // Flush first so a resume point and the ring agree on what "sent" means for everyone.
-    this.#flush();
     const canResume = resume !== null && resume.hubId === this.hubId && this.ring.since(resume.lastSeq) !== null;
     this.#send(ws, this.#hello(canResume));
     if (canResume) {
