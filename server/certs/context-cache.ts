@@ -1,0 +1,126 @@
+// A bounded LRU of minted leaves and their TLS contexts, keyed by the certificate's name set.
+//
+// Chain choice: each context serves leaf + lab CA. A client that trusts the CA needs only the leaf (RFC 8446
+// §4.4.2 lets the server omit the trust anchor), but sending it costs about a kilobyte per handshake and lets
+// tools (openssl s_client -showcerts, Wireshark, browsers' certificate viewers) show the whole chain; mitmproxy
+// does the same. A client that does not trust the CA rejects the chain either way.
+//
+// Cost: building a tls.SecureContext parses the private key again each time (OpenSSL has no way to share a parsed
+// key between contexts through Node's API), so the leaf key is handed over as a PEM already converted to the form
+// OpenSSL parses fastest (LeafKey.contextKeyPem), and one context is made per certificate, never per connection.
+
+import tls from 'node:tls';
+import { CertError } from './errors.js';
+import { hostKey, type HostName } from './hostnames.js';
+import type { LeafKey } from './leaf-key.js';
+import { leafNames, mintLeafAsync, type MintCa } from './mint.js';
+
+const DAY_MS = 86_400_000;
+/** Default number of cached certificates. */
+export const DEFAULT_CERT_CACHE_MAX = 1000;
+
+/** A leaf ready to serve: its TLS context and the certificate itself. */
+export interface MintedLeaf {
+  context: tls.SecureContext;
+  certPem: string;
+  certDer: Buffer;
+  notAfter: Date;
+  /** SAN entries as text, in order. */
+  names: string[];
+}
+
+/** What CertCache needs. */
+export interface CertCacheOptions {
+  ca: MintCa & { certPem: string };
+  leafKey: LeafKey;
+  /** Most certificates kept (default 1000). */
+  max?: number | undefined;
+  /** An entry closer than this to its notAfter is minted again (default one day). */
+  refreshBeforeMs?: number | undefined;
+  /** The clock, for tests. */
+  now?: (() => Date) | undefined;
+}
+
+/** Bounded LRU of minted leaves; concurrent requests for the same names share one mint. */
+export class CertCache {
+  readonly #ca: CertCacheOptions['ca'];
+  readonly #leafKey: LeafKey;
+  readonly #max: number;
+  readonly #refreshBeforeMs: number;
+  readonly #now: () => Date;
+  // A Map iterates in insertion order: re-inserting on each hit keeps the least recently used first.
+  readonly #entries = new Map<string, MintedLeaf>();
+  readonly #pending = new Map<string, Promise<MintedLeaf>>();
+  #mints = 0;
+
+  constructor(opts: CertCacheOptions) {
+    const max = opts.max ?? DEFAULT_CERT_CACHE_MAX;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`CertCache max must be a positive integer (got ${max})`);
+    this.#ca = opts.ca;
+    this.#leafKey = opts.leafKey;
+    this.#max = max;
+    this.#refreshBeforeMs = opts.refreshBeforeMs ?? DAY_MS;
+    this.#now = opts.now ?? (() => new Date());
+  }
+
+  /** Number of cached certificates. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** How many certificates this cache has minted (hits do not count). */
+  get mints(): number {
+    return this.#mints;
+  }
+
+  /** The leaf for these names: cached, shared with a mint under way, or minted now. */
+  get(names: HostName[]): Promise<MintedLeaf> {
+    let key: string;
+    try {
+      key = leafNames(names).map(hostKey).join(',');
+    } catch (error) {
+      return Promise.reject(error instanceof CertError ? error : new CertError('MINT_BAD_NAME', String(error)));
+    }
+    const hit = this.#entries.get(key);
+    if (hit && !this.#stale(hit)) {
+      this.#entries.delete(key);
+      this.#entries.set(key, hit);
+      return Promise.resolve(hit);
+    }
+    const pending = this.#pending.get(key);
+    if (pending) return pending;
+    const minting = this.#mint(names).then(
+      (leaf) => {
+        this.#pending.delete(key);
+        this.#entries.delete(key);
+        this.#entries.set(key, leaf);
+        while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+        return leaf;
+      },
+      (error: unknown) => {
+        this.#pending.delete(key);
+        throw error;
+      },
+    );
+    this.#pending.set(key, minting);
+    return minting;
+  }
+
+  /** Drops every cached certificate (e.g. after the CA changed). */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  // Stale when close to expiry, unless the CA's own end caps it (a new mint would not last longer).
+  #stale(leaf: MintedLeaf): boolean {
+    const left = leaf.notAfter.getTime() - this.#now().getTime();
+    return left <= 0 || (left < this.#refreshBeforeMs && leaf.notAfter.getTime() < Math.floor(this.#ca.notAfter.getTime() / 1000) * 1000);
+  }
+
+  async #mint(names: HostName[]): Promise<MintedLeaf> {
+    const minted = await mintLeafAsync(this.#ca, this.#leafKey, names, this.#now());
+    this.#mints++;
+    const context = tls.createSecureContext({ key: this.#leafKey.contextKeyPem, cert: minted.certPem + this.#ca.certPem });
+    return { context, certPem: minted.certPem, certDer: minted.certDer, notAfter: minted.notAfter, names: minted.names };
+  }
+}

@@ -1,0 +1,81 @@
+// The one leaf key pair of a CA. Every minted certificate carries this same public key: per-host RSA key generation
+// costs 100–400 ms and would block (DESIGN.md §1). Generated async once, then kept next to the CA (0600) so a
+// restart is instant; rotating the CA archives it with the CA.
+
+import crypto, { type KeyObject } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { CA_FILES } from './ca.js';
+import { readIfExists, writeFileAtomic } from './secure-files.js';
+import type { KeyType } from './sign.js';
+
+const generateKeyPair = promisify(crypto.generateKeyPair);
+
+/** The leaf key pair shared by all certificates one CA mints. */
+export interface LeafKey {
+  type: KeyType;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  /** SubjectPublicKeyInfo DER, embedded verbatim in every leaf. */
+  spkiDer: Buffer;
+  /** base64(SHA-256(SPKI)): the same for every minted leaf, for Chromium's --ignore-certificate-errors-spki-list. */
+  spkiSha256Base64: string;
+  /**
+   * The private key as PEM in the form OpenSSL parses fastest (PKCS#1 for RSA, SEC1 for EC), converted once: every
+   * tls.createSecureContext parses it again, and that parse is the largest part of a context's cost.
+   */
+  contextKeyPem: string;
+}
+
+/** Where and which leaf key. */
+export interface LeafKeyOptions {
+  /** The CA folder; the key is kept there as mitmlab-leaf.key. Omit to keep the key in memory only. */
+  dir?: string | undefined;
+  /** RSA-2048 (default) or EC P-256. */
+  type?: KeyType | undefined;
+}
+
+/** Loads the CA folder's leaf key, or generates (and saves) one of the requested type. */
+export async function loadOrCreateLeafKey(opts: LeafKeyOptions = {}): Promise<LeafKey> {
+  const type = opts.type ?? 'rsa';
+  const file = opts.dir ? path.join(path.resolve(opts.dir), CA_FILES.leafKey) : null;
+  if (file) {
+    const pem = await readIfExists(file).catch(() => null);
+    if (pem) {
+      try {
+        const key = leafKeyFrom(crypto.createPrivateKey(pem));
+        if (key.type === type) return key;
+      } catch {
+        // Unreadable or of another type: the leaf key is derived state, so a new one simply replaces it.
+      }
+    }
+  }
+  const key = await generateLeafKey(type);
+  if (file) await writeFileAtomic(file, key.privateKey.export({ type: 'pkcs8', format: 'pem' }), 0o600);
+  return key;
+}
+
+/** Generates a fresh leaf key pair on the thread pool. */
+export async function generateLeafKey(type: KeyType = 'rsa'): Promise<LeafKey> {
+  const { privateKey } =
+    type === 'rsa'
+      ? await generateKeyPair('rsa', { modulusLength: 2048 })
+      : await generateKeyPair('ec', { namedCurve: 'prime256v1' });
+  return leafKeyFrom(privateKey);
+}
+
+/** Wraps an RSA or EC P-256 private key as a LeafKey. */
+export function leafKeyFrom(privateKey: KeyObject): LeafKey {
+  const type = privateKey.asymmetricKeyType === 'rsa' ? 'rsa' : privateKey.asymmetricKeyType === 'ec' && privateKey.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ec' : null;
+  if (!type) throw new Error(`unsupported leaf key type ${privateKey.asymmetricKeyType ?? 'unknown'}`);
+  const publicKey = crypto.createPublicKey(privateKey);
+  const spkiDer = publicKey.export({ type: 'spki', format: 'der' });
+  return {
+    type,
+    privateKey,
+    publicKey,
+    spkiDer,
+    spkiSha256Base64: crypto.createHash('sha256').update(spkiDer).digest('base64'),
+    contextKeyPem: privateKey.export({ type: type === 'rsa' ? 'pkcs1' : 'sec1', format: 'pem' }) as string,
+  };
+}
