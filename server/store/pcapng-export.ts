@@ -21,7 +21,7 @@ import {
 import type { LoadedSession } from './sessions.js';
 import type { ReadLogOptions } from './session-reader.js';
 import { normalizeAddress, TcpStreamSynth, type SynthPacket } from './tcp-synth.js';
-import { interleaveTls } from './tls-interleave.js';
+import { interleaveTls, type LadderStep } from './tls-interleave.js';
 
 /** One leg ready to be written: endpoints resolved, bytes read back. */
 export interface LegCapture {
@@ -42,6 +42,8 @@ export interface LegCapture {
   comment: string;
   /** The capture budget cut the bytes short. */
   truncated: boolean;
+  /** The transcript's ladder, as an ordering and timing hint (may be empty). */
+  ladder: readonly LadderStep[];
 }
 
 const MAC = {
@@ -61,15 +63,16 @@ export function legBlocks(capture: LegCapture): Buffer[] {
     { ...capture.server, mac: upstream ? MAC.origin : MAC.mitmlabFront },
     capture.isn,
   );
-  const chunks = interleaveTls(capture.clientBytes, capture.serverBytes);
+  const chunks = interleaveTls(capture.clientBytes, capture.serverBytes, capture.ladder);
   const start = capture.startMicros;
   const span = Math.max(0, capture.endMicros - start);
-  // Spread the records over the leg's lifetime; each packet at least 1 µs after the previous one.
+  // The ladder's times where it placed a record, else spread over the leg's lifetime; always 1 µs or more apart.
   const slot = (i: number) => start + Math.floor((span * (i + 1)) / (chunks.length + 2));
   const packets: SynthPacket[] = [...synth.open(start)];
   let last = start + 2;
   chunks.forEach((chunk, i) => {
-    for (const packet of synth.send(chunk.fromClient, chunk.bytes, Math.max(slot(i), last + 1))) {
+    const at = chunk.atMs !== undefined ? start + Math.round(chunk.atMs * 1000) : slot(i);
+    for (const packet of synth.send(chunk.fromClient, chunk.bytes, Math.max(at, last + 1))) {
       packets.push(packet);
       last = packet.timeMicros;
     }
@@ -244,6 +247,8 @@ function legCapture(
     isn: (state.n * 0x9e3779b1 + (event.leg === 'client' ? 0 : 0x5bd1e995)) >>> 0,
     comment: `mitmlab ${event.conn}, ${event.leg} leg: ${event.leg === 'client' ? 'browser ↔ mitmlab' : 'mitmlab ↔ origin'} for ${host}:${port}`,
     truncated: event.truncated,
+    // 'in' is towards mitmlab: from the browser on the client leg, from the origin upstream.
+    ladder: event.steps.map((step) => ({ fromClient: (step.direction === 'in') === (event.leg === 'client'), atMs: step.atMs })),
   };
 }
 
