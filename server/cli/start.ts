@@ -117,7 +117,8 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   const warnings: string[] = [];
   const upstreamCaPems = await readTrustFiles(options.upstreamCa, env.NODE_EXTRA_CA_CERTS);
   const ca = await loadOrCreateCa({ dir: options.caDir, permit: options.caPermit });
-  const leafKey = await loadOrCreateLeafKey(ca, options.leafKey);
+  const leafKey = await loadOrCreateLeafKey({ dir: options.caDir, type: options.leafKey });
+  warnings.push(...ca.warnings);
   const certs = new CertCache({ ca, leafKey, max: options.certCache });
   const bus = new EventBus();
   const trustPems = [...tls.rootCertificates, ...upstreamCaPems];

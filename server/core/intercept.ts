@@ -164,6 +164,8 @@ async function intercept(
     secureContext: minted.context,
     ALPNProtocols: ['http/1.1'], // HTTP/2 on the client leg comes later
   });
+  // Idle decrypted connections close after --idle-timeout; a WebSocket upgrade clears this (ws sets timeout 0).
+  clientTls.setTimeout(ctx.config.timeouts.idleMs, () => clientTls.destroy());
   const started = performance.now();
   let secureAt = 0;
   const handshakeTimer = setTimeout(() => fail('HANDSHAKE_TIMEOUT'), ctx.config.timeouts.handshakeMs);

@@ -38,13 +38,18 @@ export async function tlsThroughProxy(options: TunnelTlsOptions): Promise<tls.TL
 }
 
 /** Sends one HTTP/1.1 request over an established TLS socket and reads the whole response. */
-export function requestOver(socket: tls.TLSSocket, path: string, host: string, options: { method?: string; body?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+export function requestOver(
+  socket: tls.TLSSocket,
+  path: string,
+  host: string,
+  options: { method?: string; body?: string; agent?: http.Agent } = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({
       method: options.method ?? 'GET',
       path,
       headers: { host, ...(options.body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-      createConnection: () => socket,
+      ...(options.agent ? { agent: options.agent } : { createConnection: () => socket }),
     });
     req.once('response', (res) => {
       const chunks: Buffer[] = [];
