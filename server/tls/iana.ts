@@ -692,8 +692,9 @@ export function signatureSchemeName(n: number): string {
   return SIGNATURE_SCHEMES.get(n) ?? unknown(n);
 }
 
-// TLS ExtensionType Values registry. Two codepoints browsers send are not (yet) registered: application_settings
-// (ALPS, draft-vvv-tls-alps; Chrome used 17513 and moved to 17613 in 2024) and next_protocol_negotiation (NPN).
+// TLS ExtensionType Values registry. Codepoints browsers send that are not (yet) registered: application_settings
+// (ALPS, draft-vvv-tls-alps; Chrome used 17513 and moved to 17613 in 2024), next_protocol_negotiation (NPN), and
+// trust_anchors (draft-ietf-tls-trust-anchor-ids; BoringSSL's TLSEXT_TYPE_trust_anchors, sent by current Chrome).
 const EXTENSIONS = table([
   [0, 'server_name'],
   [1, 'max_fragment_length'],
@@ -759,6 +760,7 @@ const EXTENSIONS = table([
   [13172, 'next_protocol_negotiation'],
   [17513, 'application_settings'],
   [17613, 'application_settings'],
+  [0xca34, 'trust_anchors'],
   [0xfd00, 'ech_outer_extensions'],
   [0xfe0d, 'encrypted_client_hello'],
   [0xff01, 'renegotiation_info'],

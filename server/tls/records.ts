@@ -102,18 +102,26 @@ function readFlight(buf: Buffer): Parsed<ClientHelloFlight> {
   let offset = 0;
 
   for (;;) {
-    const helloNeed = messageLength < 0 ? 4 - collected : 4 + messageLength - collected;
     const rec = readRecord(buf, offset);
     if (rec.kind === 'not-tls') return offset === 0 ? notTls() : invalid('unexpected-bytes', offset);
     if (rec.kind === 'invalid') return rec;
     if (rec.kind === 'incomplete') {
       const available = buf.length - offset;
       if (available < RECORD_HEADER_LENGTH) {
+        const helloNeed = messageLength < 0 ? 4 - collected : 4 + messageLength - collected;
         // A record header (and at least one fragment byte) must still arrive before anything more of the hello.
         return incomplete(RECORD_HEADER_LENGTH - available + Math.max(1, helloNeed));
       }
       const recordRemaining = rec.need;
       const fragmentAvailable = available - RECORD_HEADER_LENGTH;
+      if (messageLength < 0 && collected + fragmentAvailable >= 4) {
+        // The hello's own header is already here, inside a partial record: check it now and size `need` exactly.
+        const head = Buffer.concat([...parts, buf.subarray(offset + RECORD_HEADER_LENGTH)]);
+        const early = checkHelloHeader(head, parts.length === 0 ? offset + RECORD_HEADER_LENGTH : partOffsets[0]!);
+        if (typeof early !== 'number') return early;
+        messageLength = early;
+      }
+      const helloNeed = messageLength < 0 ? 4 - collected : 4 + messageLength - collected;
       const stillNeeded = helloNeed - fragmentAvailable;
       // If the rest of the hello does not fit in this record, another record header must follow.
       return incomplete(stillNeeded > recordRemaining ? stillNeeded + RECORD_HEADER_LENGTH : recordRemaining);
@@ -129,10 +137,9 @@ function readFlight(buf: Buffer): Parsed<ClientHelloFlight> {
     offset += rec.length;
 
     if (messageLength < 0 && collected >= 4) {
-      const head = parts.length === 1 ? fragment : Buffer.concat(parts, collected);
-      if (head[0] !== 1) return invalid('not-client-hello', RECORD_HEADER_LENGTH);
-      messageLength = head.readUIntBE(1, 3);
-      if (4 + messageLength > MAX_CLIENT_HELLO_LENGTH) return invalid('hello-too-large', RECORD_HEADER_LENGTH + 1);
+      const early = checkHelloHeader(parts.length === 1 ? fragment : Buffer.concat(parts, collected), partOffsets[0]!);
+      if (typeof early !== 'number') return early;
+      messageLength = early;
     }
     if (messageLength >= 0 && collected >= 4 + messageLength) {
       const all = parts.length === 1 ? fragment : Buffer.concat(parts, collected);
@@ -149,6 +156,14 @@ function readFlight(buf: Buffer): Parsed<ClientHelloFlight> {
       }
     }
   }
+}
+
+/** The hello's body length from its handshake header (`head` ≥ 4 bytes), or why it cannot be a ClientHello. */
+function checkHelloHeader(head: Buffer, headOffset: number): number | Parsed<ClientHelloFlight> {
+  if (head[0] !== 1) return invalid('not-client-hello', headOffset);
+  const length = head.readUIntBE(1, 3);
+  if (4 + length > MAX_CLIENT_HELLO_LENGTH) return invalid('hello-too-large', headOffset + 1);
+  return length;
 }
 
 /** Maps an offset inside the reassembled message to the input byte it came from. */

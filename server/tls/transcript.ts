@@ -10,9 +10,10 @@
 //   Server records before the client's Finished are labelled "Encrypted handshake" (EncryptedExtensions,
 //   Certificate, CertificateVerify, Finished). The client's first encrypted record is labelled "Finished" and ends
 //   the handshake; with client certificates that record is really the client's Certificate (approximation). A
-//   19-byte first record (2-byte alert + content type + 16-byte AEAD tag) is labelled "Alert (encrypted)": that is
-//   how BoringSSL (Chrome) refuses a certificate in TLS 1.3; OpenSSL sends that alert in plaintext. NewSessionTicket
-//   after the handshake counts as application data.
+//   19-byte first record (2-byte alert + content type + 16-byte AEAD tag) is labelled "Alert (encrypted)": a peer
+//   that protects its alert. (Observed on loopback: OpenSSL's TLS 1.3 client sends its unknown_ca refusal as a
+//   plaintext 2-byte alert, decoded below; Chromium refusing a certificate just closes the connection.)
+//   NewSessionTicket after the handshake counts as application data.
 // - ChangeCipherSpec in TLS 1.3 is the middlebox-compatibility record (RFC 8446 §D.4) and changes nothing.
 //
 // Raw bytes: every record is kept while the leg's kept bytes stay within `budgetBytes`; records of the handshake
