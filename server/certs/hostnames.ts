@@ -77,8 +77,9 @@ export function normalizeHost(input: string): NormalizedHost {
  * The names a certificate must carry for a host. RFC 5280 §4.2.1.6 requires dNSName in the "preferred name syntax"
  * of RFC 1034 §3.5 (letters, digits, hyphen), so a leftmost label with '_' cannot appear as is: the SAN becomes
  * the wildcard of its parent, which matches exactly one label (RFC 6125 §6.4.3), e.g. a_b.example.com →
- * *.example.com. A '_' deeper in the name, or a parent of a single label (browsers refuse `*.tld`), has no valid
- * form: the name is kept literally, best effort.
+ * *.example.com. Chromium and Node's TLS client accept that match; OpenSSL's X509_check_host (curl) refuses '_'
+ * under a wildcard. A '_' deeper in the name, or a parent of a single label (browsers refuse `*.tld`), has no
+ * valid form: the name is kept literally, best effort.
  */
 export function certNamesFor(host: HostName): HostName[] {
   if (host.kind === 'ip') return [host];
@@ -99,7 +100,7 @@ export function hostKey(host: HostName): string {
   return host.kind === 'dns' ? host.name : host.address;
 }
 
-/** True for a DNS name fit for a certificate's dNSName: LDH labels, optionally a leading `*.` (RFC 6125 §6.4.3). */
+/** True for a name mint accepts as dNSName: LDH labels ('_' tolerated, see certNamesFor), optionally a leading `*.` (RFC 6125 §6.4.3). */
 export function isCertDnsName(name: string): boolean {
   const base = name.startsWith('*.') ? name.slice(2) : name;
   if (base.length === 0 || base.length > MAX_NAME) return false;

@@ -81,6 +81,10 @@ export function leafNames(names: HostName[]): HostName[] {
       if (certName.kind === 'dns' ? !isCertDnsName(certName.name) : !ipToBytes(certName.address)) {
         throw new CertError('MINT_BAD_NAME', `Cannot put ${JSON.stringify(key)} in a certificate: pass names through normalizeHost first.`);
       }
+      // A name with '_' left after certNamesFor has no RFC 5280 form. Some verifiers (mozilla::pkix) reject the
+      // whole certificate over one such SAN, so it is kept only as the first name (the host being visited), where
+      // nothing better exists; extra names copied from an origin are dropped instead.
+      if (certName.kind === 'dns' && certName.name.includes('_') && out.length > 0) continue;
       seen.add(key);
       out.push(certName);
     }
