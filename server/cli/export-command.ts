@@ -1,0 +1,144 @@
+// `mitmlab export --session ID|latest --format har|jsonl|keylog|pcapng [-o FILE] [--filter EXPR]`.
+// Streams the export (bounded memory), to a file (written under a temporary name, renamed when complete) or to
+// standard output, with progress on a TTY. Exit codes: 0 ok, 1 export failed, 2 bad usage.
+
+import { createWriteStream } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { parseFilter } from '../protocol/filter.js';
+import type { FlowSummary } from '../protocol/flows.js';
+import { exportSession, type ExportFormat, type ExportResult } from '../store/export.js';
+import { StoreError } from '../store/layout.js';
+import { formatBytes, type CommandIo } from './sessions-command.js';
+
+export interface ExportCommandOptions {
+  dataDir: string;
+  /** A session id, a --session name, or 'latest'. */
+  session: string;
+  format: ExportFormat;
+  /** Output file; standard output when absent. */
+  out?: string;
+  /** A filter expression (server/protocol/filter.ts). */
+  filter?: string;
+}
+
+export interface ExportIo extends CommandIo {
+  /** Binary-safe standard output (process.stdout); needed for pcapng without -o, used for every format when set. */
+  stdoutStream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Raw standard error, for progress updated in place ("\r"); without it progress prints a line per 10%. */
+  stderrStream?: NodeJS.WritableStream;
+}
+
+const NOUNS: Record<ExportFormat, string> = { har: 'HAR entries', jsonl: 'events', keylog: 'key log lines', pcapng: 'TLS legs' };
+
+/** Runs `mitmlab export`; resolves to the exit code. */
+export async function runExportCommand(options: ExportCommandOptions, io: ExportIo): Promise<number> {
+  let filter: ((summary: FlowSummary) => boolean) | undefined;
+  if (options.filter !== undefined && options.filter.trim() !== '') {
+    const parsed = parseFilter(options.filter);
+    if (!parsed.ok) {
+      io.stderr(`mitmlab: bad --filter at character ${parsed.offset + 1}: ${parsed.error}`);
+      return 2;
+    }
+    filter = parsed.match;
+  }
+  if (options.out === undefined && options.format === 'pcapng' && (!io.stdoutStream || io.stdoutStream.isTTY)) {
+    io.stderr('mitmlab: pcapng is binary: write it to a file with -o FILE (or pipe standard output into a program).');
+    return 2;
+  }
+
+  const progress = io.isTTY ? progressReporter(io) : undefined;
+  const warnings: string[] = [];
+  const common = {
+    dataDir: options.dataDir,
+    session: options.session,
+    format: options.format,
+    onWarning: (message: string) => warnings.push(message),
+    ...(filter ? { filter } : {}),
+    ...(progress ? { onProgress: progress.update } : {}),
+  };
+  let result: ExportResult;
+  const temp = options.out !== undefined ? `${options.out}.tmp-${process.pid}` : null;
+  try {
+    if (options.out !== undefined && temp !== null) {
+      const file = createWriteStream(temp, { mode: 0o600 });
+      const failed = new Promise<never>((_, reject) => file.once('error', reject));
+      result = await Promise.race([exportSession(common, file), failed]);
+      await Promise.race([new Promise<void>((resolve) => file.end(resolve)), failed]);
+      await rename(temp, options.out);
+    } else {
+      const out = io.stdoutStream ?? lineWriter(io.stdout);
+      result = await exportSession(common, out as Writable);
+      if (!io.stdoutStream) await new Promise<void>((resolve) => (out as Writable).end(resolve));
+    }
+  } catch (error) {
+    progress?.done();
+    if (temp !== null) await unlink(temp).catch(() => {});
+    if (error instanceof StoreError) {
+      io.stderr(`mitmlab: ${error.message}`);
+      return 1;
+    }
+    io.stderr(`mitmlab: export failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+  progress?.done();
+  // Warnings are summarised: a damaged log can produce many.
+  for (const warning of warnings.slice(0, 5)) io.stderr(`warning: ${warning}`);
+  if (warnings.length > 5) io.stderr(`warning: …and ${warnings.length - 5} more`);
+  io.stderr(`exported ${result.count} ${NOUNS[result.format]} of session ${result.id}${options.out !== undefined ? ` to ${options.out}` : ''}`);
+  return 0;
+}
+
+/** Text output through io.stdout, which ends each call with a newline: hand it whole lines only. */
+function lineWriter(write: (text: string) => void): Writable {
+  const decoder = new StringDecoder('utf8');
+  let carry = '';
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      const text = carry + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
+      const end = text.lastIndexOf('\n');
+      if (end >= 0) {
+        write(text.slice(0, end + 1));
+        carry = text.slice(end + 1);
+      } else carry = text;
+      callback();
+    },
+    final(callback) {
+      const rest = carry + decoder.end();
+      if (rest) write(rest);
+      callback();
+    },
+  });
+}
+
+/** Progress on standard error: in place with a raw stream, else one line per 10%. */
+function progressReporter(io: ExportIo): { update: (read: number, total: number) => void; done: () => void } {
+  let pass = 0;
+  let lastRead = 0;
+  let lastTenth = -1;
+  let shown = false;
+  return {
+    update(read, total) {
+      // Filters and HAR's _tlsErrors read the log more than once: each pass restarts at 0.
+      if (read < lastRead) {
+        pass++;
+        lastTenth = -1;
+      }
+      lastRead = read;
+      const label = pass === 0 ? 'exporting' : `exporting, pass ${pass + 1}`;
+      const percent = total > 0 ? Math.min(100, Math.floor((read / total) * 100)) : 100;
+      const text = `${label} ${percent}% (${formatBytes(read)} of ${formatBytes(total)})`;
+      if (io.stderrStream) {
+        io.stderrStream.write(`\r${text}\u001b[K`);
+        shown = true;
+      } else if (Math.floor(percent / 10) !== lastTenth) {
+        lastTenth = Math.floor(percent / 10);
+        io.stderr(text);
+      }
+    },
+    done() {
+      if (shown) io.stderrStream?.write('\r\u001b[K');
+    },
+  };
+}

@@ -1,0 +1,159 @@
+// `mitmlab export` and `mitmlab sessions` command logic over a real data directory, plus the JSONL and key log
+// formats end to end.
+
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runExportCommand, type ExportIo } from '../../server/cli/export-command.js';
+import { runSessionsCommand } from '../../server/cli/sessions-command.js';
+import type { ProxyEvent } from '../../server/protocol/events.js';
+import { SessionStore } from '../../server/store/session-store.js';
+import { sampleSession } from '../unit/store/sample-events.js';
+
+let dataDir: string;
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'mitmlab-cli-'));
+});
+afterEach(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+function fakeIo(isTTY = false): ExportIo & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    isTTY,
+    // Like the CLI's io: each call is printed with a trailing newline added when missing.
+    stdout: (text) => out.push(text.endsWith('\n') ? text : `${text}\n`),
+    stderr: (text) => err.push(text),
+  };
+}
+
+async function record(name: string, events: (store: SessionStore) => ProxyEvent[], at = Date.UTC(2026, 10, 22, 5, 0, 0)): Promise<string> {
+  let clock = at;
+  const store = await SessionStore.open({ dataDir, session: name, now: () => clock, onWarning: () => {} });
+  for (const event of events(store)) store.record(event);
+  clock += 90_000;
+  await store.close();
+  return store.id;
+}
+
+describe('mitmlab export', () => {
+  it('writes a HAR file atomically and reports what it wrote', async () => {
+    const id = await record('lab', (store) => sampleSession(store.blobs));
+    const io = fakeIo();
+    const out = join(dataDir, 'out.har');
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'har', out }, io)).toBe(0);
+    const har = JSON.parse(await readFile(out, 'utf8')) as { log: { entries: unknown[] } };
+    expect(har.log.entries).toHaveLength(5);
+    expect(io.err.at(-1)).toBe(`exported 5 HAR entries of session ${id} to ${out}`);
+    expect((await readdir(dataDir)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(io.out).toEqual([]);
+  });
+
+  it('streams JSONL to standard output: the header, then the events as recorded', async () => {
+    const events: ProxyEvent[] = [];
+    await record('lab', (store) => {
+      events.push(...sampleSession(store.blobs));
+      return events;
+    });
+    const io = fakeIo();
+    expect(await runExportCommand({ dataDir, session: 'lab', format: 'jsonl' }, io)).toBe(0);
+    const lines = io.out.join('').split('\n').filter(Boolean);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ schemaVersion: 1, session: { name: 'lab' } });
+    expect(lines.slice(1).map((line) => JSON.parse(line))).toEqual(events);
+  });
+
+  it('applies --filter to JSONL: only the matching flows and their connections', async () => {
+    await record('lab', (store) => sampleSession(store.blobs));
+    const io = fakeIo();
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'jsonl', filter: '~ws' }, io)).toBe(0);
+    const events = io.out.join('').split('\n').filter(Boolean).slice(1).map((line) => JSON.parse(line) as ProxyEvent);
+    expect(new Set(events.map((e) => ('conn' in e ? e.conn : null)))).toEqual(new Set(['c2']));
+    expect(events.filter((e) => e.type === 'ws-message')).toHaveLength(2);
+  });
+
+  it('exports the key log lines of both legs in NSS format', async () => {
+    await record('lab', (store) => sampleSession(store.blobs));
+    const io = fakeIo();
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'keylog' }, io)).toBe(0);
+    const lines = io.out.join('').split('\n').filter(Boolean);
+    expect(lines[0]).toMatch(/^# mitmlab key log/);
+    const keys = lines.slice(1);
+    expect(keys).toHaveLength(4);
+    for (const line of keys) expect(line).toMatch(/^CLIENT_TRAFFIC_SECRET_0 [0-9a-f]{64} [0-9a-f]{64}$/);
+    expect(new Set(keys.map((line) => line.split(' ')[2]!.slice(0, 2)))).toEqual(new Set(['cd', 'ef']));
+  });
+
+  it('refuses a bad filter and a binary format on the terminal, with exit code 2', async () => {
+    await record('lab', (store) => sampleSession(store.blobs));
+    const io = fakeIo();
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'har', filter: '~c' }, io)).toBe(2);
+    expect(io.err.join()).toMatch(/bad --filter at character/);
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'pcapng' }, io)).toBe(2);
+    expect(io.err.join()).toMatch(/-o FILE/);
+  });
+
+  it('writes pcapng to a binary standard output stream', async () => {
+    await record('lab', (store) => sampleSession(store.blobs));
+    const io = fakeIo();
+    const stream = new PassThrough();
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'pcapng' }, { ...io, stdoutStream: stream })).toBe(0);
+    expect(Buffer.concat(chunks).readUInt32LE(0)).toBe(0x0a0d0d0a);
+  });
+
+  it('fails with exit code 1 and a hint for an unknown session, leaving no partial file', async () => {
+    const io = fakeIo();
+    const out = join(dataDir, 'x.har');
+    expect(await runExportCommand({ dataDir, session: 'nope', format: 'har', out }, io)).toBe(1);
+    expect(io.err.join()).toMatch(/No session "nope".*mitmlab sessions/);
+    expect(await readdir(dataDir)).not.toContain('x.har');
+  });
+
+  it('shows progress on a TTY', async () => {
+    await record('lab', (store) => sampleSession(store.blobs));
+    const io = fakeIo(true);
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'har', out: join(dataDir, 'p.har') }, io)).toBe(0);
+    expect(io.err.some((line) => /^exporting 100% \(/.test(line))).toBe(true);
+    const quiet = fakeIo(false);
+    await runExportCommand({ dataDir, session: 'latest', format: 'har', out: join(dataDir, 'q.har') }, quiet);
+    expect(quiet.err.some((line) => /%/.test(line))).toBe(false);
+  });
+});
+
+describe('mitmlab sessions', () => {
+  it('lists id, name, start, end, flow count and size', async () => {
+    const id = await record('lab one', (store) => sampleSession(store.blobs));
+    const io = fakeIo();
+    expect(await runSessionsCommand({ dataDir }, io)).toBe(0);
+    expect(io.out[0]).toMatch(/^ID\s+NAME\s+STARTED \(UTC\)\s+ENDED \(UTC\)\s+FLOWS\s+SIZE\n$/);
+    expect(io.out[1]).toMatch(new RegExp(`^${id}  lab one\\s+2026-11-22 05:00:00  2026-11-22 05:01:30\\s+7\\s+\\d+\\.\\d KiB\\n$`));
+  });
+
+  it('deletes a session and keeps the newest N', async () => {
+    const ids = [
+      await record('a', () => [], Date.UTC(2026, 0, 1, 0, 0, 0)),
+      await record('b', () => [], Date.UTC(2026, 0, 1, 0, 0, 1)),
+      await record('c', () => [], Date.UTC(2026, 0, 1, 0, 0, 2)),
+      await record('d', () => [], Date.UTC(2026, 0, 1, 0, 0, 3)),
+    ];
+    const io = fakeIo();
+    expect(await runSessionsCommand({ dataDir, delete: ids[3]!, retain: 2 }, io)).toBe(0);
+    expect(io.err).toEqual([`deleted session ${ids[3]}`, `deleted 1 older session(s): ${ids[0]}`]);
+    expect(io.out.slice(1).map((line) => line.split(' ')[0])).toEqual([ids[1], ids[2]]);
+    expect(await runSessionsCommand({ dataDir, delete: 'nope' }, io)).toBe(1);
+    expect(io.err.at(-1)).toMatch(/No session nope/);
+  });
+
+  it('says when there are no sessions yet', async () => {
+    const io = fakeIo();
+    expect(await runSessionsCommand({ dataDir: join(dataDir, 'empty') }, io)).toBe(0);
+    expect(io.out[0]).toMatch(/No sessions in .* yet/);
+  });
+});
