@@ -81,7 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function runStart(options: ReturnType<typeof startOptionsFrom>, quiet: boolean): Promise<number> {
   let running;
   try {
-    running = await startMitmlab(options);
+    running = await startMitmlab(options, process.env, { onWarning: (message) => io.stderr(`warning: ${message}`) });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') io.stderr(`mitmlab: port already in use (${e.message}); pick another with --listen-port or --ui-port`);

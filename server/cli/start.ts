@@ -15,6 +15,7 @@ import { startProxy } from '../core/proxy.js';
 import { EventBus } from '../events/bus.js';
 import { TrustStore } from '../tls/verification.js';
 import { normalizeHost } from '../certs/hostnames.js';
+import { SessionStore } from '../store/session-store.js';
 import { attachKeylogFiles } from './keylog-file.js';
 import type { ParsedOptions } from './options.js';
 
@@ -92,6 +93,7 @@ export interface RunningMitmlab {
   ca: LabCa;
   bus: EventBus;
   ctx: ProxyContext;
+  store: SessionStore;
   /** Warnings gathered while starting (non-loopback bind, CA expiry…). */
   warnings: string[];
   close(): Promise<void>;
@@ -110,11 +112,14 @@ export class ConfigError extends Error {
 /** Seams for tests: replace the system resolver so nothing depends on real DNS. */
 export interface StartDeps {
   lookup?: (host: string) => Promise<string>;
+  /** Where warnings that happen after start go (disk trouble); before start they are collected in `warnings`. */
+  onWarning?: (message: string) => void;
 }
 
 /** Starts everything `mitmlab start` runs. */
 export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv = process.env, deps: StartDeps = {}): Promise<RunningMitmlab> {
   const warnings: string[] = [];
+  const onWarning = deps.onWarning;
   const upstreamCaPems = await readTrustFiles(options.upstreamCa, env.NODE_EXTRA_CA_CERTS);
   const ca = await loadOrCreateCa({ dir: options.caDir, permit: options.caPermit });
   const leafKey = await loadOrCreateLeafKey({ dir: options.caDir, type: options.leafKey });
@@ -145,12 +150,19 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
       headersMs: options.headersTimeoutMs,
     },
   };
+  const store = await SessionStore.open({
+    dataDir: options.dataDir,
+    ...(options.session ? { session: options.session } : {}),
+    flowCap: options.flowCap,
+    ...(options.retain ? { retain: options.retain } : {}),
+    onWarning: (message) => (onWarning ?? ((m: string) => warnings.push(m)))(message),
+  });
+  store.attach(bus);
   let connCounter = 0;
-  const { MemoryBlobSink } = await import('../events/blob-sink.js');
   const ctx: ProxyContext = {
     config,
     bus,
-    blobs: new MemoryBlobSink(),
+    blobs: store.blobs,
     certs,
     caDer: ca.certDer,
     trust: new TrustStore(trustPems),
@@ -187,10 +199,12 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     bus,
     ctx,
     warnings,
+    store,
     close: async () => {
       await proxy.close();
       await bus.flushed();
       await closeKeylog();
+      await store.close();
     },
   };
 }
