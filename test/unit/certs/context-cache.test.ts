@@ -1,0 +1,91 @@
+import { X509Certificate } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { LabCa } from '../../../server/certs/ca.js';
+import { CertCache } from '../../../server/certs/context-cache.js';
+import type { HostName } from '../../../server/certs/hostnames.js';
+import type { LeafKey } from '../../../server/certs/leaf-key.js';
+import { freshCa, sharedLeafKey } from './fixtures.js';
+
+const DAY = 86_400_000;
+const dns = (name: string): HostName => ({ kind: 'dns', name });
+
+let ca: LabCa;
+let leafKey: LeafKey;
+beforeAll(async () => {
+  [ca, leafKey] = await Promise.all([freshCa({ keyType: 'ec' }), sharedLeafKey('ec')]);
+});
+
+describe('CertCache', () => {
+  it('mints once per name set and returns the cached leaf afterwards', async () => {
+    const cache = new CertCache({ ca, leafKey });
+    const a = await cache.get([dns('a.test')]);
+    const b = await cache.get([dns('a.test')]);
+    expect(b).toBe(a);
+    expect(cache.size).toBe(1);
+    expect(cache.mints).toBe(1);
+    expect(a.names).toEqual(['a.test']);
+    expect(new X509Certificate(a.certDer).subject).toBe('CN=a.test');
+    expect(a.context.context).toBeDefined();
+  });
+
+  it('keys by the certificate names, so names that map to the same SAN share a leaf', async () => {
+    const cache = new CertCache({ ca, leafKey });
+    const a = await cache.get([dns('a_b.example.test')]);
+    const b = await cache.get([dns('c_d.example.test')]);
+    expect(b).toBe(a);
+    expect(a.names).toEqual(['*.example.test']);
+    const c = await cache.get([dns('x.test'), dns('y.test')]);
+    const d = await cache.get([dns('y.test'), dns('x.test')]);
+    expect(d).not.toBe(c); // the first name is the CN: order matters
+  });
+
+  it('shares one pending mint between concurrent gets', async () => {
+    const cache = new CertCache({ ca, leafKey });
+    const results = await Promise.all(Array.from({ length: 20 }, () => cache.get([dns('same.test')])));
+    expect(new Set(results).size).toBe(1);
+    expect(cache.mints).toBe(1);
+  });
+
+  it('evicts the least recently used entry beyond max', async () => {
+    const cache = new CertCache({ ca, leafKey, max: 2 });
+    const a = await cache.get([dns('a.test')]);
+    await cache.get([dns('b.test')]);
+    expect(await cache.get([dns('a.test')])).toBe(a); // a is now the most recent
+    await cache.get([dns('c.test')]); // evicts b
+    expect(cache.size).toBe(2);
+    expect(await cache.get([dns('a.test')])).toBe(a);
+    const mintsBefore = cache.mints;
+    await cache.get([dns('b.test')]);
+    expect(cache.mints).toBe(mintsBefore + 1);
+  });
+
+  it('mints again when an entry is within a day of expiry', async () => {
+    let now = Date.now();
+    const cache = new CertCache({ ca, leafKey, now: () => new Date(now) });
+    const first = await cache.get([dns('exp.test')]);
+    now = first.notAfter.getTime() - 2 * DAY;
+    expect(await cache.get([dns('exp.test')])).toBe(first);
+    now = first.notAfter.getTime() - DAY / 2;
+    const second = await cache.get([dns('exp.test')]);
+    expect(second).not.toBe(first);
+    expect(second.notAfter.getTime()).toBeGreaterThan(first.notAfter.getTime());
+    expect(cache.size).toBe(1);
+  });
+
+  it('rejects bad names without caching a failure', async () => {
+    const cache = new CertCache({ ca, leafKey });
+    await expect(cache.get([])).rejects.toMatchObject({ code: 'MINT_NO_NAMES' });
+    await expect(cache.get([dns('a/b')])).rejects.toMatchObject({ code: 'MINT_BAD_NAME' });
+    expect(cache.size).toBe(0);
+  });
+
+  it('rejects when the CA has expired, and caches nothing', async () => {
+    const cache = new CertCache({ ca, leafKey, now: () => new Date(ca.notAfter.getTime() + 1000) });
+    await expect(cache.get([dns('late.test')])).rejects.toMatchObject({ code: 'CA_EXPIRED' });
+    expect(cache.size).toBe(0);
+  });
+
+  it('validates max', () => {
+    expect(() => new CertCache({ ca, leafKey, max: 0 })).toThrow(RangeError);
+  });
+});

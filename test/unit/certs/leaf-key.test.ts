@@ -1,0 +1,39 @@
+import crypto from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadOrCreateLeafKey } from '../../../server/certs/leaf-key.js';
+import { tempDir } from './fixtures.js';
+
+describe('loadOrCreateLeafKey', () => {
+  it('generates an RSA-2048 key by default, persists it 0600 and reloads it', async () => {
+    const dir = await tempDir();
+    const key = await loadOrCreateLeafKey({ dir });
+    expect(key.type).toBe('rsa');
+    expect(key.privateKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
+    const file = path.join(dir, 'mitmlab-leaf.key');
+    if (process.platform !== 'win32') expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
+    const again = await loadOrCreateLeafKey({ dir });
+    expect(again.spkiDer.equals(key.spkiDer)).toBe(true);
+    expect(key.spkiSha256Base64).toBe(crypto.createHash('sha256').update(key.spkiDer).digest('base64'));
+    expect(key.contextKeyPem).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+  });
+
+  it('replaces the saved key when another type is asked for, or when it is unreadable', async () => {
+    const dir = await tempDir();
+    const rsa = await loadOrCreateLeafKey({ dir });
+    const ec = await loadOrCreateLeafKey({ dir, type: 'ec' });
+    expect(ec.type).toBe('ec');
+    expect(ec.privateKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(ec.contextKeyPem).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
+    expect(ec.spkiDer.equals(rsa.spkiDer)).toBe(false);
+    await fs.writeFile(path.join(dir, 'mitmlab-leaf.key'), 'garbage');
+    const fresh = await loadOrCreateLeafKey({ dir, type: 'ec' });
+    expect(fresh.spkiDer.equals(ec.spkiDer)).toBe(false);
+  });
+
+  it('keeps the key in memory only without a folder', async () => {
+    const key = await loadOrCreateLeafKey({ type: 'ec' });
+    expect(key.type).toBe('ec');
+  });
+});
