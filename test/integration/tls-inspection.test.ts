@@ -1,0 +1,143 @@
+// Both legs of every intercepted connection become events, checked against what the real clients report.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
+import { curl } from '../helpers/curl.js';
+import { run } from '../helpers/run.js';
+import { requireTools } from '../helpers/tools.js';
+import type { EventOf } from '../../server/protocol/events.js';
+
+const HOST = 'origin.test';
+let pki: TestPki;
+let origin: Origin;
+let mitm: TestMitmlab;
+let keylogPath: string;
+const haveTools = requireTools('curl', 'openssl');
+
+beforeAll(async () => {
+  pki = await createTestPki({ names: [HOST, '127.0.0.1'] });
+  origin = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem });
+  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+  keylogPath = path.join(mitm.dir, 'keys.log');
+});
+
+afterAll(async () => {
+  await mitm?.close();
+  await origin?.close();
+});
+
+/** The connection's events once both legs are established and the client leg's transcript is in. */
+async function legsOf(conn: string) {
+  await mitm.waitFor('tls-transcript', (e) => e.conn === conn && e.leg === 'client');
+  const of = <T extends EventOf<'tls-established'>['type'] | 'tls-client-hello' | 'tls-server-hello' | 'tls-transcript'>(type: T) =>
+    mitm.events.filter((e) => e.type === type && 'conn' in e && e.conn === conn) as Array<Extract<typeof mitm.events[number], { type: T }>>;
+  const established = of('tls-established');
+  return {
+    client: established.find((e) => e.leg === 'client')!,
+    upstream: established.find((e) => e.leg === 'upstream')!,
+    hellos: of('tls-client-hello'),
+    serverHellos: of('tls-server-hello'),
+    transcripts: of('tls-transcript'),
+  };
+}
+
+describe('complete events for both legs', () => {
+  it.skipIf(!haveTools)('curl TLS 1.2: version and cipher match what curl reports', async () => {
+    const result = await curl(`https://${HOST}:${origin.port}/hello?t=12`, {
+      proxy: mitm.proxyUrl,
+      cacert: mitm.caPath,
+      extra: ['--tlsv1.2', '--tls-max', '1.2', '-v'],
+    });
+    expect(result.status).toBe(200);
+    // curl -v: "* SSL connection using TLSv1.2 / ECDHE-RSA-AES256-GCM-SHA384"
+    const [, version, opensslCipher] = /SSL connection using (TLSv[\d.]+) \/ (\S+)/.exec(result.stderr)!;
+    const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('?t=12'));
+    const legs = await legsOf(request.conn);
+    expect(legs.client.version).toBe(version);
+    const { cipherSuiteByOpenSslName, cipherSuiteName } = await import('../../server/tls/iana.js');
+    expect(legs.client.cipher).toBe(cipherSuiteName(cipherSuiteByOpenSslName(opensslCipher!)!));
+    expect(legs.upstream.version).toBe('TLSv1.3'); // mitmlab speaks its own TLS to the origin
+    expect(legs.hellos.map((h) => h.leg).sort()).toEqual(['client', 'upstream']);
+    expect(legs.serverHellos.map((h) => h.leg).sort()).toEqual(['client', 'upstream']);
+    const ladder = legs.transcripts.find((t) => t.leg === 'client')!.steps.map((s) => s.label);
+    expect(ladder).toEqual(expect.arrayContaining(['ClientHello', 'ServerHello', 'Certificate', 'ServerKeyExchange', 'ServerHelloDone', 'ClientKeyExchange', 'ChangeCipherSpec']));
+  });
+
+  it.skipIf(!haveTools)('curl TLS 1.3: version, cipher and ALPN', async () => {
+    const result = await curl(`https://${HOST}:${origin.port}/hello?t=13`, { proxy: mitm.proxyUrl, cacert: mitm.caPath, extra: ['--tlsv1.3', '-v'] });
+    expect(result.status).toBe(200);
+    const [, version, cipher] = /SSL connection using (TLSv[\d.]+) \/ (\S+)/.exec(result.stderr)!;
+    const alpn = /ALPN: server accepted (\S+)/.exec(result.stderr)?.[1] ?? /ALPN, server accepted to use (\S+)/.exec(result.stderr)?.[1];
+    const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('?t=13'));
+    const legs = await legsOf(request.conn);
+    expect(legs.client).toMatchObject({ version, cipher, alpn, sni: HOST });
+    expect(legs.client.group).toBeTruthy();
+    expect(legs.upstream).toMatchObject({ version: 'TLSv1.3', alpn: 'http/1.1', sni: HOST, resumed: false });
+    expect(legs.upstream.connectMs).toBeGreaterThanOrEqual(0);
+    expect(legs.upstream.group).toBeTruthy();
+    // Node reports shared signature algorithms on the server side of a handshake: here, the client leg.
+    expect(legs.client.sharedSigalgs.length).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!haveTools)('openssl s_client -noservername (IP, no SNI) and -alpn h2,http/1.1', async () => {
+    const cases = [
+      { args: ['-noservername'], sni: null, alpn: null },
+      { args: ['-servername', HOST, '-alpn', 'h2,http/1.1'], sni: HOST, alpn: 'http/1.1' },
+    ];
+    for (const c of cases) {
+      const before = mitm.ofType('tls-established').length;
+      // -ign_eof: keep reading after stdin ends, until the server closes (Connection: close).
+      const result = await run('openssl', ['s_client', '-ign_eof', '-connect', `127.0.0.1:${origin.port}`, '-proxy', `127.0.0.1:${mitm.proxyPort}`, '-CAfile', mitm.caPath, ...c.args], {
+        input: `GET /hello HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
+      });
+      expect(result.stdout).toContain('hello from origin');
+      // openssl prints "Protocol  : TLSv1.3", "Cipher    : TLS_AES_256_GCM_SHA384" and "ALPN protocol: http/1.1"
+      const version = /Protocol\s*:\s*(\S+)/.exec(result.stdout)![1];
+      const cipher = /Cipher\s*:\s*(\S+)/.exec(result.stdout)![1];
+      const alpn = /ALPN protocol: (\S+)/.exec(result.stdout)?.[1] ?? null;
+      expect(result.stdout).toContain('Verify return code: 0 (ok)');
+      await mitm.waitFor('tls-established', () => mitm.ofType('tls-established').length >= before + 2);
+      const client = mitm.ofType('tls-established').slice(before).find((e) => e.leg === 'client')!;
+      expect(client).toMatchObject({ version, cipher, alpn, sni: c.sni });
+      expect(alpn).toBe(c.alpn);
+    }
+  });
+});
+
+describe('failures on the client leg', () => {
+  it.skipIf(!haveTools)('curl without the lab CA → cert-rejected, with a sentence naming the host', async () => {
+    const result = await curl(`https://${HOST}:${origin.port}/hello?untrusted`, { proxy: mitm.proxyUrl });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(/certificate/i);
+    const failed = await mitm.waitFor('tls-failed', (e) => e.leg === 'client');
+    expect(failed.cause).toBe('cert-rejected');
+    expect(failed.alert).toBe('unknown_ca');
+    expect(failed.message).toContain(`The browser refused mitmlab's certificate for ${HOST}`);
+  });
+});
+
+describe('key log', () => {
+  it.skipIf(!haveTools)('--keylog appends NSS lines for both legs, tied to the client_random', async () => {
+    const logged = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`], keylog: keylogPath });
+    try {
+      const result = await curl(`https://${HOST}:${origin.port}/hello?k`, { proxy: logged.proxyUrl, cacert: logged.caPath });
+      expect(result.status).toBe(200);
+      const request = await logged.waitFor('http-request');
+      await logged.waitFor('tls-transcript', (e) => e.conn === request.conn && e.leg === 'client');
+      await logged.bus.flushed();
+      const lines = (await readFile(keylogPath, 'utf8')).trim().split('\n');
+      const randoms = new Set(lines.map((l) => l.split(' ')[1]));
+      const hellos = logged.ofType('tls-client-hello').filter((h) => h.conn === request.conn);
+      expect(hellos).toHaveLength(2);
+      for (const hello of hellos) expect(randoms.has(hello.hello.random)).toBe(true);
+      const nss = /^(CLIENT_RANDOM|CLIENT_HANDSHAKE_TRAFFIC_SECRET|SERVER_HANDSHAKE_TRAFFIC_SECRET|CLIENT_TRAFFIC_SECRET_0|SERVER_TRAFFIC_SECRET_0|EXPORTER_SECRET) [0-9a-f]{64} [0-9a-f]+$/;
+      expect(lines.filter((l) => !nss.test(l))).toEqual([]);
+    } finally {
+      await logged.close();
+    }
+  });
+});
