@@ -1,0 +1,115 @@
+// Pure formatting helpers for the views: sizes, durations, times, hex dumps, body classification, masking.
+
+/** 1234 → "1.2 kB" (SI units, as browsers' devtools show sizes). */
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined || n < 0) return '';
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = n;
+  let unit = -1;
+  do {
+    value /= 1000;
+    unit++;
+  } while (value >= 1000 && unit < units.length - 1);
+  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** 1234 → "1.23 s", 12 → "12 ms". */
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || ms < 0) return '';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** Local wall-clock time with milliseconds: 14:03:07.123. */
+export function formatTime(at: number): string {
+  const d = new Date(at);
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** Classic 16-bytes-per-line hex dump with an ASCII column, at most `limit` bytes. */
+export function hexDump(bytes: Uint8Array, limit = 64 * 1024): string {
+  const lines: string[] = [];
+  const end = Math.min(bytes.length, limit);
+  for (let offset = 0; offset < end; offset += 16) {
+    const slice = bytes.subarray(offset, Math.min(offset + 16, end));
+    const hex = Array.from(slice, (b) => b.toString(16).padStart(2, '0')).join(' ');
+    const ascii = Array.from(slice, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${offset.toString(16).padStart(8, '0')}  ${hex.padEnd(47)}  ${ascii}`);
+  }
+  if (bytes.length > end) lines.push(`… ${bytes.length - end} more bytes`);
+  return lines.join('\n');
+}
+
+export type BodyKind = 'json' | 'text' | 'html' | 'image' | 'binary' | 'empty';
+
+/** Raster image types previewed with <img> from a blob: URL. SVG is shown as source: it is a document, not a picture. */
+const PREVIEW_IMAGES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/bmp', 'image/x-icon', 'image/vnd.microsoft.icon']);
+
+/** How to show a body: by media type first, then by sniffing the bytes for text. */
+export function classifyBody(mimeType: string | null, bytes: Uint8Array): BodyKind {
+  if (bytes.length === 0) return 'empty';
+  const mime = (mimeType ?? '').toLowerCase();
+  if (PREVIEW_IMAGES.has(mime)) return 'image';
+  if (mime === 'application/json' || mime.endsWith('+json')) return 'json';
+  if (mime === 'text/html' || mime === 'application/xhtml+xml') return 'html';
+  if (mime.startsWith('text/') || /(javascript|xml|x-www-form-urlencoded|graphql|yaml|csv)/.test(mime)) return 'text';
+  return looksLikeText(bytes) ? (looksLikeJson(bytes) ? 'json' : 'text') : 'binary';
+}
+
+/** UTF-8 without control bytes (other than whitespace) in the first 4 kB. */
+export function looksLikeText(bytes: Uint8Array): boolean {
+  const sample = bytes.subarray(0, 4096);
+  for (const b of sample) if (b < 0x09 || (b > 0x0d && b < 0x20) || b === 0x7f) return false;
+  try {
+    // A cut in the middle of a multi-byte character at the sample's end is not an error.
+    new TextDecoder('utf-8', { fatal: true }).decode(sample.subarray(0, utf8Boundary(sample)));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function utf8Boundary(bytes: Uint8Array): number {
+  let end = bytes.length;
+  for (let i = 1; i <= 3 && end - i >= 0; i++) {
+    const b = bytes[end - i]!;
+    if ((b & 0xc0) === 0x80) continue; // continuation byte
+    if (b >= 0xc0) end -= i; // a lead byte whose sequence may be cut
+    break;
+  }
+  return end;
+}
+
+function looksLikeJson(bytes: Uint8Array): boolean {
+  const first = bytes.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+  return first === 0x7b || first === 0x5b;
+}
+
+/** JSON re-indented for reading, or null when it does not parse (e.g. truncated at --body-cap). */
+export function prettyJson(text: string): string | null {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return null;
+  }
+}
+
+/** A secret masked for the projector: length hint, no characters. */
+export function maskSecret(value: string): string {
+  return '•'.repeat(Math.min(Math.max(value.length, 6), 24));
+}
+
+/** Base64 to bytes (for binary WebSocket messages and raw handshake messages). */
+export function base64ToBytes(text: string): Uint8Array {
+  try {
+    const binary = atob(text);
+    const out = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+    return out;
+  } catch {
+    return new Uint8Array(0);
+  }
+}

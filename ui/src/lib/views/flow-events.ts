@@ -1,0 +1,102 @@
+// Picking one flow's pieces out of its connection's events (pure; used by the detail tabs).
+
+import type { EventOf, ProxyEvent } from '$server/protocol/events.js';
+import type { Leg } from '$server/protocol/tls.js';
+
+export interface FlowPieces {
+  request: EventOf<'http-request'> | null;
+  response: EventOf<'http-response'> | null;
+  secrets: EventOf<'secrets-found'>[];
+  wsOpen: EventOf<'ws-open'> | null;
+  wsMessages: EventOf<'ws-message'>[];
+  wsClose: EventOf<'ws-close'> | null;
+  errors: EventOf<'proxy-error'>[];
+  tls: TlsPieces;
+}
+
+export interface LegPieces {
+  clientHello: EventOf<'tls-client-hello'> | null;
+  serverHello: EventOf<'tls-server-hello'> | null;
+  established: EventOf<'tls-established'> | null;
+  transcript: EventOf<'tls-transcript'> | null;
+  failed: EventOf<'tls-failed'> | null;
+}
+
+export interface TlsPieces {
+  client: LegPieces;
+  upstream: LegPieces;
+  certificates: EventOf<'tls-certificates'> | null;
+  connectionOpen: EventOf<'connection-open'> | null;
+  connect: EventOf<'connect'> | null;
+}
+
+function emptyLeg(): LegPieces {
+  return { clientHello: null, serverHello: null, established: null, transcript: null, failed: null };
+}
+
+/** The events of flow `id` (and its connection's TLS) among a connection's events. */
+export function flowPieces(events: readonly ProxyEvent[], id: string): FlowPieces {
+  const pieces: FlowPieces = {
+    request: null,
+    response: null,
+    secrets: [],
+    wsOpen: null,
+    wsMessages: [],
+    wsClose: null,
+    errors: [],
+    tls: { client: emptyLeg(), upstream: emptyLeg(), certificates: null, connectionOpen: null, connect: null },
+  };
+  const leg = (l: Leg) => pieces.tls[l];
+  for (const event of events) {
+    switch (event.type) {
+      case 'http-request':
+        if (event.id === id) pieces.request = event;
+        break;
+      case 'http-response':
+        if (event.id === id) pieces.response = event;
+        break;
+      case 'secrets-found':
+        if (event.id === id) pieces.secrets.push(event);
+        break;
+      case 'ws-open':
+        if (event.id === id) pieces.wsOpen = event;
+        break;
+      case 'ws-message':
+        if (event.id === id) pieces.wsMessages.push(event);
+        break;
+      case 'ws-close':
+        if (event.id === id) pieces.wsClose = event;
+        break;
+      case 'proxy-error':
+        if (event.id === id || (event.id === null && id === event.conn)) pieces.errors.push(event);
+        break;
+      case 'tls-client-hello':
+        leg(event.leg).clientHello ??= event;
+        break;
+      case 'tls-server-hello':
+        leg(event.leg).serverHello ??= event;
+        break;
+      case 'tls-established':
+        leg(event.leg).established ??= event;
+        break;
+      case 'tls-transcript':
+        leg(event.leg).transcript = event;
+        break;
+      case 'tls-failed':
+        leg(event.leg).failed ??= event;
+        break;
+      case 'tls-certificates':
+        pieces.tls.certificates ??= event;
+        break;
+      case 'connection-open':
+        pieces.tls.connectionOpen = event;
+        break;
+      case 'connect':
+        pieces.tls.connect = event;
+        break;
+      default:
+        break;
+    }
+  }
+  return pieces;
+}
