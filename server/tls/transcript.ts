@@ -48,6 +48,9 @@ export interface TranscriptOptions {
   maxSteps?: number;
 }
 
+/** Alerts kept (a peer may send warnings forever; the first ones are the ones that explain a failure). */
+const MAX_ALERTS = 64;
+
 /** A handshake message larger than this cannot be reassembled (real certificate chains are < 64 KiB). */
 const MAX_HANDSHAKE_BUFFER = 256 * 1024;
 /** RFC 8446 §5.2: a 2-byte alert + 1 content-type byte + a 16-byte AEAD tag (AES-GCM, ChaCha20-Poly1305, AES-CCM). */
@@ -120,7 +123,7 @@ export class TlsTranscript {
   get steps(): HandshakeStep[] {
     return this.#steps;
   }
-  /** Plaintext alerts, both directions. */
+  /** Plaintext alerts, both directions (the first 64). */
   get alerts(): TranscriptAlert[] {
     return this.#alerts;
   }
@@ -308,7 +311,7 @@ export class TlsTranscript {
         const parsed = fragment?.length === 2 ? parseAlert(fragment) : null;
         if (parsed?.kind === 'ok') {
           const { level, description, name } = parsed.value;
-          this.#alerts.push({ direction: d.direction, level, description, name });
+          if (this.#alerts.length < MAX_ALERTS) this.#alerts.push({ direction: d.direction, level, description, name });
           this.#step(d, `Alert: ${name}`, rec.length, atMs);
         } else {
           this.#step(d, 'Alert (encrypted)', rec.length, atMs);
