@@ -1,9 +1,11 @@
 // The composition root of `mitmlab start`: lab CA and leaf key, store, event bus, proxy and live view, wired
 // together with explicit options. Tests call startMitmlab() in-process; the CLI adds printing and signals.
 
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import { loadOrCreateCa, type LabCa } from '../certs/ca.js';
 import { CertCache } from '../certs/context-cache.js';
@@ -16,6 +18,9 @@ import { EventBus } from '../events/bus.js';
 import { TrustStore } from '../tls/verification.js';
 import { normalizeHost } from '../certs/hostnames.js';
 import { SessionStore } from '../store/session-store.js';
+import { startHub, type Hub } from '../hub/hub.js';
+import { loadOrCreateToken } from '../hub/token.js';
+import { hubExporter, hubSessions } from './hub-adapters.js';
 import { attachKeylogFiles } from './keylog-file.js';
 import type { ParsedOptions } from './options.js';
 
@@ -179,9 +184,31 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   const keylogPaths = [options.keylog, env.SSLKEYLOGFILE].filter((p): p is string => Boolean(p));
   const closeKeylog = attachKeylogFiles(bus, keylogPaths, (message) => warnings.push(message));
 
-  if (options.uiPort !== 0) own.ports.push(options.uiPort);
+  // The live view starts first so its port is known to the loop guard before the proxy accepts anything.
+  let hub: Hub | null = null;
+  const proxyPorts: number[] = [];
+  let token: string | null = null;
+  if (options.ui) {
+    token = await loadOrCreateToken(options.dataDir);
+    hub = await startHub({
+      host: options.listenHost,
+      port: options.uiPort,
+      token,
+      bus,
+      blobs: store.blobs,
+      staticDir: uiDir(),
+      flows: () => store.flows(),
+      sessionId: store.id,
+      sessions: hubSessions(options.dataDir, store.id),
+      exporter: hubExporter(options.dataDir, store.id, () => bus.flushed().then(() => store.flush())),
+      caFiles: { pemPath: ca.certPath, derPath: ca.derPath, sha256: ca.sha256Fingerprint, spki: ca.spkiSha256Base64 },
+      proxyPorts, // filled in below, once the proxy has its port
+    });
+    own.ports.push(hub.port);
+  }
   const proxy = await startProxy(ctx);
   own.ports.push(proxy.port);
+  proxyPorts.push(proxy.port);
   if (!isLoopback(options.listenHost)) {
     warnings.push(
       `the proxy listens on ${options.listenHost}: anyone who can reach it, and is in --allow, sends their traffic through this machine, and everyone's plaintext will be visible here.`,
@@ -192,15 +219,16 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     proxyHost: proxy.host,
     proxyPort: proxy.port,
     proxyUrl,
-    uiPort: null,
-    uiUrl: null,
-    token: null,
+    uiPort: hub?.port ?? null,
+    uiUrl: hub?.tokenUrl ?? null,
+    token,
     ca,
     bus,
     ctx,
     warnings,
     store,
     close: async () => {
+      await hub?.close();
       await proxy.close();
       await bus.flushed();
       await closeKeylog();
@@ -249,6 +277,13 @@ function isLoopback(host: string): boolean {
 
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The built live view: dist/ui next to dist/server (or the source tree's dist/ui when run through tsx). */
+function uiDir(): string {
+  const fromSource = fileURLToPath(new URL('../../dist/ui', import.meta.url));
+  const fromDist = fileURLToPath(new URL('../../ui', import.meta.url));
+  return existsSync(path.join(fromDist, 'index.html')) ? fromDist : fromSource;
 }
 
 /** Path of the CA certificate relative to the working directory, for printing. */

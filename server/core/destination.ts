@@ -31,6 +31,8 @@ export async function resolveHost(host: string, options: DestinationOptions): Pr
   const override = options.resolve.get(host);
   if (override) return override;
   if (net.isIP(host)) return host;
+  // RFC 6761 §6.3: localhost names always mean the loopback interface; never ask DNS about them.
+  if (host === 'localhost' || host.endsWith('.localhost')) return '127.0.0.1';
   try {
     if (options.lookup) return await options.lookup(host);
     const result = await lookup(host, { verbatim: true });

@@ -94,7 +94,9 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       return;
     }
     ctx.bus.emit({ type: 'connect', conn: site.conn, host: target.host, port: target.port, at: Date.now() });
-    const literal = ctx.config.resolve.get(target.host) ?? (target.kind === 'ip' ? target.host : target.host === 'localhost' ? '127.0.0.1' : null);
+    const literal =
+      ctx.config.resolve.get(target.host) ??
+      (target.kind === 'ip' ? target.host : target.host === 'localhost' || target.host.endsWith('.localhost') ? '127.0.0.1' : null);
     if (literal && isOwnEndpoint(literal, target.port, ctx.destination.own)) {
       const answer = failureAnswer(target.host, target.port, { code: 'LOOP_REFUSED' });
       emitError(site.conn, answer.code, answer.status, answer.detail);

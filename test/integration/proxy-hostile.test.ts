@@ -102,6 +102,18 @@ describe('refused with a clear answer', () => {
     await stillServing();
   });
 
+  it('the live-view port requested through the proxy → refused, in absolute form and through CONNECT', async () => {
+    expect(mitm.uiPort).toBeGreaterThan(0);
+    const absolute = await rawExchange(mitm.proxyPort, `GET http://127.0.0.1:${mitm.uiPort}/?token=${mitm.token} HTTP/1.1\r\nHost: 127.0.0.1:${mitm.uiPort}\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(absolute)).toBe(403);
+    expect(absolute).not.toContain(mitm.token!);
+    const connect = await rawExchange(mitm.proxyPort, `CONNECT 127.0.0.1:${mitm.uiPort} HTTP/1.1\r\n\r\n`);
+    expect(statusOf(connect)).toBe(403);
+    const byName = await rawExchange(mitm.proxyPort, `GET http://localhost:${mitm.uiPort}/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(byName)).toBe(403);
+    await mitm.waitFor('proxy-error', (e) => e.code === 'loop-refused');
+  });
+
   it('a name resolving to the proxy port is refused after resolution too', async () => {
     const looped = await startMitmlab({ resolve: [`loop.test:127.0.0.1`] });
     try {
