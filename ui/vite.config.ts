@@ -15,12 +15,6 @@ export default defineConfig({
   root: here,
   base: '/',
   plugins: [svelte()],
-  resolve: {
-    alias: {
-      // Shared, pure server code: the event union, the flow reducer, the filter language, the IANA tables.
-      $server: fileURLToPath(new URL('../server', import.meta.url)),
-    },
-  },
   build: {
     outDir: fileURLToPath(new URL('../dist/ui', import.meta.url)),
     emptyOutDir: true,

@@ -1,7 +1,10 @@
 // REST calls to the hub (same origin; the HttpOnly token cookie rides along). No Svelte here.
 
-import type { BodyRef, ProxyEvent } from '$server/protocol/events.js';
-import { API, type SelfTestResult, type SelfTestStart, type SessionListing, type WhoAmI } from '$server/protocol/wire.js';
+import type { BodyRef, ProxyEvent } from '../../../../server/protocol/events.js';
+import { API, type SelfTestResult, type SelfTestStart, type SessionListing, type WhoAmI } from '../../../../server/protocol/wire.js';
+
+/** Never answer from the HTTP cache: the hub's answers change with every event. (Spread: Node's RequestInit lacks `cache`.) */
+export const NO_STORE = { cache: 'no-store' } as const;
 
 export class ApiError extends Error {
   constructor(
@@ -13,7 +16,7 @@ export class ApiError extends Error {
 }
 
 async function getJson<T>(url: string, init: RequestInit = {}): Promise<T> {
-  const response = await fetch(url, { cache: 'no-store', credentials: 'same-origin', ...init });
+  const response = await fetch(url, { ...NO_STORE, credentials: 'same-origin', ...init });
   if (!response.ok) throw new ApiError(response.status, (await response.text()).trim() || response.statusText);
   return (await response.json()) as T;
 }

@@ -1,8 +1,8 @@
 // The live view's connection to the hub: one WebSocket, reconnected with backoff, resumed from the last sequence
 // number, with gap and duplicate checks. Knows nothing of Svelte: it calls handlers (state classes subscribe).
 
-import type { ProxyEvent } from '$server/protocol/events.js';
-import { WS_PATH, type ClientMessage, type HubHello, type Reset, type ServerMessage, type Snapshot } from '$server/protocol/wire.js';
+import type { ProxyEvent } from '../../../../server/protocol/events.js';
+import { WS_PATH, type ClientMessage, type HubHello, type Reset, type ServerMessage, type Snapshot } from '../../../../server/protocol/wire.js';
 
 export type ConnectionStatus =
   /** First connection attempt. */
@@ -206,22 +206,4 @@ export class LiveTransport {
   #send(message: ClientMessage): void {
     if (this.#socket?.readyState === OPEN) this.#socket.send(JSON.stringify(message));
   }
-}
-
-/** The real browser environment. */
-export function browserEnvironment(whoamiUrl: string): TransportEnvironment {
-  return {
-    createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
-    setTimeout: (fn, ms) => window.setTimeout(fn, ms),
-    clearTimeout: (handle) => window.clearTimeout(handle as number),
-    checkAuthorized: async () => {
-      const response = await fetch(whoamiUrl, { cache: 'no-store' });
-      return response.status !== 401;
-    },
-  };
-}
-
-/** ws:// URL of the hub serving this page. */
-export function hubSocketBase(location: Location): string {
-  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}`;
 }

@@ -1,7 +1,7 @@
 // The detail pane's data: every kept event of the selected flow's connection, fetched over REST (the stream
 // carries only what arrives after the page loaded), refreshed when new events for that connection arrive.
 
-import type { ProxyEvent } from '$server/protocol/events.js';
+import type { ProxyEvent } from '../../../../server/protocol/events.js';
 import { fetchConnEvents } from '../client/api.js';
 
 export class ConnDetail {

@@ -2,10 +2,10 @@
 // the event log and the exposed secrets, fed by snapshots and event batches. The rune classes in *.svelte.ts wrap
 // this and decide when to re-render; everything here is unit-tested directly (test/unit/ui/).
 
-import type { ExposedSecret, ProxyEvent } from '$server/protocol/events.js';
-import { applyEvent, createFlowIndex, flowList, type FlowIndex } from '$server/protocol/flow-reducer.js';
-import type { FlowSummary } from '$server/protocol/flows.js';
-import { isLogEvent, type LogEvent, type Snapshot } from '$server/protocol/wire.js';
+import type { ExposedSecret, ProxyEvent } from '../../../../server/protocol/events.js';
+import { applyEvent, createFlowIndex, flowList, type FlowIndex } from '../../../../server/protocol/flow-reducer.js';
+import type { FlowSummary } from '../../../../server/protocol/flows.js';
+import { isLogEvent, type LogEvent, type Snapshot } from '../../../../server/protocol/wire.js';
 
 /** One exposed secret with where it was seen, for the secrets page. */
 export interface SecretRow {

@@ -1,11 +1,12 @@
 // The live view's state: the transport feeds the pure FlowModel; this class publishes what the views read, at most
 // once per animation frame, as immutable arrays ($state.raw: thousands of rows must not become deep proxies).
 
-import type { FlowSummary } from '$server/protocol/flows.js';
-import { parseFilter } from '$server/protocol/filter.js';
-import type { HubHello, LogEvent, Reset } from '$server/protocol/wire.js';
-import { browserEnvironment, hubSocketBase, LiveTransport, type ConnectionStatus } from '../client/transport.js';
-import { API } from '$server/protocol/wire.js';
+import type { FlowSummary } from '../../../../server/protocol/flows.js';
+import { parseFilter } from '../../../../server/protocol/filter.js';
+import type { HubHello, LogEvent, Reset } from '../../../../server/protocol/wire.js';
+import { browserEnvironment, hubSocketBase } from '../client/browser-env.js';
+import { LiveTransport, type ConnectionStatus } from '../client/transport.js';
+import { API } from '../../../../server/protocol/wire.js';
 import { FlowModel, visibleRows, type SecretRow } from './flow-model.js';
 
 export class LiveView {

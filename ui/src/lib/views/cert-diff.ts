@@ -1,6 +1,6 @@
 // Comparing the origin's certificate chain with the one mitmlab forged, field by field (pure).
 
-import type { CertificateSummary } from '$server/protocol/tls.js';
+import type { CertificateSummary } from '../../../../server/protocol/tls.js';
 
 export interface CertField {
   key: keyof CertificateSummary;

@@ -1,7 +1,7 @@
 // Picking one flow's pieces out of its connection's events (pure; used by the detail tabs).
 
-import type { EventOf, ProxyEvent } from '$server/protocol/events.js';
-import type { Leg } from '$server/protocol/tls.js';
+import type { EventOf, ProxyEvent } from '../../../../server/protocol/events.js';
+import type { Leg } from '../../../../server/protocol/tls.js';
 
 export interface FlowPieces {
   request: EventOf<'http-request'> | null;

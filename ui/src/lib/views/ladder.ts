@@ -3,7 +3,7 @@
 // times we know (connection-open for the client leg, the upstream leg's established time minus its handshake and
 // connect times). Pure, tested in test/unit/ui/.
 
-import type { HandshakeStep } from '$server/protocol/tls.js';
+import type { HandshakeStep } from '../../../../server/protocol/tls.js';
 
 export interface LadderArrow {
   /** Which gap the arrow crosses. */

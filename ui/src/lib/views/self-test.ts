@@ -1,8 +1,8 @@
 // The CA page's self-test, without Svelte: start a probe on the hub, make the browser fetch it (through whatever
 // proxy it uses), and read back what mitmlab saw. Why this design: see server/hub/self-test.ts.
 
-import type { SelfTestResult, WhoAmI } from '$server/protocol/wire.js';
-import { fetchSelfTest, fetchWhoAmI, startSelfTest } from '../client/api.js';
+import type { SelfTestResult, WhoAmI } from '../../../../server/protocol/wire.js';
+import { fetchSelfTest, fetchWhoAmI, NO_STORE, startSelfTest } from '../client/api.js';
 
 export type Verdict =
   /** Proxied, and the browser accepted mitmlab's certificate: the lab CA is trusted here. */
@@ -35,7 +35,7 @@ export async function runSelfTest(timeoutMs = 6000): Promise<SelfTestReport> {
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
       // no-cors: we never read the answer (page scripts cannot see certificate errors anyway); mitmlab's bus tells.
-      await fetch(url, { mode: 'no-cors', cache: 'no-store', credentials: 'omit', signal: controller.signal });
+      await fetch(url, { ...NO_STORE, mode: 'no-cors', credentials: 'omit', signal: controller.signal });
     } catch {
       // Expected whenever the probe is refused or not proxied.
     } finally {

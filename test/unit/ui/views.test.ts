@@ -1,0 +1,109 @@
+// Pure helpers behind the detail views: formatting, body classification, the ladder layout, chain comparison,
+// picking a flow's events, and the self-test verdict.
+
+import { describe, expect, it } from 'vitest';
+import type { ProxyEvent } from '../../../server/protocol/events.js';
+import type { CertificateSummary } from '../../../server/protocol/tls.js';
+import { base64ToBytes, classifyBody, formatBytes, formatDuration, hexDump, looksLikeText, maskSecret, prettyJson } from '../../../ui/src/lib/client/format.js';
+import { compareChains, fieldText } from '../../../ui/src/lib/views/cert-diff.js';
+import { flowPieces } from '../../../ui/src/lib/views/flow-events.js';
+import { ladderArrows } from '../../../ui/src/lib/views/ladder.js';
+import { verdictOf } from '../../../ui/src/lib/views/self-test.js';
+import { exchange } from '../hub/fixture.js';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+describe('format', () => {
+  it('formats sizes and durations', () => {
+    expect(formatBytes(999)).toBe('999 B');
+    expect(formatBytes(1234)).toBe('1.2 kB');
+    expect(formatBytes(5_600_000)).toBe('5.6 MB');
+    expect(formatBytes(null)).toBe('');
+    expect(formatDuration(12.4)).toBe('12 ms');
+    expect(formatDuration(1234)).toBe('1.23 s');
+    expect(formatDuration(-1)).toBe('');
+  });
+
+  it('classifies bodies so HTML is never rendered and binary gets hex', () => {
+    expect(classifyBody('application/json', bytes('{}'))).toBe('json');
+    expect(classifyBody('application/problem+json', bytes('{}'))).toBe('json');
+    expect(classifyBody('text/html', bytes('<script>x</script>'))).toBe('html');
+    expect(classifyBody('image/png', new Uint8Array([0x89, 0x50]))).toBe('image');
+    expect(classifyBody('image/svg+xml', bytes('<svg onload="x"/>'))).toBe('text');
+    expect(classifyBody(null, bytes('[1,2]'))).toBe('json');
+    expect(classifyBody('application/octet-stream', new Uint8Array([0, 1, 2]))).toBe('binary');
+    expect(classifyBody('application/octet-stream', bytes('plain words'))).toBe('text');
+    expect(classifyBody('text/plain', new Uint8Array())).toBe('empty');
+    // A multi-byte character cut at the 4 kB sample edge is still text.
+    expect(looksLikeText(bytes('é'.repeat(2048) + 'é').subarray(0, 4097))).toBe(true);
+    expect(looksLikeText(new Uint8Array([0xff, 0xfe, 0x41]))).toBe(false);
+  });
+
+  it('pretty-prints JSON, dumps hex, masks and decodes base64', () => {
+    expect(prettyJson('{"a":[1]}')).toBe('{\n  "a": [\n    1\n  ]\n}');
+    expect(prettyJson('{"a":')).toBeNull();
+    expect(hexDump(bytes('AB\n'))).toBe('00000000  41 42 0a' + ' '.repeat(39) + '  AB.');
+    expect(hexDump(new Uint8Array(40), 16).split('\n').at(-1)).toBe('… 24 more bytes');
+    expect(maskSecret('hunter2')).not.toContain('h');
+    expect(maskSecret('hunter2')).toHaveLength(7);
+    expect(Array.from(base64ToBytes('AAEC'))).toEqual([0, 1, 2]);
+    expect(base64ToBytes('!!')).toHaveLength(0);
+  });
+});
+
+describe('ladder', () => {
+  it('puts both legs on one clock with directions per leg', () => {
+    const arrows = ladderArrows(
+      { startedAt: 1000, steps: [{ direction: 'in', label: 'ClientHello', length: 500, atMs: 1 }, { direction: 'out', label: 'ServerHello', length: 100, atMs: 9 }] },
+      { startedAt: 1002, steps: [{ direction: 'out', label: 'ClientHello', length: 300, atMs: 1 }, { direction: 'in', label: 'ServerHello', length: 90, atMs: 4 }] },
+    );
+    expect(arrows.map((a) => `${a.leg}:${a.label}:${a.rightward ? '→' : '←'}:${a.atMs}`)).toEqual([
+      'client:ClientHello:→:1',
+      'upstream:ClientHello:→:3',
+      'upstream:ServerHello:←:6',
+      'client:ServerHello:←:9',
+    ]);
+    expect(ladderArrows(null, null)).toEqual([]);
+  });
+});
+
+describe('certificate comparison', () => {
+  const cert = (over: Partial<CertificateSummary>): CertificateSummary => ({
+    subject: 'CN=shop.lab.test', issuer: 'CN=Origin Root', serial: '01', notBefore: 'a', notAfter: 'b', san: ['DNS:shop.lab.test'],
+    keyType: 'EC', keyBits: 256, signatureAlgorithm: 'ecdsa-with-SHA256', sha256: 'AA', isCA: false, pem: '', ...over,
+  });
+
+  it('marks the fields that differ and missing positions', () => {
+    const rows = compareChains([cert({}), cert({ subject: 'CN=Origin Root', isCA: true })], [cert({ issuer: 'CN=mitmlab lab CA', serial: '99', sha256: 'BB' })]);
+    expect(rows).toHaveLength(2);
+    expect([...rows[0]!.differs].sort()).toEqual(['issuer', 'serial', 'sha256']);
+    expect(rows[1]!.forged).toBeNull();
+    expect(rows[1]!.differs.size).toBe(10);
+    expect(fieldText(cert({}), 'keyType')).toBe('EC 256 bits');
+    expect(fieldText(cert({}), 'san')).toBe('DNS:shop.lab.test');
+  });
+});
+
+describe('flowPieces', () => {
+  it('picks the flow among its connection events and the TLS of both legs', () => {
+    const [request, response] = exchange(1) as [ProxyEvent, ProxyEvent];
+    const other = { ...(exchange(1)[0] as Extract<ProxyEvent, { type: 'http-request' }>), id: 'c1.2' };
+    const established = (leg: 'client' | 'upstream'): ProxyEvent => ({ type: 'tls-established', conn: 'c1', leg, version: 'TLSv1.3', cipher: leg, alpn: null, sni: null, resumed: false, group: null, groupBits: null, sharedSigalgs: [], connectMs: null, handshakeMs: 1, at: 0 });
+    const pieces = flowPieces([established('client'), established('upstream'), request, other, response], 'c1.1');
+    expect(pieces.request).toBe(request);
+    expect(pieces.response).toBe(response);
+    expect(pieces.tls.client.established?.cipher).toBe('client');
+    expect(pieces.tls.upstream.established?.cipher).toBe('upstream');
+    expect(flowPieces([other], 'c1.1').request).toBeNull();
+  });
+});
+
+describe('self-test verdict', () => {
+  const base = { id: 'x', viaProxy: false, clientTls: 'none' as const, failure: null, requestSeen: false };
+  it('reads what the proxy saw', () => {
+    expect(verdictOf(base)).toBe('not-proxied');
+    expect(verdictOf({ ...base, viaProxy: true })).toBe('proxied-unknown');
+    expect(verdictOf({ ...base, viaProxy: true, clientTls: 'failed' })).toBe('untrusted');
+    expect(verdictOf({ ...base, viaProxy: true, clientTls: 'established', requestSeen: true })).toBe('trusted');
+  });
+});
