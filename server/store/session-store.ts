@@ -86,6 +86,7 @@ export class SessionStore {
   #metaDirty = true;
   #droppedBlobs = 0;
   #closed = false;
+  #lastConnNumber = 0;
 
   private constructor(init: {
     id: string;
@@ -155,6 +156,7 @@ export class SessionStore {
       );
       const blobList = await AppendLog.open(fs, blobListPath(dataDir, id), { maxBufferBytes: 16 * 1024 * 1024 });
       const index = createFlowIndex(options.flowCap ?? DEFAULT_FLOW_CAP);
+      let lastConn = 0;
       if (events.size === 0) {
         const header: SessionHeader = { schemaVersion: SCHEMA_VERSION, session: { id, name: meta.name, startedAt: meta.startedAt } };
         events.append(JSON.stringify(header));
@@ -167,6 +169,10 @@ export class SessionStore {
           applyEvent(index, event);
           meta.eventCount++;
           meta.lastEventAt = event.at;
+          if (event.type === 'connection-open') {
+            const match = /^c(\d+)$/.exec(event.conn);
+            if (match) lastConn = Math.max(lastConn, Number(match[1]));
+          }
         }
         meta.flowCount = index.created;
       }
@@ -183,6 +189,7 @@ export class SessionStore {
         },
       });
       store = new SessionStore({ id, dataDir, fs, events, blobList, blobSink, meta, index, warn, now, flushIntervalMs, maxBufferBytes });
+      store.#lastConnNumber = lastConn;
       await writeMeta(fs, dataDir, meta);
       if (options.retain !== undefined) {
         await applyRetention(dataDir, options.retain, { fs, exclude: id, onWarning: warn });
@@ -192,6 +199,14 @@ export class SessionStore {
       await fs.unlink(lockPath(dataDir, id)).catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * Highest N among connection ids `cN` recorded in this session (0 for a new one). A process continuing a session
+   * must number its connections after it, or flow ids of two runs would collide in one log.
+   */
+  get lastConnNumber(): number {
+    return this.#lastConnNumber;
   }
 
   /** The session's name (--session), or null. */
@@ -231,6 +246,12 @@ export class SessionStore {
     applyEvent(this.index, event);
     this.#meta.flowCount = this.index.created;
     this.#metaDirty = true;
+    if (event.type === 'connection-open') this.#noteConn(event.conn);
+  }
+
+  #noteConn(conn: string): void {
+    const match = /^c(\d+)$/.exec(conn);
+    if (match) this.#lastConnNumber = Math.max(this.#lastConnNumber, Number(match[1]));
   }
 
   /** The flow rows in memory, oldest first. */

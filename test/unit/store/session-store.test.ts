@@ -82,14 +82,19 @@ describe('session store', () => {
 
   it('continues a named session, keeping earlier flows in memory', async () => {
     const first = await SessionStore.open({ dataDir, session: 'lab', ...quiet });
+    expect(first.lastConnNumber).toBe(0);
+    first.record({ type: 'connection-open', conn: 'c7', client: { address: '127.0.0.1', port: 1 }, mode: 'explicit', at: 0 });
     first.record(request('c1.1', 'c1', 'https://a.test/', 1));
+    expect(first.lastConnNumber).toBe(7);
     await first.close();
     const second = await SessionStore.open({ dataDir, session: 'lab', ...quiet });
     expect(second.id).toBe(first.id);
+    // The next run numbers its connections after the last one, so flow ids never repeat within the session.
+    expect(second.lastConnNumber).toBe(7);
     expect(second.flows().map((f) => f.id)).toEqual(['c1.1']);
     second.record(request('c2.1', 'c2', 'https://b.test/', 2));
     await second.close();
-    expect((await readAll('lab')).map((e) => e.type)).toEqual(['http-request', 'http-request']);
+    expect((await readAll('lab')).map((e) => e.type)).toEqual(['connection-open', 'http-request', 'http-request']);
     const third = await SessionStore.open({ dataDir, session: 'other', ...quiet });
     expect(third.id).not.toBe(first.id);
     await third.close();
