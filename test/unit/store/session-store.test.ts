@@ -263,3 +263,18 @@ describe('session store', () => {
     expect((await listSessions(dataDir))[0]!.flowCount).toBe(1000);
   });
 });
+
+describe('connection history', () => {
+  it('reads back the events of one connection from the log', async () => {
+    const { readConnectionEvents } = await import('../../../server/store/history.js');
+    const store = await SessionStore.open({ dataDir, ...quiet });
+    const events = sampleSession(store.blobs);
+    for (const event of events) store.record(event);
+    await store.close();
+    const c2 = await readConnectionEvents(dataDir, store.id, 'c2');
+    expect(c2).toEqual(events.filter((e) => 'conn' in e && e.conn === 'c2'));
+    expect(await readConnectionEvents(dataDir, store.id, 'c99')).toEqual([]);
+    expect(await readConnectionEvents(dataDir, newSessionId(0), 'c1')).toBeNull();
+    expect(await readConnectionEvents(dataDir, store.id, 'c1', 3)).toHaveLength(3);
+  });
+});
