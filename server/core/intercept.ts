@@ -170,7 +170,10 @@ async function intercept(
   let secureAt = 0;
   const handshakeTimer = setTimeout(() => fail('HANDSHAKE_TIMEOUT'), ctx.config.timeouts.handshakeMs);
 
+  let failed = false;
   function fail(code: string | undefined): void {
+    if (failed) return;
+    failed = true;
     clearTimeout(handshakeTimer);
     const failure = classifyClientFailure({ leg: 'client', host: certHost, code, peerAlert: clientRecorder.peerAlert() });
     ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
@@ -212,6 +215,8 @@ async function intercept(
   });
   clientTls.once('close', () => {
     clearTimeout(handshakeTimer);
+    // Closed before the handshake finished without an error Node reported: classify from the transcript.
+    if (secureAt === 0 && !failed) fail(clientRecorder.silentlyRejected() ? 'SILENT_CERT_REJECT' : 'ECONNRESET');
     clientRecorder.finish();
     state.agent?.destroy();
     if (secureAt > 0 && state.requests === 0 && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS) {

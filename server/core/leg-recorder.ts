@@ -5,8 +5,6 @@ import type { EventBus } from '../events/bus.js';
 import type { BlobSink } from '../events/blob-sink.js';
 import type { ClientHello, Leg } from '../protocol/tls.js';
 import { fingerprints } from '../tls/fingerprint.js';
-import { parseClientHello } from '../tls/client-hello.js';
-import { parseServerHello } from '../tls/server-hello.js';
 import { TlsTranscript } from '../tls/transcript.js';
 import type { TeeObserver } from './tee-socket.js';
 
@@ -59,34 +57,37 @@ export class LegRecorder implements TeeObserver {
   /** Emits tls-client-hello / tls-server-hello once the transcript has them. Safe to call repeatedly. */
   emitHellos(): void {
     const now = Date.now();
+    // The transcript parsed both hellos with their record headers (record version included).
     const clientHelloMessage = this.transcript.clientHelloMessage;
-    if (!this.#helloSent && clientHelloMessage) {
-      const parsed = parseClientHello(clientHelloMessage);
-      if (parsed.kind === 'ok') this.emitClientHello(parsed.value, clientHelloMessage);
-    }
+    const clientHello = this.transcript.clientHello;
+    if (!this.#helloSent && clientHelloMessage && clientHello) this.emitClientHello(clientHello, clientHelloMessage);
     const serverHelloMessage = this.transcript.serverHelloMessage;
-    if (!this.#serverHelloSent && serverHelloMessage) {
-      const parsed = parseServerHello(serverHelloMessage);
-      if (parsed.kind === 'ok') {
-        this.#serverHelloSent = true;
-        this.bus.emit({
-          type: 'tls-server-hello',
-          conn: this.conn,
-          leg: this.leg,
-          hello: parsed.value,
-          raw: serverHelloMessage.toString('base64'),
-          at: now,
-        });
-      }
+    const serverHello = this.transcript.serverHello;
+    if (!this.#serverHelloSent && serverHelloMessage && serverHello) {
+      this.#serverHelloSent = true;
+      this.bus.emit({
+        type: 'tls-server-hello',
+        conn: this.conn,
+        leg: this.leg,
+        hello: serverHello,
+        raw: serverHelloMessage.toString('base64'),
+        at: now,
+      });
     }
+  }
+
+  /**
+   * A TLS 1.3 client that closes after our server flight without an alert and without its Finished: that is how
+   * Chromium refuses a certificate it does not trust (seen on loopback; OpenSSL-based clients send unknown_ca).
+   */
+  silentlyRejected(): boolean {
+    const t = this.transcript;
+    return t.negotiatedVersion === 0x0304 && !t.handshakeDone && t.alerts.length === 0 && t.serverHelloMessage !== undefined;
   }
 
   /** Key-exchange group chosen in the ServerHello, for the client leg (Node reports it only for clients). */
   serverHelloGroup(): number | null {
-    const message = this.transcript.serverHelloMessage;
-    if (!message) return null;
-    const parsed = parseServerHello(message);
-    return parsed.kind === 'ok' ? parsed.value.keyShareGroup : null;
+    return this.transcript.serverHello?.keyShareGroup ?? null;
   }
 
   /** Emits the ladder and stores the raw bytes; called once when the leg closes. */

@@ -43,6 +43,13 @@ export function classifyClientFailure(facts: FailureFacts): TlsFailure {
     };
   }
   const code = facts.code ?? '';
+  if (code === 'SILENT_CERT_REJECT') {
+    return {
+      cause: 'cert-rejected',
+      alert: null,
+      message: `The browser refused mitmlab's certificate for ${host}: it closed the connection right after seeing it, without an alert (Chromium's way) — it does not trust the lab CA, which is exactly what protects you when a CA isn't trusted.`,
+    };
+  }
   if (code === 'ERR_SSL_NO_SHARED_CIPHER' || alert === 'handshake_failure' || alert === 'insufficient_security') {
     return {
       cause: 'no-shared-cipher',

@@ -11,6 +11,12 @@ describe('client-leg failures', () => {
     },
   );
 
+  it('a silent close after our TLS 1.3 flight (Chromium) is a certificate rejection', () => {
+    const failure = classifyClientFailure({ leg: 'client', host: 'example.com', code: 'SILENT_CERT_REJECT' });
+    expect(failure.cause).toBe('cert-rejected');
+    expect(failure.message).toContain('without an alert');
+  });
+
   it('prefers the alert the transcript decoded', () => {
     expect(classifyClientFailure({ leg: 'client', host: 'h', code: 'ECONNRESET', peerAlert: 'unknown_ca' }).cause).toBe('cert-rejected');
   });
