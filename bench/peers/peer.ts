@@ -1,0 +1,81 @@
+// What the orchestrator knows about a peer under test: direct, mitmlab, http-mitm-proxy or mitmdump.
+
+import type { ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { OriginPki } from '../pki.js';
+
+export const PEER_NAMES = ['direct', 'mitmlab', 'http-mitm-proxy', 'mitmdump'] as const;
+export type PeerName = (typeof PEER_NAMES)[number];
+
+/** The event loop's delay histogram inside a Node proxy, from bench/probe/loop-delay.mjs. */
+export interface LoopDelay {
+  maxMs: number;
+  p99Ms: number;
+  meanMs: number;
+  samples: number;
+}
+
+/** A peer ready for load. */
+export interface RunningPeer {
+  name: PeerName;
+  /** e.g. "mitmdump 8.1.1 (stream_large_bodies=1m)". */
+  label: string;
+  /** The proxy's pid, for /proc/<pid>/status; null for direct. */
+  pid: number | null;
+  /** null for direct. */
+  proxyPort: number | null;
+  /** The root the client must trust to talk through this peer. */
+  caPem: string;
+  /** Delay histogram since the previous call (or since start); null when this peer has no probe. */
+  loopDelay(): Promise<LoopDelay | null>;
+  /** Last lines the peer printed, for error messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** What every peer is started with. */
+export interface PeerSetup {
+  /** A scratch folder for this peer (CA dir, data dir, confdir). Survives restarts within one bench run. */
+  dir: string;
+  pki: OriginPki;
+  /** Names the proxy must send to 127.0.0.1 (mitmlab --resolve), and their common suffix (for the other peers). */
+  names: string[];
+  suffix: string;
+  /** Preload the event-loop probe (Node peers only). */
+  probe: boolean;
+  /** Run mitmlab under `node --cpu-prof`, writing profiles here. */
+  cpuProfileDir?: string;
+  /** mitmdump only: leave stream_large_bodies at its default (bodies buffered whole). */
+  buffering?: boolean;
+}
+
+/** Keeps the last 16 KiB a child printed (and keeps its pipes drained, so it never blocks on a full pipe). */
+export function tailOutput(child: ChildProcess): () => string {
+  let tail = '';
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString('utf8')).slice(-16_384);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => tail.trim();
+}
+
+/** Asks the probe in `child` for its histogram (SIGUSR2) and reads the file it writes. */
+export async function readLoopProbe(child: ChildProcess, file: string, lastSeq: { value: number }): Promise<LoopDelay | null> {
+  if (child.pid === undefined || child.exitCode !== null) return null;
+  child.kill('SIGUSR2');
+  for (let i = 0; i < 50; i++) {
+    await sleep(20);
+    try {
+      const report = JSON.parse(await readFile(file, 'utf8')) as LoopDelay & { seq: number };
+      if (report.seq > lastSeq.value) {
+        lastSeq.value = report.seq;
+        return { maxMs: report.maxMs, p99Ms: report.p99Ms, meanMs: report.meanMs, samples: report.samples };
+      }
+    } catch {
+      // Not written yet.
+    }
+  }
+  return null;
+}
