@@ -1,23 +1,33 @@
 // A bounded LRU of minted leaves and their TLS contexts, keyed by the certificate's name set.
 //
-// Chain choice: each context serves leaf + lab CA. A client that trusts the CA needs only the leaf (RFC 8446
-// §4.4.2 lets the server omit the trust anchor), but sending it costs about a kilobyte per handshake and lets
-// tools (openssl s_client -showcerts, Wireshark, browsers' certificate viewers) show the whole chain; mitmproxy
-// does the same. A client that does not trust the CA rejects the chain either way.
+// Chain choice: by default each context serves leaf + lab CA. A client that trusts the CA needs only the leaf
+// (RFC 8446 §4.4.2 lets a server omit the trust anchor), but with the CA in the chain tools (openssl s_client
+// -showcerts, Wireshark, certificate viewers) show where the certificate comes from, and Chromium's
+// --ignore-certificate-errors-spki-list can match the CA's SPKI, which it looks for among the certificates the
+// server sent; mitmproxy sends it too. The price is about a kilobyte per handshake and ~0.25 ms once per
+// certificate (OpenSSL parses and indexes the extra certificate). `chain: 'leaf'` sends the leaf alone.
 //
-// Cost: building a tls.SecureContext parses the private key again each time (OpenSSL has no way to share a parsed
-// key between contexts through Node's API), so the leaf key is handed over as a PEM already converted to the form
-// OpenSSL parses fastest (LeafKey.contextKeyPem), and one context is made per certificate, never per connection.
+// Cost (bench/mint.js): a tls.SecureContext costs about a millisecond, more than the certificate itself, and most
+// of it is OpenSSL parsing the private key again (Node's API cannot share a parsed key between contexts). So:
+// - the leaf key is handed over as PEM already in the form OpenSSL parses fastest (LeafKey.contextKeyPem);
+// - each mint overlaps the two: while libuv's thread pool signs the certificate, this thread builds a context
+//   holding only the key, then adds the certificate chain once the signature is back (see attach-cert.ts);
+// - mints run at most MINT_CONCURRENCY at a time, so a burst of new hosts is spread over many short callbacks
+//   instead of one long block of the event loop.
+// One context per certificate, never per connection.
 
 import tls from 'node:tls';
 import { CertError } from './errors.js';
 import { hostKey, type HostName } from './hostnames.js';
 import type { LeafKey } from './leaf-key.js';
+import { attachChain, keyedContext } from './attach-cert.js';
 import { leafNames, mintLeafAsync, type MintCa } from './mint.js';
 
 const DAY_MS = 86_400_000;
 /** Default number of cached certificates. */
 export const DEFAULT_CERT_CACHE_MAX = 1000;
+/** Mints under way at once: enough to keep libuv's 4 pool threads signing, few enough to keep callbacks short. */
+export const MINT_CONCURRENCY = 4;
 
 /** A leaf ready to serve: its TLS context and the certificate itself. */
 export interface MintedLeaf {
@@ -35,6 +45,8 @@ export interface CertCacheOptions {
   leafKey: LeafKey;
   /** Most certificates kept (default 1000). */
   max?: number | undefined;
+  /** What the server sends: leaf + lab CA (default) or the leaf alone. */
+  chain?: 'leaf+ca' | 'leaf' | undefined;
   /** An entry closer than this to its notAfter is minted again (default one day). */
   refreshBeforeMs?: number | undefined;
   /** The clock, for tests. */
@@ -46,11 +58,14 @@ export class CertCache {
   readonly #ca: CertCacheOptions['ca'];
   readonly #leafKey: LeafKey;
   readonly #max: number;
+  readonly #chainTail: string;
   readonly #refreshBeforeMs: number;
   readonly #now: () => Date;
   // A Map iterates in insertion order: re-inserting on each hit keeps the least recently used first.
   readonly #entries = new Map<string, MintedLeaf>();
   readonly #pending = new Map<string, Promise<MintedLeaf>>();
+  readonly #waiting: Array<() => void> = [];
+  #active = 0;
   #mints = 0;
 
   constructor(opts: CertCacheOptions) {
@@ -59,6 +74,7 @@ export class CertCache {
     this.#ca = opts.ca;
     this.#leafKey = opts.leafKey;
     this.#max = max;
+    this.#chainTail = opts.chain === 'leaf' ? '' : opts.ca.certPem;
     this.#refreshBeforeMs = opts.refreshBeforeMs ?? DAY_MS;
     this.#now = opts.now ?? (() => new Date());
   }
@@ -118,9 +134,21 @@ export class CertCache {
   }
 
   async #mint(names: HostName[]): Promise<MintedLeaf> {
-    const minted = await mintLeafAsync(this.#ca, this.#leafKey, names, this.#now());
-    this.#mints++;
-    const context = tls.createSecureContext({ key: this.#leafKey.contextKeyPem, cert: minted.certPem + this.#ca.certPem });
-    return { context, certPem: minted.certPem, certDer: minted.certDer, notAfter: minted.notAfter, names: minted.names };
+    if (this.#active >= MINT_CONCURRENCY) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#active++;
+    try {
+      // Builds the certificate here and starts signing it on the thread pool…
+      const signing = mintLeafAsync(this.#ca, this.#leafKey, names, this.#now());
+      // …and parses the key into a fresh context meanwhile.
+      const context = keyedContext(this.#leafKey.contextKeyPem);
+      const minted = await signing;
+      const chain = minted.certPem + this.#chainTail;
+      const ready = context && attachChain(context, chain) ? context : tls.createSecureContext({ key: this.#leafKey.contextKeyPem, cert: chain });
+      this.#mints++;
+      return { context: ready, certPem: minted.certPem, certDer: minted.certDer, notAfter: minted.notAfter, names: minted.names };
+    } finally {
+      this.#active--;
+      this.#waiting.shift()?.();
+    }
   }
 }

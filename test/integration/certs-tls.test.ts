@@ -94,6 +94,32 @@ describe('TLS with CertCache contexts', () => {
     ).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
   });
 
+  it("chain: 'leaf' sends the leaf alone, which a client trusting the CA still verifies", async () => {
+    const leafOnly = new CertCache({ ca, leafKey: await loadOrCreateLeafKey({ dir: ca.dir }), chain: 'leaf' });
+    const minted = await leafOnly.get([{ kind: 'dns', name: 'leaf-only.test' }]);
+    const other = tls.createServer({ SNICallback: (_name, done) => done(null, minted.context) }, (socket) => socket.end('ok\n'));
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    try {
+      const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: (other.address() as AddressInfo).port, servername: 'leaf-only.test', ca: ca.certPem }, () => resolve(s));
+        s.on('error', reject);
+      });
+      expect(socket.authorized).toBe(true);
+      const peer = socket.getPeerCertificate(true);
+      expect(peer.subject.CN).toBe('leaf-only.test');
+      // The issuer Node shows comes from the client's own trust store, not from the wire.
+      expect(peer.issuerCertificate.fingerprint256).toBe(ca.sha256Fingerprint);
+      socket.destroy();
+      if (requireTools('openssl')) {
+        const port2 = (other.address() as AddressInfo).port;
+        const result = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port2}`, '-servername', 'leaf-only.test', '-CAfile', ca.certPath, '-showcerts'], { input: '', timeoutMs: 15_000 });
+        expect(result.stdout.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(1);
+      }
+    } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    }
+  });
+
   it.skipIf(!requireTools('openssl'))('openssl s_client verifies the chain and the host name', async () => {
     const result = await run(
       'openssl',

@@ -89,3 +89,16 @@ describe('CertCache', () => {
     expect(() => new CertCache({ ca, leafKey, max: 0 })).toThrow(RangeError);
   });
 });
+
+describe('keyed contexts (attach-cert)', () => {
+  it('this Node supports adding the chain after the key, and the context then holds the leaf', async () => {
+    const { keyedContext, attachChain } = await import('../../../server/certs/attach-cert.js');
+    const { mintLeaf } = await import('../../../server/certs/mint.js');
+    const context = keyedContext(leafKey.contextKeyPem);
+    expect(context).not.toBeNull();
+    const minted = mintLeaf(ca, leafKey, [dns('attach.test')]);
+    expect(attachChain(context!, minted.certPem + ca.certPem)).toBe(true);
+    const native = (context as unknown as { context: { getCertificate(): Buffer | null } }).context;
+    expect(Buffer.from(native.getCertificate()!).equals(minted.certDer)).toBe(true);
+  });
+});
