@@ -113,38 +113,37 @@ export function answerWithError(
   const flow = beginFlow(ctx, site, req, url);
   req.resume(); // read (and capture) the request body before answering, so keep-alive stays in sync
   req.once('end', () => {
-    const body = errorPageHtml(answer);
-    const headers = errorHeaders(answer, body);
-    if (!res.headersSent && !res.destroyed) {
-      res.writeHead(answer.status, headers);
-      res.end(body);
-    }
     const total = performance.now() - flow.t0;
-    const captured = Buffer.from(body);
-    void flow.requestEmitted.then(() => {
-      ctx.bus.emit({
-        type: 'http-response',
-        id: flow.id,
-        conn: site.conn,
-        status: answer.status,
-        statusText: http.STATUS_CODES[answer.status] ?? '',
-        httpVersion: '1.1',
-        headers: Object.entries(headers),
-        body: {
-          sha256: ctx.blobs.put(captured),
-          size: captured.length,
-          wireSize: captured.length,
-          truncated: false,
-          encoding: null,
-          decoded: false,
-          mimeType: 'text/html',
-        },
-        timings: { startedAt: flow.startedAt, connect: -1, send: 0, wait: 0, receive: 0, total },
-        synthetic: true,
-        at: Date.now(),
-      });
-      ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id: flow.id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
+    sendErrorPage(ctx, site, flow, res, answer, { startedAt: flow.startedAt, connect: -1, send: 0, wait: 0, receive: 0, total });
+  });
+}
+
+type Flow = ReturnType<typeof beginFlow>;
+
+/** Writes mitmlab's error page (when the response has not started) and records it as a synthetic response. */
+function sendErrorPage(ctx: ProxyContext, site: ExchangeSite, flow: Flow, res: http.ServerResponse, answer: FailureAnswer, flowTimings: FlowTimings): void {
+  const body = errorPageHtml(answer);
+  const headers = errorHeaders(answer, body);
+  if (!res.headersSent && !res.destroyed) {
+    res.writeHead(answer.status, headers);
+    res.end(body);
+  }
+  const captured = Buffer.from(body);
+  void flow.requestEmitted.then(() => {
+    ctx.bus.emit({
+      type: 'http-response',
+      id: flow.id,
+      conn: site.conn,
+      status: answer.status,
+      statusText: http.STATUS_CODES[answer.status] ?? '',
+      httpVersion: '1.1',
+      headers: Object.entries(headers),
+      body: { sha256: ctx.blobs.put(captured), size: captured.length, wireSize: captured.length, truncated: false, encoding: null, decoded: false, mimeType: 'text/html' },
+      timings: flowTimings,
+      synthetic: true,
+      at: Date.now(),
     });
+    ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id: flow.id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
   });
 }
 
@@ -198,27 +197,7 @@ export function forwardExchange(
       return;
     }
     const answer = failureAnswer(target.host, target.port, error);
-    const body = errorPageHtml(answer);
-    const pageHeaders = errorHeaders(answer, body);
-    res.writeHead(answer.status, pageHeaders);
-    res.end(body);
-    const captured = Buffer.from(body);
-    void flow.requestEmitted.then(() => {
-      ctx.bus.emit({
-        type: 'http-response',
-        id: flow.id,
-        conn: site.conn,
-        status: answer.status,
-        statusText: http.STATUS_CODES[answer.status] ?? '',
-        httpVersion: '1.1',
-        headers: Object.entries(pageHeaders),
-        body: { sha256: ctx.blobs.put(captured), size: captured.length, wireSize: captured.length, truncated: false, encoding: null, decoded: false, mimeType: 'text/html' },
-        timings: timings(flow.startedAt, flow.t0, target, sentAt, responseAt),
-        synthetic: true,
-        at: Date.now(),
-      });
-      ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id: flow.id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
-    });
+    sendErrorPage(ctx, site, flow, res, answer, timings(flow.startedAt, flow.t0, target, sentAt, responseAt));
   });
 
   upstreamReq.once('response', (upstreamRes) => {

@@ -12,14 +12,13 @@ import { summarizeCertificate } from '../certs/summary.js';
 import type { Endpoint } from '../protocol/events.js';
 import type { ClientHello } from '../protocol/tls.js';
 import { classifyClientFailure, classifyUpstreamFailure } from '../tls/failures.js';
-import { groupName } from '../tls/iana.js';
 import type { ConnectTarget } from './connect-target.js';
 import type { ProxyContext } from './context.js';
 import type { ExchangeSite } from './http-exchange.js';
 import { LegRecorder } from './leg-recorder.js';
 import { matchesAny } from './policy.js';
-import { rawErrorResponse } from './error-page.js';
 import { sniffClientHello } from './sniff.js';
+import { establishedEvent } from './tls-established.js';
 import { TeeSocket } from './tee-socket.js';
 import { relayTunnel } from './tunnel.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
@@ -53,8 +52,6 @@ const CLOSED_AFTER_HANDSHAKE_WINDOW_MS = 2_000;
 const SILENCE_MS = 3_000;
 // The most SANs copied from the origin's certificate into the forged one.
 const MAX_COPIED_SANS = 100;
-// Typical key-exchange sizes in bits, for the client leg where Node gives no getEphemeralKeyInfo (server side).
-const GROUP_BITS: Record<string, number> = { x25519: 253, x448: 448, secp256r1: 256, secp384r1: 384, secp521r1: 521 };
 
 /** Handles a CONNECT whose target already passed validation and the loop guard. */
 export async function handleConnect(
@@ -192,24 +189,16 @@ async function intercept(
     clearTimeout(handshakeTimer);
     secureAt = performance.now();
     clientRecorder.emitHellos();
-    const group = groupOf(clientRecorder.serverHelloGroup());
-    const cipher = clientTls.getCipher();
-    ctx.bus.emit({
-      type: 'tls-established',
-      conn,
-      leg: 'client',
-      version: clientTls.getProtocol() ?? 'unknown',
-      cipher: cipher.standardName || cipher.name,
-      alpn: clientTls.alpnProtocol || null,
-      sni,
-      resumed: clientTls.isSessionReused(),
-      group,
-      groupBits: group ? (GROUP_BITS[group] ?? null) : null,
-      sharedSigalgs: clientTls.getSharedSigalgs(),
-      connectMs: null,
-      handshakeMs: secureAt - started,
-      at: Date.now(),
-    });
+    ctx.bus.emit(
+      establishedEvent(clientTls, {
+        conn,
+        leg: 'client',
+        sni,
+        serverHelloGroup: clientRecorder.serverHelloGroup(),
+        connectMs: null,
+        handshakeMs: secureAt - started,
+      }),
+    );
     intercepted.set(clientTls, state);
     httpLayer.emit('connection', clientTls);
   });
@@ -309,17 +298,7 @@ function certNames(certHost: string, originLeaf: X509Certificate | undefined): H
   return names;
 }
 
-function groupOf(code: number | null): string | null {
-  return code === null ? null : groupName(code);
-}
-
 function formatHostPort(host: string, port: number): string {
   const h = isIP(host) === 6 ? `[${host}]` : host;
   return port === 443 ? h : `${h}:${port}`;
-}
-
-/** Writes a refusal on a raw socket before any tunnel was set up. */
-export function refuseRaw(socket: Socket, answer: FailureAnswer | { status: number; title: string; detail: string }): void {
-  if (!socket.destroyed && socket.writable) socket.end(rawErrorResponse(answer));
-  socket.destroySoon?.();
 }

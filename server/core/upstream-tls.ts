@@ -5,12 +5,12 @@ import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { UpstreamVerification } from '../protocol/tls.js';
-import { groupName } from '../tls/iana.js';
 import { verifyUpstreamChain } from '../tls/verification.js';
 import type { ProxyContext } from './context.js';
 import { connectTcp, DestinationError } from './destination.js';
 import { LegRecorder } from './leg-recorder.js';
 import { TeeSocket } from './tee-socket.js';
+import { establishedEvent } from './tls-established.js';
 
 export interface UpstreamTls {
   socket: tls.TLSSocket;
@@ -72,7 +72,7 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
   const nodeError = socket.authorized ? null : String(socket.authorizationError ?? 'UNKNOWN');
   const verification = verifyUpstreamChain({ chain, host: target.servername ?? target.host, nodeError, trust: ctx.trust });
   recorder.emitHellos();
-  emitEstablished(ctx, conn, socket, target, tcp.connectMs + tcp.dnsMs, handshakeMs);
+  ctx.bus.emit(establishedEvent(socket, { conn, leg: 'upstream', sni: target.servername, connectMs: tcp.connectMs + tcp.dnsMs, handshakeMs }));
   return { socket, recorder, chain, verification, address: tcp.address, connectMs: tcp.dnsMs + tcp.connectMs, handshakeMs };
 }
 
@@ -87,40 +87,4 @@ function peerChain(socket: tls.TLSSocket): X509Certificate[] {
     cert = cert.issuerCertificate;
   }
   return chain;
-}
-
-function emitEstablished(
-  ctx: ProxyContext,
-  conn: string,
-  socket: tls.TLSSocket,
-  target: UpstreamTarget,
-  connectMs: number,
-  handshakeMs: number,
-): void {
-  const cipher = socket.getCipher();
-  const key = socket.getEphemeralKeyInfo();
-  ctx.bus.emit({
-    type: 'tls-established',
-    conn,
-    leg: 'upstream',
-    version: socket.getProtocol() ?? 'unknown',
-    // Node gives the IANA standard name next to OpenSSL's.
-    cipher: cipher.standardName || cipher.name,
-    alpn: socket.alpnProtocol || null,
-    sni: target.servername,
-    resumed: socket.isSessionReused(),
-    group: key && 'name' in key && key.name ? normalizeGroupName(key.name) : null,
-    groupBits: key && 'size' in key && typeof key.size === 'number' ? key.size : null,
-    sharedSigalgs: socket.getSharedSigalgs(),
-    connectMs,
-    handshakeMs,
-    at: Date.now(),
-  });
-}
-
-/** OpenSSL says X25519 / prime256v1; IANA says x25519 / secp256r1. Show the IANA name when we know it. */
-function normalizeGroupName(openssl: string): string {
-  const known: Record<string, number> = { X25519: 29, X448: 30, prime256v1: 23, secp384r1: 24, secp521r1: 25 };
-  const code = known[openssl];
-  return code !== undefined ? groupName(code) : openssl;
 }
