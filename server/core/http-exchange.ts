@@ -172,6 +172,10 @@ export function forwardExchange(
     setHost: false,
   });
   upstreamReq.once('finish', () => (sentAt = performance.now()));
+  // An origin that accepts the request and then goes silent gets a 504 after --idle-timeout of inactivity.
+  upstreamReq.setTimeout(ctx.config.timeouts.idleMs, () => {
+    upstreamReq.destroy(Object.assign(new Error(`${target.host} did not answer in time`), { code: 'RESPONSE_TIMEOUT' }));
+  });
 
   pipeline(req, upstreamReq, (error) => {
     if (error && !req.complete) {

@@ -36,6 +36,8 @@ export interface InterceptedConnection extends ExchangeSite {
   /** Set when the origin could not be reached or was refused: every request gets this answer. */
   failure: FailureAnswer | null;
   requests: number;
+  /** Requests in flight (an idle timeout never cuts one off). */
+  active: number;
 }
 
 const intercepted = new WeakMap<object, InterceptedConnection>();
@@ -153,6 +155,7 @@ async function intercept(
     agent: upstream.tls ? new InterceptAgent(ctx, conn, upstreamTarget, upstream.tls) : null,
     failure: upstream.failure,
     requests: 0,
+    active: 0,
   };
 
   const tee = new TeeSocket(socket, clientRecorder, buffered);
@@ -161,8 +164,6 @@ async function intercept(
     secureContext: minted.context,
     ALPNProtocols: ['http/1.1'], // HTTP/2 on the client leg comes later
   });
-  // Idle decrypted connections close after --idle-timeout; a WebSocket upgrade clears this (ws sets timeout 0).
-  clientTls.setTimeout(ctx.config.timeouts.idleMs, () => clientTls.destroy());
   const started = performance.now();
   let secureAt = 0;
   const handshakeTimer = setTimeout(() => fail('HANDSHAKE_TIMEOUT'), ctx.config.timeouts.handshakeMs);

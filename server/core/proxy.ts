@@ -26,6 +26,8 @@ export interface RunningProxy {
 
 interface ClientConnection extends ExchangeSite {
   socket: Socket;
+  /** Requests in flight on this connection. */
+  active: number;
 }
 
 /** Starts the proxy listener. The context's loop guard must already list the live view's port, if any. */
@@ -54,13 +56,28 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       socket.destroy();
       return;
     }
-    connections.set(socket, { conn, client, flowCount: 0, socket });
+    const site: ClientConnection = { conn, client, flowCount: 0, socket, active: 0 };
+    connections.set(socket, site);
     ctx.bus.emit({ type: 'connection-open', conn, client, mode: 'explicit', at: Date.now() });
-    socket.setTimeout(ctx.config.timeouts.idleMs, () => socket.destroy());
+
     socket.once('close', () => {
       connections.delete(socket);
       ctx.bus.emit({ type: 'connection-close', conn, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, at: Date.now() });
     });
+  });
+
+  // Idle connections close after --idle-timeout. Node's server arms the socket timer (server.timeout) and, since we
+  // listen for 'timeout', leaves the decision to us: a connection waiting for its response is not idle (the
+  // upstream side has its own timeout and answers 504).
+  front.timeout = ctx.config.timeouts.idleMs;
+  front.on('timeout', (socket: Socket) => {
+    const site = connections.get(socket);
+    if (!site || site.active === 0) socket.destroy();
+  });
+  inner.timeout = ctx.config.timeouts.idleMs;
+  inner.on('timeout', (socket: Duplex) => {
+    const state = interceptedConnection(socket);
+    if (!state || state.active === 0) socket.destroy();
   });
 
   // Absolute-form requests (RFC 9112 §3.2.2): plain http:// forwarding.
@@ -75,6 +92,8 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       res.end(`${answer.title}: ${answer.detail}\n`);
       return;
     }
+    site.active++;
+    res.once('close', () => site.active--);
     forwardExchange(ctx, site, req, res, {
       host: url.host,
       port: url.port,
@@ -131,6 +150,8 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     const state = interceptedConnection(req.socket);
     if (!state) return void res.destroy();
     state.requests++;
+    state.active++;
+    res.once('close', () => state.active--);
     const url = `https://${req.headers.host ?? state.authority}${req.url?.startsWith('/') ? req.url : '/'}`;
     if (state.failure || !state.agent) {
       answerWithError(ctx, state, req, res, url, state.failure ?? failureAnswer(state.target.host, state.target.port, null));

@@ -29,6 +29,14 @@ export function failureAnswer(host: string, port: number, error: unknown): Failu
       detail: `${where} is one of mitmlab's own ports. mitmlab does not forward requests to itself (that would loop, or expose the live view through the proxy).`,
     };
   }
+  if (code === 'RESPONSE_TIMEOUT') {
+    return {
+      code: 'upstream-timeout',
+      status: 504,
+      title: `${where} did not answer in time`,
+      detail: `mitmlab sent the request to ${where}, but no response came within --idle-timeout.`,
+    };
+  }
   if (code === 'UPSTREAM_UNTRUSTED') {
     const reason = e.reason ?? 'not trusted';
     return {

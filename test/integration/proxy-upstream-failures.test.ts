@@ -3,6 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
+import tls from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -104,6 +105,38 @@ describe('unreachable origins', () => {
       expect(response.status).toBe(504);
     } finally {
       silent.close();
+    }
+  });
+
+  it('an origin that accepts the request but never answers → 504 after the idle timeout', async () => {
+    const quiet = await startMitmlab({ idleTimeoutMs: 500 });
+    const mute = net.createServer((socket) => socket.on('data', () => {}));
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    try {
+      const { rawExchange, statusOf } = await import('../helpers/raw-http.js');
+      const port = (mute.address() as net.AddressInfo).port;
+      const response = await rawExchange(quiet.proxyPort, `GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+      expect(statusOf(response)).toBe(504);
+      expect(response).toContain('did not answer in time');
+    } finally {
+      mute.close();
+      await quiet.close();
+    }
+  });
+
+  it('an HTTPS origin that never answers → 504 inside the intercepted connection', async () => {
+    const quiet = await startMitmlab({ idleTimeoutMs: 500, upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+    const mute = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => socket.on('data', () => {}));
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (mute.address() as net.AddressInfo).port;
+      const socket = await tlsThroughProxy({ proxyPort: quiet.proxyPort, authority: `${HOST}:${port}`, servername: HOST, ca: await readFile(quiet.caPath, 'utf8') });
+      const response = await requestOver(socket, '/', HOST);
+      socket.destroy();
+      expect(response.status).toBe(504);
+    } finally {
+      mute.close();
+      await quiet.close();
     }
   });
 
