@@ -7,12 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vite';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
+// The app's root is ui/src (index.html lives there), so ui/ itself holds no index.html that could be mistaken for
+// the built app.
+const root = fileURLToPath(new URL('./src', import.meta.url));
 const hub = process.env.MITMLAB_UI ?? 'http://127.0.0.1:8081';
 const token = process.env.MITMLAB_TOKEN ?? '';
 
 export default defineConfig({
-  root: here,
+  root,
   base: '/',
   plugins: [svelte()],
   build: {

@@ -78,11 +78,17 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     flows: options.flows,
     sessionId: options.sessionId ?? null,
     proxyPorts: options.proxyPorts,
-    ca: { sha256: options.caFiles.sha256, spki: options.caFiles.spki },
+    ca: {
+      sha256: options.caFiles.sha256,
+      spki: options.caFiles.spki,
+      subject: options.caFiles.subject ?? null,
+      notAfter: options.caFiles.notAfter ?? null,
+    },
     ...options.limits,
   });
   const policy: AccessPolicy = { host: options.host, port: options.port, token: options.token, extraHosts: wildcardHosts(options.host) };
-  const built = existsSync(join(options.staticDir, 'index.html'));
+  // A Vite build has index.html and assets/; a source folder (ui/src) has no assets/ and must not be served as the app.
+  const built = existsSync(join(options.staticDir, 'index.html')) && existsSync(join(options.staticDir, 'assets'));
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {

@@ -26,6 +26,8 @@ export interface ChromiumOptions {
   proxy?: string;
   /** Base64 SHA-256 SPKI hashes Chromium accepts whatever the chain (--ignore-certificate-errors-spki-list): trusting the lab CA for this profile only. */
   trustSpki?: string[];
+  /** More flags for one test. */
+  extraArgs?: string[];
 }
 
 export interface RunningChromium {
@@ -48,6 +50,7 @@ export async function launchChromium(options: ChromiumOptions = {}): Promise<Run
   const args = [...CHROMIUM_FLAGS];
   if (options.proxy) args.push(`--proxy-server=${options.proxy}`);
   if (options.trustSpki?.length) args.push(`--ignore-certificate-errors-spki-list=${options.trustSpki.join(',')}`);
+  args.push(...(options.extraArgs ?? []));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
     args,

@@ -1,0 +1,212 @@
+// End to end: Debian's Chromium (headless, DESIGN.md §5 flags, fresh profile) uses mitmlab as its proxy and trusts
+// the lab CA for this profile only (--ignore-certificate-errors-spki-list with the CA's SPKI). A second tab shows the
+// live view. Traffic to a real HTTPS origin on loopback (named through --resolve) must show up live, be filterable,
+// show both TLS legs and both certificate chains, expose the login's password, and export as a valid HAR.
+// Screenshots go to test-results/e2e/ (gitignored).
+
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, type RunningChromium } from '../helpers/chromium.js';
+import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { requireTools } from '../helpers/tools.js';
+
+const harValidator = createRequire(import.meta.url)('har-validator') as { har(data: unknown): Promise<unknown> };
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const shots = path.join(repo, 'test-results', 'e2e');
+const HOST = 'shop.lab.test';
+const haveChromium = requireTools('chromium');
+
+let pki: TestPki;
+let origin: Origin;
+let mitm: TestMitmlab;
+let chrome: RunningChromium;
+let ui: Page;
+let site: Page;
+
+/** Builds the UI into dist/ui when it is missing or older than its sources (the hub serves what is there). */
+async function ensureUiBuilt(): Promise<void> {
+  const index = path.join(repo, 'dist', 'ui', 'index.html');
+  const builtAt = await stat(index).then((s) => s.mtimeMs).catch(() => 0);
+  const { readdir } = await import('node:fs/promises');
+  let newest = 0;
+  for (const dir of ['ui', 'server/protocol', 'server/tls']) {
+    for (const entry of await readdir(path.join(repo, dir), { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) newest = Math.max(newest, (await stat(path.join(entry.parentPath, entry.name))).mtimeMs);
+    }
+  }
+  if (builtAt > newest) return;
+  const { build } = await import('vite');
+  await build({ configFile: path.join(repo, 'ui', 'vite.config.ts'), logLevel: 'warn' });
+}
+
+async function shot(name: string): Promise<void> {
+  await ui.screenshot({ path: path.join(shots, `${name}.png`) });
+}
+
+/** Rows currently rendered for the origin's host. */
+function originRows() {
+  return ui.locator('[data-flow-id]', { hasText: HOST });
+}
+
+describe.skipIf(!haveChromium)('live view in Chromium', () => {
+  beforeAll(async () => {
+    await mkdir(shots, { recursive: true });
+    await ensureUiBuilt();
+    pki = await createTestPki({ names: [HOST] });
+    origin = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem });
+    mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+    chrome = await launchChromium({
+      proxy: mitm.proxyUrl,
+      trustSpki: [mitm.ca.spkiSha256Base64],
+      // Chromium checks typed passwords against a Google service; through the proxy that would be one more row.
+      extraArgs: ['--disable-features=PasswordLeakDetection'],
+    });
+    ui = chrome.page;
+    site = await chrome.context.newPage();
+  }, 120_000);
+
+  afterAll(async () => {
+    await chrome?.close();
+    await mitm?.close();
+    await origin?.close();
+    await pki?.dispose();
+  });
+
+  it('opens with the token URL, which sets the cookie and lands on a live page', async () => {
+    expect(mitm.uiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+    const response = await ui.goto(mitm.uiUrl!);
+    expect(response?.status()).toBe(200);
+    expect(ui.url()).toBe(`http://127.0.0.1:${mitm.uiPort}/`);
+    await ui.locator('[data-status="live"]').waitFor();
+    const cookies = await chrome.context.cookies(ui.url());
+    expect(cookies.find((c) => c.name === 'mitmlab_token')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    await shot('01-empty');
+  });
+
+  it('shows rows live as the browser browses through the proxy', async () => {
+    const base = `https://${HOST}:${origin.port}`;
+    const hello = await site.goto(`${base}/hello`);
+    expect(hello?.status()).toBe(200);
+    expect(await site.textContent('body')).toContain('hello from origin');
+    await site.goto(`${base}/gzip`);
+    await site.goto(`${base}/binary`).catch(() => undefined); // a download, not a page
+    // No reload: rows must arrive over the WebSocket.
+    await expect.poll(() => originRows().count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => ui.locator('[data-flow-id]', { hasText: '/hello' }).count()).toBeGreaterThanOrEqual(1);
+    await shot('02-rows');
+  });
+
+  it('shows a login POST under exposed secrets, masked until revealed', async () => {
+    await site.goto(`https://${HOST}:${origin.port}/hello`);
+    await site.setContent(
+      '<form method="post" action="/login"><input name="username" value="alice"><input name="password" type="password" value="hunter2"><button>Log in</button></form>',
+    );
+    await Promise.all([site.waitForURL(`**/login`), site.click('button')]);
+    expect(await site.textContent('body')).toContain('welcome');
+
+    await ui.click('[data-page="secrets"]');
+    const table = ui.locator('[data-testid="secrets-table"]');
+    await table.waitFor();
+    const row = table.locator('tr', { hasText: HOST }).filter({ hasText: 'password' }).first();
+    await row.waitFor();
+    await expect.poll(() => row.textContent()).not.toContain('hunter2');
+    await row.locator('button', { hasText: 'Reveal' }).click();
+    await expect.poll(() => row.textContent()).toContain('hunter2');
+    await shot('03-secrets');
+  });
+
+  it('narrows the list with a filter and explains a bad one', async () => {
+    await ui.click('[data-page="flows"]');
+    await expect.poll(() => originRows().count()).toBeGreaterThanOrEqual(3);
+    const before = await originRows().count();
+    await ui.fill('#flow-filter', '~m POST & ~d shop');
+    await expect.poll(() => originRows().count()).toBe(1);
+    expect(before).toBeGreaterThan(1);
+    await expect.poll(() => ui.textContent('[data-testid="flow-count"]')).toMatch(/^\s*1 of \d+ flows/);
+    await shot('04-filter');
+    await ui.fill('#flow-filter', '~m POST & (');
+    await ui.locator('#filter-error').waitFor();
+    expect(await ui.textContent('#filter-error')).toMatch(/ends where a term was expected/);
+    await ui.fill('#flow-filter', '~m POST');
+    await expect.poll(() => originRows().count()).toBe(1);
+  });
+
+  it("shows both legs' ciphers on the TLS tab", async () => {
+    await originRows().first().click();
+    await ui.click('[data-tab="tls"]');
+    const client = ui.locator('[data-testid="cipher-client"]');
+    const upstream = ui.locator('[data-testid="cipher-upstream"]');
+    await expect.poll(() => client.textContent(), { timeout: 10_000 }).toMatch(/^TLS_[A-Z0-9_]+$/);
+    await expect.poll(() => upstream.textContent()).toMatch(/^TLS_[A-Z0-9_]+$/);
+    const established = mitm.ofType('tls-established').filter((e) => e.sni === HOST);
+    expect(established.map((e) => e.cipher)).toContain(await client.textContent());
+    expect(established.map((e) => e.cipher)).toContain(await upstream.textContent());
+    expect(await ui.locator('[data-testid="ja4-client"]').textContent()).toMatch(/^t1[23]d/);
+    await shot('05-tls');
+  });
+
+  it('shows both issuers on the certificates tab, and the four checks', async () => {
+    await ui.click('[data-tab="certificates"]');
+    const original = ui.locator('[data-chain="original"][data-position="0"] [data-field="issuer"]');
+    const forged = ui.locator('[data-chain="forged"][data-position="0"] [data-field="issuer"]');
+    await original.waitFor();
+    expect(await original.textContent()).toContain('mitmlab test origin root');
+    expect(await forged.textContent()).toContain(mitm.ca.subject.match(/CN=([^,]+)/)![1]!);
+    expect(await ui.locator('[data-testid="verification-checks"] li').count()).toBe(4);
+    await shot('06-certificates');
+  });
+
+  it('exports the session as a HAR file that har-validator accepts', async () => {
+    await ui.click('[data-page="sessions"]');
+    const link = ui.locator('[data-export="har"]');
+    await link.waitFor();
+    const [download] = await Promise.all([ui.waitForEvent('download'), link.click()]);
+    expect(download.suggestedFilename()).toMatch(/\.har$/);
+    const file = path.join(shots, 'export.har');
+    await download.saveAs(file);
+    const har = JSON.parse(await readFile(file, 'utf8')) as { log: { entries: Array<{ request: { method: string; url: string } }> } };
+    await expect(harValidator.har(har)).resolves.toBeTruthy();
+    expect(har.log.entries.some((e) => e.request.method === 'POST' && e.request.url.endsWith('/login'))).toBe(true);
+    await shot('07-sessions');
+  });
+
+  it("the CA page's self-test finds this browser intercepted, with the lab CA trusted", async () => {
+    await ui.click('[data-page="ca"]');
+    expect(await ui.textContent('[data-testid="ca-sha256"]')).toBe(mitm.ca.sha256Fingerprint);
+    await ui.click('[data-action="self-test"]');
+    const verdict = ui.locator('[data-testid="self-test-verdict"]');
+    await verdict.waitFor({ timeout: 20_000 });
+    expect(await verdict.getAttribute('data-verdict')).toBe('trusted');
+    await shot('08-ca-self-test');
+  });
+
+  it('the self-test tells a browser that does not trust the CA, and one that does not use the proxy', async () => {
+    const verdictIn = async (options: Parameters<typeof launchChromium>[0]): Promise<string | null> => {
+      const other = await launchChromium(options);
+      try {
+        await other.page.goto(mitm.uiUrl!);
+        await other.page.click('[data-page="ca"]');
+        await other.page.click('[data-action="self-test"]');
+        const verdict = other.page.locator('[data-testid="self-test-verdict"]');
+        await verdict.waitFor({ timeout: 20_000 });
+        await other.page.screenshot({ path: path.join(shots, `09-self-test-${await verdict.getAttribute('data-verdict')}.png`) });
+        return await verdict.getAttribute('data-verdict');
+      } finally {
+        await other.close();
+      }
+    };
+    expect(await verdictIn({ proxy: mitm.proxyUrl })).toBe('untrusted');
+    // No proxy: names must fail locally, never reach a real resolver (tests stay on loopback).
+    expect(await verdictIn({ extraArgs: ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'] })).toBe('not-proxied');
+  });
+
+  it('ran without Content-Security-Policy violations or page errors', () => {
+    expect(chrome.console.filter((line) => /Content Security Policy|pageerror|Refused to/i.test(line))).toEqual([]);
+  });
+});
