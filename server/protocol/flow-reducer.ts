@@ -9,6 +9,9 @@ import type { FlowSummary } from './flows.js';
 /** Default number of flow summaries kept in memory per session (issue 4: "default 50k per session"). */
 export const DEFAULT_FLOW_CAP = 50_000;
 
+/** Set when a connection closes with a request unanswered; a response event arriving later clears it. */
+const CLOSED_BEFORE_RESPONSE = 'The connection closed before a response arrived.';
+
 /** Unfinished flows remembered per connection (HTTP/1.1 is one at a time; more is pipelining or a leak). */
 const OPEN_FLOWS_PER_CONN = 64;
 
@@ -189,7 +192,7 @@ function onConnectionClose(index: FlowIndex, event: EventOf<'connection-close'>)
           : put(index, {
               ...row,
               state: 'failed',
-              error: row.error ?? 'The connection closed before a response arrived.',
+              error: row.error ?? CLOSED_BEFORE_RESPONSE,
               durationMs: Math.max(0, event.at - row.startedAt),
             });
     }
@@ -254,6 +257,8 @@ function onResponse(index: FlowIndex, event: EventOf<'http-response'>): FlowSumm
     responseBytes: event.body?.wireSize ?? contentLength(event.headers) ?? 0,
     durationMs: event.timings.total >= 0 ? event.timings.total : Math.max(0, event.at - row.startedAt),
     state: upgraded ? row.state : 'done',
+    // The proxy may emit a response after its connection's close (bodies are decoded first).
+    error: row.error === CLOSED_BEFORE_RESPONSE ? null : row.error,
     flags: { ...row.flags, synthetic: event.synthetic },
   });
 }

@@ -28,6 +28,11 @@ export interface HarExportOptions extends Pick<ReadLogOptions, 'onWarning' | 'on
 
 /** Connections whose TLS facts are kept at once (connections normally end with connection-close). */
 const MAX_OPEN_CONNS = 100_000;
+/**
+ * How long (in event time) a closed connection's flows stay open: the proxy emits a response once its body is
+ * decoded, which can be after the connection closed.
+ */
+const CLOSE_GRACE_MS = 10_000;
 
 /** Writes the HAR of `session` to `out`; resolves with the number of entries written. */
 export async function writeHar(session: LoadedSession, out: Writable, options: HarExportOptions = {}): Promise<number> {
@@ -74,18 +79,28 @@ export async function writeHar(session: LoadedSession, out: Writable, options: H
     return tls;
   };
 
+  /** Closed connections (in close order) whose flows are written once the grace period has passed. */
+  const closed = new Map<ConnId, number>();
+  const finishConn = async (conn: ConnId): Promise<void> => {
+    closed.delete(conn);
+    for (const flow of [...flows.values()]) if (flow.conn === conn) await finish(flow.id);
+    conns.delete(conn);
+  };
+
   const reader = await session.open({ onWarning: options.onWarning, onProgress: options.onProgress });
   for await (const event of reader.events) {
     const done = fold(event, flowOf, connOf, maxWsBytes);
     if (done.finished) await finish(done.finished);
-    if (done.closedConn) {
-      for (const flow of [...flows.values()]) if (flow.conn === done.closedConn) await finish(flow.id);
-      conns.delete(done.closedConn);
+    if (done.closedConn) closed.set(done.closedConn, event.at);
+    for (const [conn, at] of closed) {
+      if (event.at - at < CLOSE_GRACE_MS) break;
+      await finishConn(conn);
     }
     // A flow open this long is probably a crash leftover; write it as it stands rather than hold it forever.
     while (flows.size > maxOpen) await finish(flows.keys().next().value as FlowId);
   }
   for (const id of [...flows.keys()]) await finish(id);
+  closed.clear();
 
   await writeOut(out, '\n],"_tlsErrors":[\n');
   let errors = 0;

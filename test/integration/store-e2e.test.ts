@@ -86,6 +86,8 @@ beforeAll(async () => {
   for (const [conn, legs] of [[conns[0], ['client', 'upstream']], [conns[1], ['client', 'upstream']], [conns[2], ['client']]] as const) {
     for (const leg of legs) await mitm.waitFor('tls-transcript', (e) => e.conn === conn && e.leg === leg);
   }
+  // Responses are emitted once their bodies are decoded, possibly after the connection closed.
+  for (const request of mitm.ofType('http-request')) await mitm.waitFor('http-response', (e) => e.id === request.id);
   await mitm.store.flush();
 
   const out = new PassThrough();

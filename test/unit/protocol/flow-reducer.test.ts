@@ -90,6 +90,15 @@ describe('flow reducer', () => {
     expect(index.flows.get('c5.1')).toMatchObject({ state: 'failed', port: 8000, durationMs: 50 });
   });
 
+  it('accepts a response that arrives after its connection closed (bodies are decoded first)', () => {
+    const index = reduce([
+      request('c8.1', 'c8', 'https://a.test/gz', 0),
+      { type: 'connection-close', conn: 'c8', bytesIn: 0, bytesOut: 0, at: 10 },
+      response('c8.1', 'c8', 12),
+    ]);
+    expect(index.flows.get('c8.1')).toMatchObject({ state: 'done', status: 200, error: null });
+  });
+
   it('applies proxy errors to their flow', () => {
     const index = reduce([
       request('c6.1', 'c6', 'https://down.test/', 0),

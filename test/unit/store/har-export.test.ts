@@ -122,6 +122,21 @@ describe('HAR export', () => {
     ]);
   });
 
+  it('keeps a response that arrives after its connection closed', async () => {
+    const store = await SessionStore.open({ dataDir, onWarning: () => {} });
+    store.record(request('c1.1', 'c1', 'https://a.test/late', 0));
+    store.record({ type: 'connection-close', conn: 'c1', bytesIn: 0, bytesOut: 0, at: 5 });
+    store.record(request('c2.1', 'c2', 'https://a.test/other', 6));
+    store.record(response('c1.1', 'c1', 7));
+    store.record({ type: 'connection-close', conn: 'c2', bytesIn: 0, bytesOut: 0, at: 60_000 });
+    await store.close();
+    const { log } = JSON.parse(await exportText({ format: 'har' })) as HarDoc;
+    expect(log.entries.map((e) => [e._flowId, e.response.status])).toEqual([
+      ['c1.1', 200],
+      ['c2.1', 0],
+    ]);
+  });
+
   it('keeps only matching flows with a filter', async () => {
     await recordSample();
     const parsed = parseFilter('~m POST');
