@@ -173,6 +173,17 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     const har = JSON.parse(await readFile(file, 'utf8')) as { log: { entries: Array<{ request: { method: string; url: string } }> } };
     await expect(harValidator.har(har)).resolves.toBeTruthy();
     expect(har.log.entries.some((e) => e.request.method === 'POST' && e.request.url.endsWith('/login'))).toBe(true);
+    expect(har.log.entries.some((e) => e.request.method === 'GET')).toBe(true);
+
+    // Narrowed by the filter typed on the Flows page (still `~m POST`).
+    await ui.check('input[type="checkbox"]');
+    const [filtered] = await Promise.all([ui.waitForEvent('download'), link.click()]);
+    const filteredFile = path.join(shots, 'export-post.har');
+    await filtered.saveAs(filteredFile);
+    const narrowed = JSON.parse(await readFile(filteredFile, 'utf8')) as typeof har;
+    await expect(harValidator.har(narrowed)).resolves.toBeTruthy();
+    expect(narrowed.log.entries.length).toBeGreaterThan(0);
+    expect(narrowed.log.entries.every((e) => e.request.method === 'POST')).toBe(true);
     await shot('07-sessions');
   });
 
