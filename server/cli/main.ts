@@ -11,6 +11,9 @@ const io = {
   stdout: (text: string) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   stderr: (text: string) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
   isTTY: Boolean(process.stderr.isTTY),
+  // Binary exports (pcapng) stream to stdout as bytes; progress redraws in place on stderr.
+  stdoutStream: process.stdout,
+  stderrStream: process.stderr,
 };
 
 /** Runs the CLI; resolves to the exit code (start resolves only on shutdown). */

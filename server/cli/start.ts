@@ -17,6 +17,7 @@ import { startProxy } from '../core/proxy.js';
 import { EventBus } from '../events/bus.js';
 import { TrustStore } from '../tls/verification.js';
 import { normalizeHost } from '../certs/hostnames.js';
+import { readConnectionEvents } from '../store/history.js';
 import { SessionStore } from '../store/session-store.js';
 import { startHub, type Hub } from '../hub/hub.js';
 import { loadOrCreateToken } from '../hub/token.js';
@@ -163,7 +164,8 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     onWarning: (message) => (onWarning ?? ((m: string) => warnings.push(m)))(message),
   });
   store.attach(bus);
-  let connCounter = 0;
+  // A continued session keeps numbering connections where it stopped, so flow ids never collide in one log.
+  let connCounter = store.lastConnNumber;
   const ctx: ProxyContext = {
     config,
     bus,
@@ -201,6 +203,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
       sessionId: store.id,
       sessions: hubSessions(options.dataDir, store.id),
       exporter: hubExporter(options.dataDir, store.id, () => bus.flushed().then(() => store.flush())),
+      history: { connEvents: (conn) => readConnectionEvents(options.dataDir, store.id, conn) },
       caFiles: { pemPath: ca.certPath, derPath: ca.derPath, sha256: ca.sha256Fingerprint, spki: ca.spkiSha256Base64 },
       proxyPorts, // filled in below, once the proxy has its port
     });

@@ -43,6 +43,13 @@ export class InterceptAgent extends http.Agent {
     this.#spare = first.socket;
   }
 
+  /** Closes the pooled connections and the unused one from the handshake (its transcript is emitted on close). */
+  override destroy(): void {
+    this.#spare?.destroy();
+    this.#spare = null;
+    super.destroy();
+  }
+
   /** Takes the connection made during the handshake, if still usable (e.g. for a WebSocket relay). */
   takeSpare(): tls.TLSSocket | null {
     const spare = this.#spare;

@@ -117,6 +117,9 @@ describe('failures on the client leg', () => {
     expect(failed.cause).toBe('cert-rejected');
     expect(failed.alert).toBe('unknown_ca');
     expect(failed.message).toContain(`The browser refused mitmlab's certificate for ${HOST}`);
+    // The upstream connection opened for it is closed too, and its handshake recorded.
+    const upstream = await mitm.waitFor('tls-transcript', (e) => e.conn === failed.conn && e.leg === 'upstream');
+    expect(upstream.steps.map((s) => s.label)).toContain('ClientHello');
   });
 });
 
