@@ -1,7 +1,7 @@
 // The origin test PKI other tests rely on: each certificate is what its name says, checked by openssl and Node.
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { opensslVerify } from '../helpers/openssl.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { requireTools } from '../helpers/tools.js';
@@ -10,6 +10,7 @@ let pki: TestPki;
 beforeAll(async () => {
   pki = await createTestPki({ names: ['origin.test', '127.0.0.1', '::1'] });
 });
+afterAll(() => pki.dispose());
 
 describe('createTestPki', () => {
   it('the valid certificate covers exactly the requested names and chains to the root', () => {

@@ -3,13 +3,22 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll } from 'vitest';
 import { loadOrCreateCa, type CaOptions, type LabCa } from '../../../server/certs/ca.js';
 import { generateLeafKey, type LeafKey } from '../../../server/certs/leaf-key.js';
 import type { KeyType } from '../../../server/certs/sign.js';
 
-/** A new empty temp folder. */
+const made: string[] = [];
+// Registered in the root suite of each test file that imports this module: its temp folders go when it ends.
+afterAll(async () => {
+  await Promise.all(made.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
+});
+
+/** A new empty temp folder, removed after the test file. */
 export async function tempDir(prefix = 'mitmlab-certs-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 /** A lab CA created in a new temp folder (inside it, as `ca/`). */

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabCa } from '../../../server/certs/ca.js';
 import { mintLeaf } from '../../../server/certs/mint.js';
 import { sanEntries, summarizeCertificate } from '../../../server/certs/summary.js';
@@ -11,6 +11,7 @@ let pki: TestPki;
 beforeAll(async () => {
   [ca, pki] = await Promise.all([freshCa({ keyType: 'ec' }), createTestPki({ names: ['origin.test', '127.0.0.1'] })]);
 });
+afterAll(() => pki.dispose());
 
 describe('summarizeCertificate', () => {
   it('summarizes a minted leaf', async () => {
