@@ -1,5 +1,5 @@
 // JSONL export: the session's own event log, line for line (header first), minus damaged lines; with a filter,
-// only the events of the matching flows and connections. Schema: server/store/README-schema.md.
+// only the events of the matching flows and connections. Schema: README.md, "Sessions and exports".
 
 import type { Writable } from 'node:stream';
 import { includesEvent, writeOut, type Inclusion } from './export-io.js';
