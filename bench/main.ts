@@ -15,9 +15,10 @@ import { startHttpMitmProxy } from './peers/http-mitm-proxy.js';
 import { startMitmdump, mitmdumpVersion } from './peers/mitmdump.js';
 import { startMitmlab } from './peers/mitmlab.js';
 import type { PeerName, RunningPeer } from './peers/peer.js';
-import { killAll, stopProcess } from './processes.js';
+import { CpuMeter, killAll, ownPids, stopProcess, trackChild, type CpuShare } from './processes.js';
 import { acceptance, renderChecks, renderTable } from './report.js';
 import type { BenchResults } from './results.js';
+import { summarize } from './stats.js';
 import { HOSTS_DOMAIN, NAME_SUFFIX, ORIGIN_HOST, runScenario, type BenchContext, type StartPeerOptions } from './scenarios.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -145,8 +146,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     const pki: OriginPki = await createOriginPki(work, [ORIGIN_HOST, `*.${HOSTS_DOMAIN}`]);
     const origin = await forkTs<{ port: number }>('./origin-server.ts', { ...process.env, BENCH_ORIGIN_CERT: pki.certPath, BENCH_ORIGIN_KEY: pki.keyPath }, 'origin');
     children.push(origin.child);
+    trackChild(origin.child);
     const client = await forkTs<unknown>('./load-client.ts', process.env, 'load client');
     children.push(client.child);
+    trackChild(client.child);
+    const sendJob = clientRunner(client.child);
     const labels: Partial<Record<PeerName, string>> = {};
     const profileDir = path.join(work, 'profiles');
     const results: BenchResults = { scenarios: {} };
@@ -186,7 +190,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       peers,
       originPort: origin.first.port,
       originRootPem: pki.rootPem,
-      runJob: clientRunner(client.child),
+      // Every job also reports how much CPU the rest of the machine used meanwhile: on a shared 2-core machine that
+      // is the noise the ratios have to see through.
+      runJob: async (job) => {
+        const meter = new CpuMeter(ownPids());
+        const result = await sendJob(job);
+        return { ...result, cpu: meter.stop() };
+      },
       startPeer,
       afterStop: async (scenario, peer) => {
         if (settings.profile && peer.name === 'mitmlab') await collectProfile(profileDir, outDir, stamp, scenario, results);
@@ -223,6 +233,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(`\n## mitmlab bench, ${stamp}\n`);
     console.log(`${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${process.version}. Timed scenarios: median of ${settings.runs} run(s) of ${settings.durationMs / 1000} s (min–max in brackets); memory: worst run. "mitmlab vs X": how many times better mitmlab is (> 1 is better).\n`);
     console.log(renderTable(results, { ...settings, peers }, labels));
+    const foreign = Object.values(results.scenarios).flatMap((byPeer) => Object.values(byPeer ?? {}).flatMap((r) => (r?.runs ?? []).map((run) => run['foreignCores'] ?? Number.NaN)));
+    const load = summarize(foreign);
+    if (load) console.log(`\nOther processes on the machine used ${load.median.toFixed(2)} cores (median; up to ${load.max.toFixed(2)}) of the ${os.cpus().length} during the measurements${load.median > 0.2 ? ': the absolute figures are noisy, the run-by-run ratios less so' : ''}.`);
     if (results.bufferedDownload) {
       const b = results.bufferedDownload;
       const delivered = `${(b.bytes / 2 ** 20).toFixed(0)} MiB of the body reached the client in ${b.seconds.toFixed(1)} s`;

@@ -128,3 +128,67 @@ export class RssSampler {
     return { baseline: this.baseline, peak: this.peak, end: readRss(this.pid) ?? this.peak };
   }
 }
+
+const CLOCK_TICKS = 100; // USER_HZ: /proc reports CPU time in 1/100 s on Linux (proc(5), "clock ticks")
+
+/** Busy CPU time of the whole machine, in seconds, from the first line of /proc/stat (all but idle and iowait). */
+export function machineBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0] ?? '';
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system, all threads) of one process in seconds, from /proc/<pid>/stat; 0 when it is gone. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name may hold spaces and parentheses: fields are counted after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** How busy the machine was during a measurement, and how much of that was not the bench's own processes. */
+export interface CpuShare {
+  seconds: number;
+  /** Cores' worth of CPU used by the bench (orchestrator, client, origin, peers). */
+  oursCores: number;
+  /** Cores' worth of CPU used by everything else on the machine: noise. */
+  foreignCores: number;
+}
+
+/** Measures CPU use between construction and stop(); `pids` are the bench's own processes. */
+export class CpuMeter {
+  private readonly started = performance.now();
+  private readonly machine0 = machineBusySeconds();
+  private readonly ours0: Map<number, number>;
+
+  constructor(private readonly pids: readonly number[]) {
+    this.ours0 = new Map(pids.map((pid) => [pid, processCpuSeconds(pid)]));
+  }
+
+  stop(): CpuShare {
+    const seconds = (performance.now() - this.started) / 1000;
+    const machine = machineBusySeconds() - this.machine0;
+    let ours = 0;
+    for (const pid of this.pids) ours += Math.max(0, processCpuSeconds(pid) - (this.ours0.get(pid) ?? 0));
+    return { seconds, oursCores: ours / seconds, foreignCores: Math.max(0, machine - ours) / seconds };
+  }
+}
+
+/** Pids of the bench's running children (plus forked ones registered with trackChild) and itself. */
+export function ownPids(): number[] {
+  return [process.pid, ...[...children].map((c) => c.pid).filter((pid): pid is number => pid !== undefined && pid > 0)];
+}
+
+/** Registers a child started elsewhere (fork) so killAll() and ownPids() know it. */
+export function trackChild(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}

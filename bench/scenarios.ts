@@ -4,7 +4,7 @@
 import type { Job, JobResult, Target } from './jobs.js';
 import type { BenchSettings, ScenarioName } from './options.js';
 import type { PeerName, RunningPeer } from './peers/peer.js';
-import { readRss, RssSampler } from './processes.js';
+import { readRss, RssSampler, type CpuShare } from './processes.js';
 import { MIB, type BenchResults, type PeerResult, type RunFigures, type ScenarioResults } from './results.js';
 import { percentile } from './stats.js';
 
@@ -31,7 +31,8 @@ export interface BenchContext {
   peers: PeerName[];
   originPort: number;
   originRootPem: string;
-  runJob(job: Job): Promise<JobResult>;
+  /** Runs a job on the load client; `cpu` says how busy the machine was meanwhile. */
+  runJob(job: Job): Promise<JobResult & { cpu: CpuShare }>;
   startPeer(name: PeerName, options: StartPeerOptions): Promise<RunningPeer>;
   /** Called after a scenario stopped its peers (the CPU profile is written at exit). */
   afterStop(scenario: ScenarioName, peer: RunningPeer): Promise<void>;
@@ -43,6 +44,11 @@ function target(ctx: BenchContext, peer: RunningPeer): Target {
 }
 
 const fmt = (n: number | null | undefined, digits = 0): string => n == null || Number.isNaN(n) ? "?" : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** ", other load 0.4 cores": what else ran on the machine during a measurement. */
+function noise(cpu: CpuShare): string {
+  return `, other load ${fmt(cpu.foreignCores, 2)} cores`;
+}
 
 /** Starts the scenario's peers, hands them to `body`, and always stops them. Peers that fail to start get a note. */
 async function withPeers(
@@ -116,10 +122,10 @@ async function rateScenario(ctx: BenchContext, scenario: 'keepalive' | 'newconn'
         try {
           const r = await ctx.runJob(job);
           if (r.kind !== 'rate') throw new Error(`unexpected result ${r.kind}`);
-          const figures: RunFigures = { [key]: r.count > 0 ? r.rate : Number.NaN, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, errors: r.errors, reconnects: r.reconnects };
+          const figures: RunFigures = { [key]: r.count > 0 ? r.rate : Number.NaN, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, errors: r.errors, reconnects: r.reconnects, foreignCores: r.cpu.foreignCores };
           result.runs.push(figures);
           if (r.errors > 0) note(result, run, `${r.errors} errors (first: ${r.firstError ?? '?'})`);
-          ctx.log(`[${scenario}] run ${run + 1}/${s.runs} ${peer.name}: ${fmt(r.rate)} ${unit}, p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms${r.reconnects ? `, ${r.reconnects} reconnects` : ''}${r.errors ? `, ${r.errors} errors (${r.firstError})` : ''}`);
+          ctx.log(`[${scenario}] run ${run + 1}/${s.runs} ${peer.name}: ${fmt(r.rate)} ${unit}, p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms${noise(r.cpu)}${r.reconnects ? `, ${r.reconnects} reconnects` : ''}${r.errors ? `, ${r.errors} errors (${r.firstError})` : ''}`);
         } catch (error) {
           result.runs.push({ [key]: Number.NaN });
           note(result, run, (error as Error).message);
@@ -139,7 +145,7 @@ async function downloadScenario(ctx: BenchContext, extras: BenchResults): Promis
     try {
       const r = await ctx.runJob({ kind: 'download', target: target(ctx, peer), host: ORIGIN_HOST, bytes: s.downloadBytes, timeoutMs });
       if (r.kind !== 'download') throw new Error(`unexpected result ${r.kind}`);
-      return { r, rss: sampler?.stop() ?? null };
+      return { r, rss: sampler?.stop() ?? null, cpu: r.cpu };
     } finally {
       sampler?.stop();
     }
@@ -150,11 +156,11 @@ async function downloadScenario(ctx: BenchContext, extras: BenchResults): Promis
       for (const peer of rotated(peers, run)) {
         const result = results[peer.name]!;
         try {
-          const { r, rss } = await once(peer, s.downloadTimeoutMs);
+          const { r, rss, cpu } = await once(peer, s.downloadTimeoutMs);
           const growth = rss ? (rss.peak - rss.baseline) / MIB : undefined;
-          result.runs.push({ mbps: r.complete ? r.mbPerSec : Number.NaN, rssGrowthMiB: growth, seconds: r.seconds, rssBaselineMiB: rss ? rss.baseline / MIB : undefined });
+          result.runs.push({ mbps: r.complete ? r.mbPerSec : Number.NaN, rssGrowthMiB: growth, seconds: r.seconds, rssBaselineMiB: rss ? rss.baseline / MIB : undefined, foreignCores: cpu.foreignCores });
           if (!r.complete) note(result, run, `incomplete: ${r.bytes} of ${s.downloadBytes} bytes (${r.error ?? ''})`);
-          ctx.log(`[download] run ${run + 1}/${s.runs} ${peer.name}: ${fmt(r.mbPerSec)} MB/s${r.complete ? '' : ' (incomplete)'}${growth !== undefined ? `, RSS +${fmt(growth, 1)} MiB` : ''}`);
+          ctx.log(`[download] run ${run + 1}/${s.runs} ${peer.name}: ${fmt(r.mbPerSec)} MB/s${r.complete ? '' : ' (incomplete)'}${growth !== undefined ? `, RSS +${fmt(growth, 1)} MiB` : ''}${noise(cpu)}`);
         } catch (error) {
           result.runs.push({ mbps: Number.NaN });
           note(result, run, (error as Error).message);
@@ -204,11 +210,12 @@ async function firstContactScenario(ctx: BenchContext): Promise<ScenarioResults>
             firstMaxMs: firsts.reduce((a, b) => Math.max(a, b), 0),
             hosts: r.samples.length,
             errors: r.errors,
-            ...(loop ? { loopMaxMs: loop.maxMs, loopP99Ms: loop.p99Ms } : {}),
+            foreignCores: r.cpu.foreignCores,
+            ...(loop ? { loopMaxMs: loop.busyMaxMs, loopWallMaxMs: loop.maxMs } : {}),
           };
           result.runs.push(figures);
           if (r.errors > 0) note(result, run, `${r.errors} hosts failed (first: ${r.firstError ?? '?'})`);
-          ctx.log(`[firstcontact] run ${run + 1}/${s.runs} ${peer.name}: extra p50 ${fmt(figures.extraMs!, 2)} ms over ${r.samples.length} hosts (first ${fmt(figures.firstP50Ms!, 2)} ms, second ${fmt(figures.secondP50Ms!, 2)} ms, worst first ${fmt(figures.firstMaxMs!, 1)} ms)${loop ? `, event loop max ${fmt(loop.maxMs, 1)} ms` : ''}`);
+          ctx.log(`[firstcontact] run ${run + 1}/${s.runs} ${peer.name}: extra p50 ${fmt(figures.extraMs!, 2)} ms over ${r.samples.length} hosts (first ${fmt(figures.firstP50Ms!, 2)} ms, second ${fmt(figures.secondP50Ms!, 2)} ms, worst first ${fmt(figures.firstMaxMs!, 1)} ms)${loop ? `, event loop blocked up to ${fmt(loop.busyMaxMs, 1)} ms (late up to ${fmt(loop.maxMs, 1)} ms)` : ''}${noise(r.cpu)}`);
         } catch (error) {
           result.runs.push({ extraMs: Number.NaN });
           note(result, run, (error as Error).message);
@@ -234,7 +241,7 @@ async function flowsScenario(ctx: BenchContext): Promise<ScenarioResults> {
         const r = await ctx.runJob({ kind: 'flows', target: target(ctx, peer), host: ORIGIN_HOST, path: '/1k', connections: s.keepAliveConnections, count: s.flows, timeoutMs: s.flowsTimeoutMs });
         const rss = sampler?.stop();
         if (r.kind !== 'flows') throw new Error(`unexpected result ${r.kind}`);
-        result.runs.push({ rssMiB: rss ? rss.end / MIB : undefined, rssIdleMiB: idle !== null ? idle / MIB : undefined, rssPeakMiB: rss ? rss.peak / MIB : undefined, flows: r.count, seconds: r.seconds, errors: r.errors });
+        result.runs.push({ rssMiB: rss ? rss.end / MIB : undefined, rssIdleMiB: idle !== null ? idle / MIB : undefined, rssPeakMiB: rss ? rss.peak / MIB : undefined, flows: r.count, seconds: r.seconds, errors: r.errors, foreignCores: r.cpu.foreignCores });
         if (!r.complete) note(result, 0, `only ${r.count} of ${s.flows} flows within ${s.flowsTimeoutMs / 1000} s (${r.errors} errors${r.firstError ? `, first: ${r.firstError}` : ''})`);
         ctx.log(`[flows] ${peer.name}: ${r.count} flows in ${fmt(r.seconds, 1)} s, RSS ${idle !== null ? fmt(idle / MIB, 1) : '?'} MiB idle → ${rss ? fmt(rss.end / MIB, 1) : '?'} MiB after (peak ${rss ? fmt(rss.peak / MIB, 1) : '?'})`);
       } catch (error) {

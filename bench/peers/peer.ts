@@ -8,10 +8,12 @@ import type { OriginPki } from '../pki.js';
 export const PEER_NAMES = ['direct', 'mitmlab', 'http-mitm-proxy', 'mitmdump'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
-/** The event loop's delay histogram inside a Node proxy, from bench/probe/loop-delay.mjs. */
+/** How late the event loop of a Node proxy ran, from bench/probe/loop-delay.mjs. */
 export interface LoopDelay {
+  /** Longest lateness of a 5 ms timer: includes time the process was not scheduled at all. */
   maxMs: number;
-  p99Ms: number;
+  /** Longest lateness bounded by the CPU the process used meanwhile: a block it caused itself. */
+  busyMaxMs: number;
   meanMs: number;
   samples: number;
 }
@@ -27,7 +29,7 @@ export interface RunningPeer {
   proxyPort: number | null;
   /** The root the client must trust to talk through this peer. */
   caPem: string;
-  /** Delay histogram since the previous call (or since start); null when this peer has no probe. */
+  /** Event-loop lateness since the previous call (or since start); null when this peer has no probe. */
   loopDelay(): Promise<LoopDelay | null>;
   /** Last lines the peer printed, for error messages. */
   output(): string;
@@ -71,7 +73,7 @@ export async function readLoopProbe(child: ChildProcess, file: string, lastSeq: 
       const report = JSON.parse(await readFile(file, 'utf8')) as LoopDelay & { seq: number };
       if (report.seq > lastSeq.value) {
         lastSeq.value = report.seq;
-        return { maxMs: report.maxMs, p99Ms: report.p99Ms, meanMs: report.meanMs, samples: report.samples };
+        return { maxMs: report.maxMs, busyMaxMs: report.busyMaxMs, meanMs: report.meanMs, samples: report.samples };
       }
     } catch {
       // Not written yet.
