@@ -13,19 +13,22 @@ const REQUEST_TIMEOUT_MS = 15_000;
 /** After an error a worker waits a little, so a failing peer does not turn into a busy loop. */
 const ERROR_BACKOFF_MS = 20;
 
+/** Told when a timed job's counted window opens and closes, so the orchestrator can read CPU times right then. */
+export type WindowMark = (mark: 'start' | 'end') => void;
+
 /** Runs one job. */
-export function runJob(job: Job): Promise<JobResult> {
+export function runJob(job: Job, onMark: WindowMark = () => {}): Promise<JobResult> {
   switch (job.kind) {
     case 'keepalive':
-      return keepAlive(job);
+      return keepAlive(job, onMark);
     case 'newconn':
-      return newConnections(job);
+      return newConnections(job, onMark);
     case 'download':
       return download(job);
     case 'firstcontact':
       return firstContact(job);
     case 'websocket':
-      return webSocketEcho(job);
+      return webSocketEcho(job, onMark);
     case 'flows':
       return flows(job);
     default: {
@@ -46,9 +49,11 @@ class Window {
   firstError: string | undefined;
   readonly latencies: number[] = [];
 
-  constructor(warmupMs: number, readonly durationMs: number) {
+  constructor(warmupMs: number, readonly durationMs: number, onMark: WindowMark) {
     this.countFrom = performance.now() + warmupMs;
     this.stopAt = this.countFrom + durationMs;
+    setTimeout(() => onMark('start'), warmupMs);
+    setTimeout(() => onMark('end'), warmupMs + durationMs);
   }
 
   get open(): boolean {
@@ -84,10 +89,10 @@ class Window {
   }
 }
 
-async function keepAlive(job: Extract<Job, { kind: 'keepalive' }>): Promise<RateResult> {
+async function keepAlive(job: Extract<Job, { kind: 'keepalive' }>, onMark: WindowMark): Promise<RateResult> {
   const context = clientContext(job.target);
   const head = getRequest(job.host, job.target.originPort, job.path, false);
-  const window = new Window(job.warmupMs, job.durationMs);
+  const window = new Window(job.warmupMs, job.durationMs, onMark);
   const worker = async (): Promise<void> => {
     let conn: Http1Connection | null = null;
     let opened = 0;
@@ -129,9 +134,9 @@ async function contact(target: Target, host: string, path: string, context: tls.
   }
 }
 
-async function newConnections(job: Extract<Job, { kind: 'newconn' }>): Promise<RateResult> {
+async function newConnections(job: Extract<Job, { kind: 'newconn' }>, onMark: WindowMark): Promise<RateResult> {
   const context = clientContext(job.target);
-  const window = new Window(job.warmupMs, job.durationMs);
+  const window = new Window(job.warmupMs, job.durationMs, onMark);
   const worker = async (): Promise<void> => {
     while (window.open) {
       const started = performance.now();
@@ -194,7 +199,7 @@ async function firstContact(job: Extract<Job, { kind: 'firstcontact' }>): Promis
   return { kind: 'firstcontact', samples, errors, ...(firstError ? { firstError } : {}) };
 }
 
-async function webSocketEcho(job: Extract<Job, { kind: 'websocket' }>): Promise<RateResult> {
+async function webSocketEcho(job: Extract<Job, { kind: 'websocket' }>, onMark: WindowMark): Promise<RateResult> {
   const context = clientContext(job.target);
   const payload = Buffer.alloc(job.size, 0x77);
   const url = `wss://${job.host}:${job.target.originPort}/ws`;
@@ -208,7 +213,7 @@ async function webSocketEcho(job: Extract<Job, { kind: 'websocket' }>): Promise<
     });
     return ws;
   }));
-  const window = new Window(job.warmupMs, job.durationMs);
+  const window = new Window(job.warmupMs, job.durationMs, onMark);
   await Promise.all(sockets.map((ws) => new Promise<void>((resolve) => {
     // One message in flight per connection: a closed loop, like a chat client waiting for its echo.
     let sentAt = performance.now();

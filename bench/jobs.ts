@@ -73,4 +73,4 @@ export type JobResult = RateResult | DownloadResult | FirstContactResult | Flows
 
 /** Messages over the client's IPC channel. */
 export type ClientRequest = { id: number; job: Job };
-export type ClientReply = { id: number; result: JobResult } | { id: number; error: string };
+export type ClientReply = { id: number; result: JobResult } | { id: number; error: string } | { id: number; mark: 'start' | 'end' };

@@ -5,7 +5,7 @@ import { runJob } from './client-jobs.js';
 import type { ClientReply, ClientRequest } from './jobs.js';
 
 process.on('message', (message: ClientRequest) => {
-  runJob(message.job).then(
+  runJob(message.job, (mark) => process.send?.({ id: message.id, mark } satisfies ClientReply)).then(
     (result) => process.send?.({ id: message.id, result } satisfies ClientReply),
     (error: unknown) => process.send?.({ id: message.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies ClientReply),
   );

@@ -41,13 +41,14 @@ async function forkTs<T>(module: string, env: NodeJS.ProcessEnv, what: string): 
   return { child, first };
 }
 
-/** The load client, one job at a time over IPC. */
-function clientRunner(child: ChildProcess): (job: Job) => Promise<JobResult> {
+/** The load client, one job at a time over IPC; `onMark` hears when a timed job's counted window opens and closes. */
+function clientRunner(child: ChildProcess): (job: Job, onMark: (mark: 'start' | 'end') => void) => Promise<JobResult> {
   let next = 1;
-  const waiting = new Map<number, { resolve: (r: JobResult) => void; reject: (e: Error) => void }>();
+  const waiting = new Map<number, { resolve: (r: JobResult) => void; reject: (e: Error) => void; onMark: (mark: 'start' | 'end') => void }>();
   child.on('message', (message: ClientReply) => {
     const w = waiting.get(message.id);
     if (!w) return;
+    if ('mark' in message) return w.onMark(message.mark);
     waiting.delete(message.id);
     if ('error' in message) w.reject(new Error(message.error));
     else w.resolve(message.result);
@@ -56,10 +57,10 @@ function clientRunner(child: ChildProcess): (job: Job) => Promise<JobResult> {
     for (const w of waiting.values()) w.reject(new Error(`load client exited (${code})`));
     waiting.clear();
   });
-  return (job) =>
+  return (job, onMark) =>
     new Promise((resolve, reject) => {
       const id = next++;
-      waiting.set(id, { resolve, reject });
+      waiting.set(id, { resolve, reject, onMark });
       child.send({ id, job });
     });
 }
@@ -192,10 +193,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       originRootPem: pki.rootPem,
       // Every job also reports how much CPU the rest of the machine used meanwhile: on a shared 2-core machine that
       // is the noise the ratios have to see through.
-      runJob: async (job) => {
-        const meter = new CpuMeter(ownPids());
-        const result = await sendJob(job);
-        return { ...result, cpu: meter.stop() };
+      // For timed jobs the meter covers exactly the counted window, so CPU per request divides like with like.
+      runJob: async (job, peerPid) => {
+        let meter = new CpuMeter(ownPids(), peerPid);
+        let share: CpuShare | null = null;
+        const result = await sendJob(job, (mark) => {
+          if (mark === 'start') meter = new CpuMeter(ownPids(), peerPid);
+          else share = meter.stop();
+        });
+        return { ...result, cpu: share ?? meter.stop() };
       },
       startPeer,
       afterStop: async (scenario, peer) => {

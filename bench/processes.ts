@@ -161,6 +161,8 @@ export interface CpuShare {
   oursCores: number;
   /** Cores' worth of CPU used by everything else on the machine: noise. */
   foreignCores: number;
+  /** CPU seconds used by the peer under test (all its threads); null for direct. */
+  peerCpuSeconds: number | null;
 }
 
 /** Measures CPU use between construction and stop(); `pids` are the bench's own processes. */
@@ -169,8 +171,9 @@ export class CpuMeter {
   private readonly machine0 = machineBusySeconds();
   private readonly ours0: Map<number, number>;
 
-  constructor(private readonly pids: readonly number[]) {
+  constructor(private readonly pids: readonly number[], private readonly peerPid: number | null = null) {
     this.ours0 = new Map(pids.map((pid) => [pid, processCpuSeconds(pid)]));
+    if (peerPid !== null && !this.ours0.has(peerPid)) this.ours0.set(peerPid, processCpuSeconds(peerPid));
   }
 
   stop(): CpuShare {
@@ -178,7 +181,8 @@ export class CpuMeter {
     const machine = machineBusySeconds() - this.machine0;
     let ours = 0;
     for (const pid of this.pids) ours += Math.max(0, processCpuSeconds(pid) - (this.ours0.get(pid) ?? 0));
-    return { seconds, oursCores: ours / seconds, foreignCores: Math.max(0, machine - ours) / seconds };
+    const peer = this.peerPid === null ? null : Math.max(0, processCpuSeconds(this.peerPid) - (this.ours0.get(this.peerPid) ?? 0));
+    return { seconds, oursCores: ours / seconds, foreignCores: Math.max(0, machine - ours) / seconds, peerCpuSeconds: peer };
   }
 }
 

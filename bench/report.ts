@@ -24,12 +24,16 @@ const mib = (bytes: number): string => `${Math.round(bytes / (1024 * 1024))} MiB
 
 export const METRICS: readonly MetricDef[] = [
   { scenario: 'keepalive', key: 'rps', label: (s) => `keep-alive HTTPS GETs of 1 KiB, ${s.keepAliveConnections} connections`, unit: 'req/s', better: 'higher', vsDirect: true, digits: 0 },
+  { scenario: 'keepalive', key: 'cpuUs', label: () => 'proxy CPU time per keep-alive request', unit: 'µs', better: 'lower', vsDirect: false, digits: 0 },
   { scenario: 'download', key: 'mbps', label: (s) => `one ${mib(s.downloadBytes)} download`, unit: 'MB/s', better: 'higher', vsDirect: true, digits: 0 },
   { scenario: 'download', key: 'rssGrowthMiB', label: () => 'proxy RSS growth during the download (worst run)', unit: 'MiB', better: 'lower', vsDirect: false, worst: true, digits: 1 },
+  { scenario: 'download', key: 'cpuSecPerGB', label: () => 'proxy CPU time per GB downloaded', unit: 's', better: 'lower', vsDirect: false, digits: 2 },
   { scenario: 'newconn', key: 'cps', label: (s) => `new TLS connection per request, ${s.newConnConcurrency} concurrent`, unit: 'conn/s', better: 'higher', vsDirect: true, digits: 0 },
+  { scenario: 'newconn', key: 'cpuMs', label: () => 'proxy CPU time per new connection', unit: 'ms', better: 'lower', vsDirect: false, digits: 2 },
   { scenario: 'firstcontact', key: 'extraMs', label: (s) => `extra time at first contact with a new host (p50 of ${s.newHosts} hosts)`, unit: 'ms', better: 'lower', vsDirect: false, digits: 2 },
   { scenario: 'firstcontact', key: 'loopMaxMs', label: () => 'longest event-loop block during first contacts, bounded by the proxy\'s own CPU time (worst run)', unit: 'ms', better: 'lower', vsDirect: false, worst: true, digits: 1 },
   { scenario: 'websocket', key: 'mps', label: (s) => `WebSocket echo, ${s.wsConnections} connections, ${s.wsMessageBytes} B messages`, unit: 'msg/s', better: 'higher', vsDirect: true, digits: 0 },
+  { scenario: 'websocket', key: 'cpuUs', label: () => 'proxy CPU time per echoed message', unit: 'µs', better: 'lower', vsDirect: false, digits: 0 },
   { scenario: 'flows', key: 'rssMiB', label: (s) => `proxy RSS after ${s.flows.toLocaleString('en-US')} flows`, unit: 'MiB', better: 'lower', vsDirect: false, worst: true, digits: 1 },
 ];
 

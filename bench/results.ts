@@ -4,7 +4,7 @@ import type { ScenarioName } from './options.js';
 import type { PeerName } from './peers/peer.js';
 
 /** Figures a run can produce; each scenario fills its own. */
-export type MetricKey = 'rps' | 'mbps' | 'rssGrowthMiB' | 'cps' | 'extraMs' | 'loopMaxMs' | 'mps' | 'rssMiB';
+export type MetricKey = 'rps' | 'mbps' | 'rssGrowthMiB' | 'cps' | 'extraMs' | 'loopMaxMs' | 'mps' | 'rssMiB' | 'cpuUs' | 'cpuMs' | 'cpuSecPerGB';
 
 export type RunFigures = Partial<Record<MetricKey, number>> & Record<string, number | undefined>;
 

@@ -31,8 +31,8 @@ export interface BenchContext {
   peers: PeerName[];
   originPort: number;
   originRootPem: string;
-  /** Runs a job on the load client; `cpu` says how busy the machine was meanwhile. */
-  runJob(job: Job): Promise<JobResult & { cpu: CpuShare }>;
+  /** Runs a job on the load client; `cpu` says how busy the machine and the peer (pid) were meanwhile. */
+  runJob(job: Job, peerPid: number | null): Promise<JobResult & { cpu: CpuShare }>;
   startPeer(name: PeerName, options: StartPeerOptions): Promise<RunningPeer>;
   /** Called after a scenario stopped its peers (the CPU profile is written at exit). */
   afterStop(scenario: ScenarioName, peer: RunningPeer): Promise<void>;
@@ -87,7 +87,7 @@ async function withPeers(
 async function prime(ctx: BenchContext, peers: readonly RunningPeer[], results: ScenarioResults): Promise<void> {
   for (const peer of peers) {
     try {
-      const r = await ctx.runJob({ kind: 'flows', target: target(ctx, peer), host: ORIGIN_HOST, path: '/1k', connections: 1, count: 3, timeoutMs: 60_000 });
+      const r = await ctx.runJob({ kind: 'flows', target: target(ctx, peer), host: ORIGIN_HOST, path: '/1k', connections: 1, count: 3, timeoutMs: 60_000 }, peer.pid);
       if (r.kind === 'flows' && !r.complete) results[peer.name]?.notes.push(`warm-up: ${r.errors} errors (${r.firstError ?? '?'})`);
     } catch (error) {
       results[peer.name]?.notes.push(`warm-up failed: ${(error as Error).message}`);
@@ -120,12 +120,16 @@ async function rateScenario(ctx: BenchContext, scenario: 'keepalive' | 'newconn'
           : scenario === 'newconn' ? { kind: 'newconn', target: target(ctx, peer), host: ORIGIN_HOST, path: '/1k', concurrency: s.newConnConcurrency, ...timed }
           : { kind: 'websocket', target: target(ctx, peer), host: ORIGIN_HOST, connections: s.wsConnections, size: s.wsMessageBytes, ...timed };
         try {
-          const r = await ctx.runJob(job);
+          const r = await ctx.runJob(job, peer.pid);
           if (r.kind !== 'rate') throw new Error(`unexpected result ${r.kind}`);
-          const figures: RunFigures = { [key]: r.count > 0 ? r.rate : Number.NaN, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, errors: r.errors, reconnects: r.reconnects, foreignCores: r.cpu.foreignCores };
+          // The peer's CPU time per unit over the same window: steadier than the rate when other processes compete.
+          const peerCpu = r.cpu.peerCpuSeconds;
+          const cpu = peerCpu !== null && r.count > 0 ? (peerCpu * 1e6) / r.count : undefined;
+          const cpuFigure = scenario === 'newconn' ? { cpuMs: cpu === undefined ? undefined : cpu / 1000 } : { cpuUs: cpu };
+          const figures: RunFigures = { [key]: r.count > 0 ? r.rate : Number.NaN, ...cpuFigure, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, errors: r.errors, reconnects: r.reconnects, foreignCores: r.cpu.foreignCores };
           result.runs.push(figures);
           if (r.errors > 0) note(result, run, `${r.errors} errors (first: ${r.firstError ?? '?'})`);
-          ctx.log(`[${scenario}] run ${run + 1}/${s.runs} ${peer.name}: ${fmt(r.rate)} ${unit}, p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms${noise(r.cpu)}${r.reconnects ? `, ${r.reconnects} reconnects` : ''}${r.errors ? `, ${r.errors} errors (${r.firstError})` : ''}`);
+          ctx.log(`[${scenario}] run ${run + 1}/${s.runs} ${peer.name}: ${fmt(r.rate)} ${unit}, p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms${cpu !== undefined ? `, proxy CPU ${fmt(cpu)} µs each` : ''}${noise(r.cpu)}${r.reconnects ? `, ${r.reconnects} reconnects` : ''}${r.errors ? `, ${r.errors} errors (${r.firstError})` : ''}`);
         } catch (error) {
           result.runs.push({ [key]: Number.NaN });
           note(result, run, (error as Error).message);
@@ -143,7 +147,7 @@ async function downloadScenario(ctx: BenchContext, extras: BenchResults): Promis
   const once = async (peer: RunningPeer, timeoutMs: number) => {
     const sampler = peer.pid !== null ? new RssSampler(peer.pid) : null;
     try {
-      const r = await ctx.runJob({ kind: 'download', target: target(ctx, peer), host: ORIGIN_HOST, bytes: s.downloadBytes, timeoutMs });
+      const r = await ctx.runJob({ kind: 'download', target: target(ctx, peer), host: ORIGIN_HOST, bytes: s.downloadBytes, timeoutMs }, peer.pid);
       if (r.kind !== 'download') throw new Error(`unexpected result ${r.kind}`);
       return { r, rss: sampler?.stop() ?? null, cpu: r.cpu };
     } finally {
@@ -158,9 +162,10 @@ async function downloadScenario(ctx: BenchContext, extras: BenchResults): Promis
         try {
           const { r, rss, cpu } = await once(peer, s.downloadTimeoutMs);
           const growth = rss ? (rss.peak - rss.baseline) / MIB : undefined;
-          result.runs.push({ mbps: r.complete ? r.mbPerSec : Number.NaN, rssGrowthMiB: growth, seconds: r.seconds, rssBaselineMiB: rss ? rss.baseline / MIB : undefined, foreignCores: cpu.foreignCores });
+          const cpuSecPerGB = cpu.peerCpuSeconds !== null && r.bytes > 0 ? cpu.peerCpuSeconds / (r.bytes / 1e9) : undefined;
+          result.runs.push({ mbps: r.complete ? r.mbPerSec : Number.NaN, rssGrowthMiB: growth, cpuSecPerGB, seconds: r.seconds, rssBaselineMiB: rss ? rss.baseline / MIB : undefined, foreignCores: cpu.foreignCores });
           if (!r.complete) note(result, run, `incomplete: ${r.bytes} of ${s.downloadBytes} bytes (${r.error ?? ''})`);
-          ctx.log(`[download] run ${run + 1}/${s.runs} ${peer.name}: ${fmt(r.mbPerSec)} MB/s${r.complete ? '' : ' (incomplete)'}${growth !== undefined ? `, RSS +${fmt(growth, 1)} MiB` : ''}${noise(cpu)}`);
+          ctx.log(`[download] run ${run + 1}/${s.runs} ${peer.name}: ${fmt(r.mbPerSec)} MB/s${r.complete ? '' : ' (incomplete)'}${growth !== undefined ? `, RSS +${fmt(growth, 1)} MiB` : ''}${cpuSecPerGB !== undefined ? `, proxy CPU ${fmt(cpuSecPerGB, 2)} s/GB` : ''}${noise(cpu)}`);
         } catch (error) {
           result.runs.push({ mbps: Number.NaN });
           note(result, run, (error as Error).message);
@@ -197,7 +202,7 @@ async function firstContactScenario(ctx: BenchContext): Promise<ScenarioResults>
         const result = results[peer.name]!;
         try {
           await peer.loopDelay(); // starts the probe's window afresh
-          const r = await ctx.runJob({ kind: 'firstcontact', target: target(ctx, peer), warmHost: ORIGIN_HOST, hosts: newHostNames(run, s.newHosts), path: '/1k', timeoutMs: 300_000 });
+          const r = await ctx.runJob({ kind: 'firstcontact', target: target(ctx, peer), warmHost: ORIGIN_HOST, hosts: newHostNames(run, s.newHosts), path: '/1k', timeoutMs: 300_000 }, peer.pid);
           const loop = await peer.loopDelay();
           if (r.kind !== 'firstcontact') throw new Error(`unexpected result ${r.kind}`);
           const extra = r.samples.map((x) => x.firstMs - x.secondMs);
@@ -238,7 +243,7 @@ async function flowsScenario(ctx: BenchContext): Promise<ScenarioResults> {
       const idle = peer.pid !== null ? readRss(peer.pid) : null;
       const sampler = peer.pid !== null ? new RssSampler(peer.pid, 100) : null;
       try {
-        const r = await ctx.runJob({ kind: 'flows', target: target(ctx, peer), host: ORIGIN_HOST, path: '/1k', connections: s.keepAliveConnections, count: s.flows, timeoutMs: s.flowsTimeoutMs });
+        const r = await ctx.runJob({ kind: 'flows', target: target(ctx, peer), host: ORIGIN_HOST, path: '/1k', connections: s.keepAliveConnections, count: s.flows, timeoutMs: s.flowsTimeoutMs }, peer.pid);
         const rss = sampler?.stop();
         if (r.kind !== 'flows') throw new Error(`unexpected result ${r.kind}`);
         result.runs.push({ rssMiB: rss ? rss.end / MIB : undefined, rssIdleMiB: idle !== null ? idle / MIB : undefined, rssPeakMiB: rss ? rss.peak / MIB : undefined, flows: r.count, seconds: r.seconds, errors: r.errors, foreignCores: r.cpu.foreignCores });
