@@ -93,6 +93,7 @@ export function renderTable(results: BenchResults, settings: BenchSettings, labe
     const scenario = results.scenarios[metric.scenario];
     if (!scenario) continue;
     const figures = Object.fromEntries(peers.map((p) => [p, figure(scenario[p], metric)]));
+    if (peers.every((p) => !figures[p])) continue; // e.g. proxy CPU when only direct ran
     const row = [`${metric.label(settings)} (${metric.unit}, ${metric.better} is better)`, ...peers.map((p) => cell(metric, figures[p] ?? null))];
     if (peers.includes('mitmlab')) {
       row.push(metric.vsDirect ? times(pairedAdvantage(metric, scenario['mitmlab'], scenario['direct'])) : '—');
