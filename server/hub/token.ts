@@ -32,6 +32,12 @@ export async function loadOrCreateToken(dataDir: string): Promise<string> {
     return token;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    // The winner may not have written its token yet: wait briefly for a non-empty file.
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const text = await readFile(path, 'utf8').catch(() => '');
+      if (text.trim() !== '') break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const raced = await readToken(path);
     if (raced === null) throw new Error(`mitmlab: ${path} exists but holds no valid token; delete it to get a new one`);
     return raced;

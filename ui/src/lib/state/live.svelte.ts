@@ -54,7 +54,11 @@ export class LiveView {
           this.#schedule();
         },
         reset: (reset) => {
+          // Shown for a few seconds: the list is about to be replaced by a fresh snapshot.
           this.lastReset = reset;
+          setTimeout(() => {
+            if (this.lastReset === reset) this.lastReset = null;
+          }, 8000);
         },
         status: (status, detail) => {
           this.status = status;
