@@ -51,6 +51,10 @@ export interface CaFiles {
   sha256: string;
   /** Base64 SHA-256 of the SubjectPublicKeyInfo. */
   spki: string;
+  /** The CA's subject as trust stores list it (CaFiles.subject of server/certs/ca.ts). */
+  subject?: string;
+  /** Expiry, ISO 8601. */
+  notAfter?: string;
 }
 
 export interface RestContext {

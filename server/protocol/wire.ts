@@ -53,6 +53,10 @@ export interface CaInfo {
   sha256: string;
   /** Base64 SHA-256 of the CA's SubjectPublicKeyInfo (Chromium's --ignore-certificate-errors-spki-list, HPKP pins). */
   spki: string;
+  /** The CA's subject, e.g. `CN=mitmlab lab CA - DO NOT TRUST outside the lab (3fa9c1), O=…`: what trust stores list. */
+  subject: string | null;
+  /** Expiry, ISO 8601. */
+  notAfter: string | null;
 }
 
 /** The state of the world at `seq`: rows (no bodies), recent log entries and recent secrets. */
