@@ -43,7 +43,7 @@ const hostPattern = (option: string) =>
 export const OPTIONS: readonly OptionSpec[] = [
   { name: 'listen-host', kind: 'string', arg: 'HOST', default: '127.0.0.1', commands: ['start'], help: 'Address the proxy binds. Anything but loopback exposes everyone\'s plaintext to this machine.', validate: ((v: string) => (isIP(v) || v === 'localhost' ? null : 'listen-host must be an IP address or localhost')) },
   { name: 'listen-port', kind: 'int', arg: 'PORT', default: 8080, commands: ['start'], help: 'Port of the proxy (point the browser\'s HTTP and HTTPS proxy here).', validate: port('listen-port') },
-  { name: 'ui-port', kind: 'int', arg: 'PORT', default: 8081, commands: ['start'], help: 'Port of the live view (always on 127.0.0.1 unless --listen-host says otherwise).', validate: port('ui-port') },
+  { name: 'ui-port', kind: 'int', arg: 'PORT', default: 8081, commands: ['start'], help: 'Port of the live view, which always binds 127.0.0.1.', validate: port('ui-port') },
   { name: 'no-ui', kind: 'flag', default: false, commands: ['start'], help: 'Do not start the live view.' },
   { name: 'data-dir', kind: 'string', arg: 'DIR', default: './data', commands: ['start', 'sessions', 'export'], help: 'Where sessions, bodies and the live-view token are kept.' },
   { name: 'ca-dir', kind: 'string', arg: 'DIR', default: './ca', commands: ['start', 'ca'], help: 'Where the lab CA lives (created on first run).' },

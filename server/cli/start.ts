@@ -193,7 +193,8 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   if (options.ui) {
     token = await loadOrCreateToken(options.dataDir);
     hub = await startHub({
-      host: options.listenHost,
+      // The live view always binds loopback: --listen-host opens the proxy to a classroom, never the live view.
+      host: '127.0.0.1',
       port: options.uiPort,
       token,
       bus,
@@ -204,7 +205,14 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
       sessions: hubSessions(options.dataDir, store.id),
       exporter: hubExporter(options.dataDir, store.id, () => bus.flushed().then(() => store.flush())),
       history: { connEvents: (conn) => readConnectionEvents(options.dataDir, store.id, conn) },
-      caFiles: { pemPath: ca.certPath, derPath: ca.derPath, sha256: ca.sha256Fingerprint, spki: ca.spkiSha256Base64 },
+      caFiles: {
+        pemPath: ca.certPath,
+        derPath: ca.derPath,
+        sha256: ca.sha256Fingerprint,
+        spki: ca.spkiSha256Base64,
+        subject: ca.subject,
+        notAfter: ca.notAfter.toISOString(),
+      },
       proxyPorts, // filled in below, once the proxy has its port
     });
     own.ports.push(hub.port);
@@ -286,7 +294,8 @@ function hostForUrl(host: string): string {
 function uiDir(): string {
   const fromSource = fileURLToPath(new URL('../../dist/ui', import.meta.url));
   const fromDist = fileURLToPath(new URL('../../ui', import.meta.url));
-  return existsSync(path.join(fromDist, 'index.html')) ? fromDist : fromSource;
+  const built = (dir: string): boolean => existsSync(path.join(dir, 'index.html')) && existsSync(path.join(dir, 'assets'));
+  return built(fromDist) ? fromDist : fromSource;
 }
 
 /** Path of the CA certificate relative to the working directory, for printing. */

@@ -250,9 +250,7 @@ export function forwardExchange(
             synthetic: false,
             at: Date.now(),
           });
-          if (rawHeader(upstreamRes.rawHeaders, 'set-cookie') !== undefined) {
-            emitSecrets(ctx, flow.id, site.conn, resHeaders, target.url, null, mime, 'response');
-          }
+          emitSecrets(ctx, flow.id, site.conn, resHeaders, target.url, body, mime, 'response');
         });
     });
   });

@@ -68,7 +68,7 @@ export interface ExposedSecret {
   name: string;
   /** The secret as seen (Basic credentials decoded to user:password). */
   value: string;
-  location: 'request-header' | 'request-body' | 'url' | 'response-header';
+  location: 'request-header' | 'request-body' | 'url' | 'response-header' | 'response-body';
 }
 
 export type ListenerMode = 'explicit' | 'transparent';

@@ -55,12 +55,13 @@ export function findSecrets(input: SecretScanInput): ExposedSecret[] {
   }
   // Query parameters travel in the request line; report them once, with the request.
   if (request) queryParams(found, input.url);
-  // ExposedSecret has no response-body location: a response's body is scanned only through its headers.
-  if (request && input.body !== null && input.body.length > 0) {
+  // Bodies: forms and JSON in both directions (a token endpoint answers with {"access_token": …}).
+  if (input.body !== null && input.body.length > 0) {
     const mime = input.mimeType ?? '';
-    if (mime === 'application/x-www-form-urlencoded') formFields(found, input.body);
-    else if (mime === 'application/json' || mime.endsWith('+json')) jsonFields(found, input.body);
-    else if (mime === 'multipart/form-data') multipartFields(found, input.body);
+    const location = request ? 'request-body' : 'response-body';
+    if (mime === 'application/x-www-form-urlencoded') formFields(found, input.body, location);
+    else if (mime === 'application/json' || mime.endsWith('+json')) jsonFields(found, input.body, location);
+    else if (request && mime === 'multipart/form-data') multipartFields(found, input.body);
   }
   return found.list;
 }
@@ -124,9 +125,11 @@ function queryParams(found: Collector, url: string): void {
   }
 }
 
-function formFields(found: Collector, body: string): void {
+type BodyLocation = 'request-body' | 'response-body';
+
+function formFields(found: Collector, body: string, location: BodyLocation): void {
   for (const [name, value] of formPairs(body)) {
-    if (isSecretName(name)) found.add({ kind: 'form-field', name, value, location: 'request-body' });
+    if (isSecretName(name)) found.add({ kind: 'form-field', name, value, location });
   }
 }
 
@@ -152,7 +155,7 @@ function formDecode(text: string): string {
   }
 }
 
-function jsonFields(found: Collector, body: string): void {
+function jsonFields(found: Collector, body: string, location: BodyLocation): void {
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -169,7 +172,7 @@ function jsonFields(found: Collector, body: string): void {
     for (const [key, child] of Object.entries(node as Record<string, unknown>)) {
       const childPath = path ? `${path}.${key}` : key;
       if (isSecretName(key) && (typeof child === 'string' || typeof child === 'number')) {
-        found.add({ kind: 'json-field', name: childPath, value: String(child), location: 'request-body' });
+        found.add({ kind: 'json-field', name: childPath, value: String(child), location });
       } else {
         walk(child, childPath, depth + 1);
       }

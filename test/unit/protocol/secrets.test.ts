@@ -158,3 +158,16 @@ describe('findSecrets: URL and bodies', () => {
     expect(request([], deep, 'application/json')).toEqual([]);
   });
 });
+
+describe('response bodies', () => {
+  it('finds tokens in a JSON response (an OAuth token endpoint)', () => {
+    const secrets = findSecrets({
+      headers: [['Content-Type', 'application/json']],
+      url: 'https://auth.test/token',
+      body: '{"access_token":"eyJhbGciOi.abc","token_type":"Bearer","expires_in":3600}',
+      mimeType: 'application/json',
+      direction: 'response',
+    });
+    expect(secrets).toContainEqual({ kind: 'json-field', name: 'access_token', value: 'eyJhbGciOi.abc', location: 'response-body' });
+  });
+});
