@@ -1,7 +1,8 @@
 // Summarizes a V8 .cpuprofile (written by `node --cpu-prof`): the top frames by self time, the files that cost the
 // most, and the inclusive time of our own functions. Pure: takes the parsed JSON. Format: the DevTools protocol's
 // Profiler.Profile (nodes with callFrame and children, samples, timeDeltas in µs).
-// Also runnable: `node --import tsx bench/cpu-profile.ts FILE.cpuprofile [N]`.
+// Also runnable: `node --import tsx bench/cpu-profile.ts FILE.cpuprofile [N] [REGEX]`, where REGEX picks the files
+// whose functions get inclusive times (default: mitmlab's server code).
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +43,7 @@ export interface ProfileSummary {
   busyMs: number;
   topSelf: FrameCost[];
   topFiles: FrameCost[];
-  /** Inclusive time of functions whose file matches `ownCode` (mitmlab's server). */
+  /** Inclusive time of functions whose file matches `ownCode` (mitmlab's server, unless told otherwise). */
   topOwnInclusive: FrameCost[];
 }
 
@@ -120,15 +121,16 @@ export function renderProfile(summary: ProfileSummary): string {
     `busy ${summary.busyMs.toFixed(0)} ms of ${summary.totalMs.toFixed(0)} ms sampled (idle ${summary.idleMs.toFixed(0)} ms); shares are of busy time`,
     list('top frames by self time:', summary.topSelf),
     list('top files by self time:', summary.topFiles),
-    list("mitmlab's own functions by inclusive time:", summary.topOwnInclusive),
+    list('selected functions (mitmlab\'s own by default) by inclusive time:', summary.topOwnInclusive),
   ].join('\n');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const file = process.argv[2];
   if (!file) {
-    console.error('usage: node --import tsx bench/cpu-profile.ts FILE.cpuprofile [N]');
+    console.error('usage: node --import tsx bench/cpu-profile.ts FILE.cpuprofile [N] [REGEX]');
     process.exit(2);
   }
-  console.log(renderProfile(summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, Number(process.argv[3] ?? 25))));
+  const own = process.argv[4] ? new RegExp(process.argv[4]) : undefined;
+  console.log(renderProfile(summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, Number(process.argv[3] ?? 25), own)));
 }

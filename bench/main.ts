@@ -164,6 +164,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         suffix: NAME_SUFFIX,
         probe: options.probe ?? false,
         ...(settings.profile && name === 'mitmlab' ? { cpuProfileDir: profileDir } : {}),
+        ...(name === 'mitmlab' && settings.mitmlabArgs.length ? { extraArgs: settings.mitmlabArgs } : {}),
         ...(options.buffering ? { buffering: true } : {}),
       };
       await mkdir(setup.dir, { recursive: true });

@@ -29,6 +29,8 @@ export interface BenchSettings {
   flows: number;
   flowsTimeoutMs: number;
   profile: boolean;
+  /** Extra `mitmlab start` arguments, to compare a setting against the defaults (e.g. --leaf-key ec). */
+  mitmlabArgs: string[];
   build: boolean;
   dataDir: string;
   quick: boolean;
@@ -48,6 +50,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'runs', arg: 'N', help: 'Runs of each timed scenario per peer, interleaved (default 3; 1 with --quick).' },
   { name: 'duration', arg: 'SECONDS', help: 'Counted window of each timed run (default 5; 2 with --quick), after a 1 s warm-up.' },
   { name: 'profile', help: 'Run mitmlab under node --cpu-prof; save one .cpuprofile per scenario and print its top frames.' },
+  { name: 'mitmlab-args', arg: 'ARGS', help: 'Extra `mitmlab start` arguments, space-separated, to measure a setting against the defaults (e.g. "--leaf-key ec").' },
   { name: 'no-build', help: 'Do not run `npm run build:server` first (use the dist/ already built).' },
   { name: 'data-dir', arg: 'DIR', help: 'Results go to DIR/bench/<timestamp>.json (default ./data).' },
   { name: 'help', help: 'Show this help.' },
@@ -122,6 +125,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBench {
       flows: quick ? 5000 : 20_000,
       flowsTimeoutMs: 120_000,
       profile,
+      mitmlabArgs: given.has('mitmlab-args') ? (given.get('mitmlab-args') as string).split(/\s+/).filter(Boolean) : [],
       build: !given.has('no-build'),
       dataDir: given.has('data-dir') ? (given.get('data-dir') as string) : './data',
       quick,

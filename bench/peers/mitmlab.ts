@@ -23,6 +23,7 @@ export async function startMitmlab(setup: PeerSetup): Promise<RunningPeer> {
     path.join(root, 'bin/mitmlab.js'), 'start', '--listen-port', '0', '--no-ui', '--quiet',
     '--data-dir', dataDir, '--ca-dir', caDir, '--upstream-ca', setup.pki.rootPath,
     ...setup.names.flatMap((name) => ['--resolve', `${name}:127.0.0.1`]),
+    ...(setup.extraArgs ?? []),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, ...(setup.probe ? { BENCH_LOOP_PROBE_OUT: probeFile } : {}) };
   // The user's defaults: the built server, and no key log unless asked for.
@@ -35,7 +36,7 @@ export async function startMitmlab(setup: PeerSetup): Promise<RunningPeer> {
   const seq = { value: 0 };
   return {
     name: 'mitmlab',
-    label: 'mitmlab (capture on, defaults)',
+    label: setup.extraArgs?.length ? `mitmlab (capture on, ${setup.extraArgs.join(' ')})` : 'mitmlab (capture on, defaults)',
     pid: child.pid ?? null,
     proxyPort: Number(match[1]),
     caPem,

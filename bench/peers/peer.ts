@@ -48,6 +48,8 @@ export interface PeerSetup {
   probe: boolean;
   /** Run mitmlab under `node --cpu-prof`, writing profiles here. */
   cpuProfileDir?: string;
+  /** mitmlab only: extra `mitmlab start` arguments. */
+  extraArgs?: string[];
   /** mitmdump only: leave stream_large_bodies at its default (bodies buffered whole). */
   buffering?: boolean;
 }
