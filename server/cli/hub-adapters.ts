@@ -3,10 +3,22 @@
 
 import type { HubExporter, HubSessions } from '../hub/rest-api.js';
 import { exportFileName, exportStream } from '../store/export.js';
-import { listSessions } from '../store/sessions.js';
+import { readConnectionEvents } from '../store/history.js';
+import { isSessionId } from '../store/layout.js';
+import { listSessions, loadSession, sessionIds } from '../store/sessions.js';
 
-/** The session list for the sessions page; `currentId` is the session being recorded. */
-export function hubSessions(dataDir: string, currentId: string): HubSessions {
+/**
+ * The session list for the sessions page, and recorded sessions opened read-only for the live view. `currentId` is
+ * the session being recorded; `flush` makes its log complete before it is read.
+ */
+export function hubSessions(dataDir: string, currentId: string, flush: () => Promise<void> = async () => {}): HubSessions {
+  // Only exact ids of existing sessions: never `latest` or a --session name (loadSession would resolve those), and
+  // never anything that is not an id's shape (ids come from the browser and become a directory name).
+  const known = async (id: string): Promise<boolean> => {
+    if (!isSessionId(id) || !(await sessionIds(dataDir)).includes(id)) return false;
+    if (id === currentId) await flush();
+    return true;
+  };
   return {
     list: async () =>
       (await listSessions(dataDir)).map((info) => ({
@@ -18,6 +30,13 @@ export function hubSessions(dataDir: string, currentId: string): HubSessions {
         bytes: info.bytes,
         current: info.id === currentId,
       })),
+    events: async (id) => {
+      if (!(await known(id))) return null;
+      // Damaged lines (a torn tail after kill -9) are skipped by the reader; the CLI's `sessions` reports them.
+      const reader = await (await loadSession(dataDir, id)).open();
+      return reader.events;
+    },
+    connEvents: async (id, conn) => ((await known(id)) ? readConnectionEvents(dataDir, id, conn) : null),
   };
 }
 

@@ -202,7 +202,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
       staticDir: uiDir(),
       flows: () => store.flows(),
       sessionId: store.id,
-      sessions: hubSessions(options.dataDir, store.id),
+      sessions: hubSessions(options.dataDir, store.id, () => bus.flushed().then(() => store.flush())),
       exporter: hubExporter(options.dataDir, store.id, () => bus.flushed().then(() => store.flush())),
       history: { connEvents: (conn) => readConnectionEvents(options.dataDir, store.id, conn) },
       caFiles: {

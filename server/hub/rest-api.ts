@@ -14,9 +14,16 @@ import { isLoopback, looksProxied } from './access.js';
 import type { EventRing } from './event-ring.js';
 import type { SelfTests } from './self-test.js';
 
-/** The session list, from the store. */
+/** The session list, and recorded sessions opened read-only for the live view's "open a past session". */
 export interface HubSessions {
   list(): Promise<SessionListing[]>;
+  /**
+   * A recorded session's events, oldest first, streamed from disk (the caller stops early with `return()`, which
+   * closes the file). Null when `id` names no session. `id` has passed `isSafeSessionRef` but is still untrusted.
+   */
+  events?(id: string): Promise<AsyncGenerator<ProxyEvent> | null>;
+  /** Every event of one connection of a recorded session, in order; null when `id` names no session. */
+  connEvents?(id: string, conn: ConnId): Promise<ProxyEvent[] | null>;
 }
 
 export interface HubExportRequest {
@@ -76,6 +83,13 @@ const EXPORT_TYPES: Record<ExportFormat, string> = {
 };
 
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+/**
+ * What a session reference from a client may look like before the store sees it: letters, digits, '-' and '_' (store
+ * ids are `2026-11-22T05-10-00Z-ab12`). No '.', '/', '\' or '%' can pass, so no path traversal whatever the store does.
+ */
+const SESSION_REF_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+/** Serialized events per chunk written to the socket (one write per event would cost a syscall each). */
+const JSONL_CHUNK_CHARS = 64 * 1024;
 /** A media type token pair (RFC 9110 §8.3.1), without parameters. */
 const MEDIA_TYPE_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
 
@@ -113,6 +127,24 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, url: 
     res.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
     res.end(req.method === 'HEAD' ? undefined : data);
     return true;
+  }
+
+  const sessionRoute = /^\/api\/sessions\/([^/]+)\/(?:events|conns\/([^/]+)\/events)$/.exec(path);
+  if (get && sessionRoute) {
+    const id = safeDecode(sessionRoute[1]!);
+    if (id === null || !isSafeSessionRef(id)) return sendText(res, 400, 'Bad session id: `mitmlab sessions` lists the ids.');
+    if (sessionRoute[2] === undefined) return streamSessionEvents(req, res, id, ctx);
+    const conn = safeDecode(sessionRoute[2]);
+    if (conn === null || conn.length === 0 || conn.length > 128) return sendText(res, 400, 'Bad connection id.');
+    if (!ctx.sessions?.connEvents) return sendText(res, 503, 'Past sessions need the session store, which is not running.');
+    let events: ProxyEvent[] | null;
+    try {
+      events = await ctx.sessions.connEvents(id, conn);
+    } catch (error) {
+      return sendText(res, 500, `Cannot read session ${id}: ${(error as Error).message}`);
+    }
+    if (events === null) return sendText(res, 404, `No session ${id}.`);
+    return sendJson(res, events);
   }
 
   if (get && path === API.sessions) {
@@ -194,6 +226,53 @@ async function exportSession(res: ServerResponse, url: URL, ctx: RestContext): P
   const source = opened.body instanceof Readable ? opened.body : Readable.from(opened.body);
   await pipeline(source, res).catch(() => res.destroy());
   return true;
+}
+
+/**
+ * A recorded session's events as JSON Lines (one ProxyEvent per line, oldest first), streamed from its log: memory
+ * stays bounded whatever the session size, and a slow reader slows the file reads (pipeline's backpressure). A
+ * client that goes away stops the read and closes the file. An error mid-way aborts the response, so a client never
+ * mistakes a cut-off stream for the whole session.
+ */
+async function streamSessionEvents(req: IncomingMessage, res: ServerResponse, id: string, ctx: RestContext): Promise<boolean> {
+  if (!ctx.sessions?.events) return sendText(res, 503, 'Past sessions need the session store, which is not running.');
+  let events: AsyncGenerator<ProxyEvent> | null;
+  try {
+    events = await ctx.sessions.events(id);
+  } catch (error) {
+    return sendText(res, 500, `Cannot open session ${id}: ${(error as Error).message}`);
+  }
+  if (events === null) return sendText(res, 404, `No session ${id}: \`mitmlab sessions\` lists the recorded ones.`);
+  res.statusCode = 200;
+  res.setHeader('Content-Type', EXPORT_TYPES.jsonl);
+  res.setHeader('Cache-Control', 'no-store');
+  if (req.method === 'HEAD') {
+    await events.return(undefined);
+    res.end();
+    return true;
+  }
+  // One chunk in flight at most: the file is read only as fast as the client takes it.
+  const source = Readable.from(jsonLines(events), { objectMode: true, highWaterMark: 1 });
+  await pipeline(source, res).catch(() => res.destroy());
+  return true;
+}
+
+/** Serializes events as JSON Lines, in chunks of about `chunkChars`. */
+export async function* jsonLines(events: AsyncIterable<ProxyEvent>, chunkChars = JSONL_CHUNK_CHARS): AsyncGenerator<string> {
+  let chunk = '';
+  for await (const event of events) {
+    chunk += `${JSON.stringify(event)}\n`;
+    if (chunk.length >= chunkChars) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/** True when a client-supplied session reference is safe to hand to the store (it still checks existence). */
+export function isSafeSessionRef(id: string): boolean {
+  return SESSION_REF_PATTERN.test(id);
 }
 
 /** RFC 6266 Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 8187). */
