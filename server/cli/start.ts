@@ -14,6 +14,7 @@ import { DEFAULT_TIMEOUTS, type ProxyConfig } from '../core/config.js';
 import type { ProxyContext } from '../core/context.js';
 import { parseCidr, type OwnEndpoints } from '../core/policy.js';
 import { startProxy } from '../core/proxy.js';
+import { RecentUse } from '../core/recent-use.js';
 import { EventBus } from '../events/bus.js';
 import { TrustStore } from '../tls/verification.js';
 import { normalizeHost } from '../certs/hostnames.js';
@@ -181,6 +182,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
       ...(deps.lookup ? { lookup: deps.lookup } : {}),
     },
     nextConnId: () => `c${++connCounter}`,
+    recentUse: new RecentUse(),
   };
 
   const keylogPaths = [options.keylog, env.SSLKEYLOGFILE].filter((p): p is string => Boolean(p));

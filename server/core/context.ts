@@ -8,6 +8,7 @@ import type { EventBus } from '../events/bus.js';
 import type { TrustStore } from '../tls/verification.js';
 import type { ProxyConfig } from './config.js';
 import type { DestinationOptions } from './destination.js';
+import type { RecentUse } from './recent-use.js';
 
 export interface ProxyContext {
   config: ProxyConfig;
@@ -23,4 +24,6 @@ export interface ProxyContext {
   /** Resolution, loop guard and connect timeout. The guard's ports are filled in once listeners are bound. */
   destination: DestinationOptions;
   nextConnId(): string;
+  /** Recent requests per (client, host), to tell a browser's idle spare connection from a silent rejection. */
+  recentUse: RecentUse;
 }

@@ -29,6 +29,8 @@ import { openUpstreamTls, type UpstreamTarget, type UpstreamTls } from './upstre
 export interface InterceptedConnection extends ExchangeSite {
   /** Where the tunnel goes (the CONNECT target). */
   target: { host: string; port: number };
+  /** The name the browser checks our certificate against: SNI, else the CONNECT host. */
+  certHost: string;
   /** host[:port] for request URLs: SNI, else the CONNECT host. */
   authority: string;
   upstreamTarget: UpstreamTarget;
@@ -47,9 +49,12 @@ export function interceptedConnection(socket: object): InterceptedConnection | u
   return intercepted.get(socket);
 }
 
-// A browser that silently rejects our certificate finishes the handshake and closes at once; a browser keeping an
-// idle preconnected socket closes much later. This window separates the two (documented in README).
+// A client that silently rejects our certificate (pinning) finishes the handshake and closes at once, without a
+// request. A browser's idle spare connection also closes unused, but its sibling to the same host carried requests:
+// only a close within this window, with no request to that host from that client in the last SIBLING_WINDOW_MS,
+// is reported (documented in README).
 const CLOSED_AFTER_HANDSHAKE_WINDOW_MS = 2_000;
+const SIBLING_WINDOW_MS = 60_000;
 // Server-speaks-first protocols (SMTP, SSH…) send nothing first: after this, relay raw.
 const SILENCE_MS = 3_000;
 // The most SANs copied from the origin's certificate into the forged one.
@@ -150,6 +155,7 @@ async function intercept(
     client,
     flowCount: 0,
     target: { host: target.host, port: target.port },
+    certHost,
     authority: formatHostPort(certHost, target.port),
     upstreamTarget,
     agent: upstream.tls ? new InterceptAgent(ctx, conn, upstreamTarget, upstream.tls) : null,
@@ -209,7 +215,8 @@ async function intercept(
     if (secureAt === 0 && !failed) fail(clientRecorder.silentlyRejected() ? 'SILENT_CERT_REJECT' : 'ECONNRESET');
     clientRecorder.finish();
     state.agent?.destroy();
-    if (secureAt > 0 && state.requests === 0 && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS) {
+    const unusedQuickClose = secureAt > 0 && state.requests === 0 && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS;
+    if (unusedQuickClose && !ctx.recentUse.usedSince(client.address, certHost, Date.now() - SIBLING_WINDOW_MS)) {
       const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLOSED_AFTER_HANDSHAKE' });
       ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     }

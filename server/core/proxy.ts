@@ -151,6 +151,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     if (!state) return void res.destroy();
     state.requests++;
     state.active++;
+    ctx.recentUse.mark(state.client.address, state.certHost, Date.now());
     res.once('close', () => state.active--);
     const url = `https://${req.headers.host ?? state.authority}${req.url?.startsWith('/') ? req.url : '/'}`;
     if (state.failure || !state.agent) {

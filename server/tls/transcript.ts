@@ -12,7 +12,8 @@
 //   the handshake; with client certificates that record is really the client's Certificate (approximation). A
 //   19-byte first record (2-byte alert + content type + 16-byte AEAD tag) is labelled "Alert (encrypted)": a peer
 //   that protects its alert. (Observed on loopback: OpenSSL's TLS 1.3 client sends its unknown_ca refusal as a
-//   plaintext 2-byte alert, decoded below; Chromium refusing a certificate just closes the connection.)
+//   plaintext 2-byte alert, decoded below; Chromium 156 sends its refusal encrypted — certificate_unknown, which
+//   only OpenSSL's error code reveals — and some builds just close, which leg-recorder.ts classifies.)
 //   NewSessionTicket after the handshake counts as application data.
 // - ChangeCipherSpec in TLS 1.3 is the middlebox-compatibility record (RFC 8446 §D.4) and changes nothing.
 //

@@ -10,6 +10,7 @@ import { curl } from '../helpers/curl.js';
 import { run } from '../helpers/run.js';
 import { requireTools } from '../helpers/tools.js';
 import type { EventOf } from '../../server/protocol/events.js';
+import { requestOver, tlsThroughProxy } from '../helpers/proxy-client.js';
 
 const HOST = 'origin.test';
 let pki: TestPki;
@@ -120,6 +121,33 @@ describe('failures on the client leg', () => {
     // The upstream connection opened for it is closed too, and its handshake recorded.
     const upstream = await mitm.waitFor('tls-transcript', (e) => e.conn === failed.conn && e.leg === 'upstream');
     expect(upstream.steps.map((s) => s.label)).toContain('ClientHello');
+  });
+});
+
+describe('closed right after the handshake', () => {
+  it('a client that handshakes and leaves without a request is reported (likely silent rejection)', async () => {
+    const lone = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`lone.test:127.0.0.1`] });
+    try {
+      const socket = await tlsThroughProxy({ proxyPort: lone.proxyPort, authority: `lone.test:${origin.port}`, servername: 'lone.test', ca: await readFile(lone.caPath, 'utf8') });
+      socket.end();
+      const failed = await lone.waitFor('tls-failed', (e) => e.leg === 'client');
+      expect(failed.cause).toBe('closed-after-handshake');
+      expect(failed.message).toContain('lone.test');
+    } finally {
+      await lone.close();
+    }
+  });
+
+  it('a spare connection whose sibling carried requests is not reported (Chromium preconnects two)', async () => {
+    const ca = await readFile(mitm.caPath, 'utf8');
+    const used = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca });
+    const spare = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca });
+    expect((await requestOver(used, '/hello?sibling', HOST)).status).toBe(200);
+    const spareConn = mitm.ofType('tls-established').at(-1)!.conn;
+    spare.end();
+    await mitm.waitFor('tls-transcript', (e) => e.conn === spareConn && e.leg === 'client');
+    await mitm.bus.flushed();
+    expect(mitm.ofType('tls-failed').filter((e) => e.conn === spareConn)).toEqual([]);
   });
 });
 
