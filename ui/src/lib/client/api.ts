@@ -6,6 +6,14 @@ import { API, type SelfTestResult, type SelfTestStart, type SessionListing, type
 /** Never answer from the HTTP cache: the hub's answers change with every event. (Spread: Node's RequestInit lacks `cache`.) */
 export const NO_STORE = { cache: 'no-store' } as const;
 
+/** REST paths for recorded sessions (server/hub/rest-api.ts; they belong next to API in server/protocol/wire.ts). */
+export const PAST_API = {
+  /** Every event of a recorded session, oldest first, as JSON Lines. */
+  events: (id: string) => `/api/sessions/${encodeURIComponent(id)}/events`,
+  /** Every event of one connection of a recorded session: `ProxyEvent[]`. */
+  connEvents: (id: string, conn: string) => `/api/sessions/${encodeURIComponent(id)}/conns/${encodeURIComponent(conn)}/events`,
+} as const;
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -26,7 +34,12 @@ export function fetchConnEvents(conn: string): Promise<ProxyEvent[]> {
   return getJson<ProxyEvent[]>(API.connEvents(conn));
 }
 
-/** The stored bytes of a body. */
+/** Every event of one connection of a recorded session (connection ids restart in every session). */
+export function fetchPastConnEvents(session: string, conn: string): Promise<ProxyEvent[]> {
+  return getJson<ProxyEvent[]>(PAST_API.connEvents(session, conn));
+}
+
+/** The stored bytes of a body (blobs are shared by every session, so past sessions' bodies load the same way). */
 export async function fetchBody(body: BodyRef): Promise<Uint8Array> {
   const response = await fetch(API.body(body.sha256), { credentials: 'same-origin' });
   if (!response.ok) throw new ApiError(response.status, (await response.text()).trim());

@@ -1,24 +1,33 @@
 // The detail pane's data: every kept event of the selected flow's connection, fetched over REST (the stream
 // carries only what arrives after the page loaded), refreshed when new events for that connection arrive.
+// The source says which session: connection ids restart at c1 in every session, so a past session's c1 is fetched
+// from that session, and switching sessions refetches even when the id is the same.
 
 import type { ProxyEvent } from '../../../../server/protocol/events.js';
-import { fetchConnEvents } from '../client/api.js';
+import type { ConnSource } from './session-switch.js';
 
 export class ConnDetail {
   conn = $state<string | null>(null);
   events = $state.raw<ProxyEvent[]>([]);
   loading = $state(false);
   error = $state<string | null>(null);
+  #source: ConnSource | null = null;
   #generation = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
 
-  /** Shows another connection (or none). */
-  show(conn: string | null): void {
-    if (conn === this.conn) return;
+  /** Shows another connection (or none), loaded from `source`. */
+  show(conn: string | null, source: ConnSource): void {
+    if (conn === this.conn && source.key === this.#source?.key) return;
     this.conn = conn;
+    this.#source = source;
     this.events = [];
     this.error = null;
-    if (conn !== null) void this.#load();
+    if (conn !== null) {
+      void this.#load();
+    } else {
+      this.#generation++;
+      this.loading = false;
+    }
   }
 
   /** New events arrived for some connections; refetch (debounced) when ours is one of them. */
@@ -33,10 +42,11 @@ export class ConnDetail {
   async #load(): Promise<void> {
     const generation = ++this.#generation;
     const conn = this.conn;
-    if (conn === null) return;
+    const source = this.#source;
+    if (conn === null || source === null) return;
     this.loading = true;
     try {
-      const events = await fetchConnEvents(conn);
+      const events = await source.load(conn);
       if (generation !== this.#generation) return;
       this.events = events;
       this.error = null;

@@ -1,13 +1,18 @@
 // The live view's state: the transport feeds the pure FlowModel; this class publishes what the views read, throttled
 // to animation frames, as immutable arrays ($state.raw: thousands of rows must not become deep proxies).
+// A recorded session can be opened read-only in the same views (session-switch.ts): the views then read its model,
+// while the live model keeps following the stream in the background.
 
 import type { FlowSummary } from '../../../../server/protocol/flows.js';
 import { parseFilter } from '../../../../server/protocol/filter.js';
 import type { HubHello, LogEvent, Reset } from '../../../../server/protocol/wire.js';
 import { browserEnvironment, hubSocketBase } from '../client/browser-env.js';
 import { LiveTransport, type ConnectionStatus } from '../client/transport.js';
-import { API } from '../../../../server/protocol/wire.js';
+import { API, type SessionListing } from '../../../../server/protocol/wire.js';
+import { fetchConnEvents, fetchPastConnEvents } from '../client/api.js';
+import { streamSessionEvents } from '../client/past-session.js';
 import { FlowModel, visibleRows, type SecretRow } from './flow-model.js';
+import { SessionSwitch, type ConnSource, type SessionView } from './session-switch.js';
 
 /** Shortest interval between two list re-renders while events stream in. */
 const PUBLISH_MS = 150;
@@ -28,8 +33,25 @@ export class LiveView {
   selectedId = $state<string | null>(null);
   selected = $state.raw<FlowSummary | null>(null);
   lastReset = $state.raw<Reset | null>(null);
+  /** Live, or the recorded session shown read-only. */
+  viewing = $state.raw<SessionView>({ kind: 'live' });
+  /** Where the detail pane loads a connection's events for the session shown. */
+  connSource = $state.raw<ConnSource>({ key: 'live', load: fetchConnEvents });
+  /** Rows of the shown session no longer held (the model's cap); the store and the exports keep them. */
+  evictedRows = $state(0);
 
+  /** The live session's model (it keeps following the stream while a past session is shown). */
   readonly model = new FlowModel();
+  readonly sessions = new SessionSwitch(
+    this.model,
+    {
+      streamEvents: (id, onEvents, signal) => streamSessionEvents(id, onEvents, { signal }),
+      liveConnEvents: fetchConnEvents,
+      pastConnEvents: fetchPastConnEvents,
+    },
+    () => this.#switched(),
+  );
+  #shownModel: FlowModel = this.model;
   #match: ((row: FlowSummary) => boolean) | null = null;
   #transport: LiveTransport | null = null;
   #pending = false;
@@ -46,10 +68,12 @@ export class LiveView {
         },
         snapshot: (snapshot) => {
           this.model.applySnapshot(snapshot);
-          this.#schedule();
+          if (!this.sessions.viewingPast) this.#schedule();
         },
         events: (events) => {
           const touched = this.model.applyEvents(events);
+          // A past session's views do not move with the stream (and its conn ids mean other connections).
+          if (this.sessions.viewingPast) return;
           for (const listener of this.#connListeners) listener(touched);
           this.#schedule();
         },
@@ -94,8 +118,22 @@ export class LiveView {
     else this.#transport?.resume();
   }
 
-  /** Empties the list, log and secrets on this page (the store keeps everything). */
+  /** Shows a recorded session read-only in the same views; resolves once it has loaded (or failed to). */
+  openSession(session: SessionListing): Promise<void> {
+    const selection = this.selectedId;
+    this.select(null);
+    return this.sessions.open(session, selection);
+  }
+
+  /** Shows the live session again, with the flow that was selected there. */
+  backToLive(): void {
+    const selection = this.sessions.backToLive();
+    this.select(selection !== null && this.model.flow(selection) ? selection : null);
+  }
+
+  /** Empties the list, log and secrets on this page (the store keeps everything). Live only. */
   clear(): void {
+    if (this.sessions.viewingPast) return;
     this.model.clear();
     this.selectedId = null;
     this.#publish();
@@ -103,7 +141,7 @@ export class LiveView {
 
   select(id: string | null): void {
     this.selectedId = id;
-    this.selected = id === null ? null : (this.model.flow(id) ?? null);
+    this.selected = id === null ? null : (this.sessions.shown.flow(id) ?? null);
   }
 
   /** Called with the connections each batch touched (the detail view refreshes when its own is among them). */
@@ -113,7 +151,14 @@ export class LiveView {
   }
 
   flow(id: string): FlowSummary | undefined {
-    return this.model.flow(id);
+    return this.sessions.shown.flow(id);
+  }
+
+  #switched(): void {
+    this.viewing = this.sessions.view;
+    this.connSource = this.sessions.connSource;
+    if (this.sessions.shown !== this.#shownModel) this.#publish();
+    else this.#schedule();
   }
 
   #schedule(): void {
@@ -132,11 +177,17 @@ export class LiveView {
 
   #publish(): void {
     this.#lastPublish = performance.now();
-    const all = this.model.rows();
+    const model = this.sessions.shown;
+    const switched = model !== this.#shownModel;
+    this.#shownModel = model;
+    const all = model.rows();
     this.totalRows = all.length;
+    this.evictedRows = model.index.evicted;
     this.rows = visibleRows(all, this.#match);
-    if (this.log !== this.model.log || this.log.length !== this.model.log.length) this.log = this.model.log.slice();
-    if (this.secrets.length !== this.model.secrets.length || this.secrets[0] !== this.model.secrets[0]) this.secrets = this.model.secrets.slice();
-    if (this.selectedId !== null) this.selected = this.model.flow(this.selectedId) ?? this.selected;
+    if (switched || this.log.length !== model.log.length || this.log.at(-1) !== model.log.at(-1)) this.log = model.log.slice();
+    if (switched || this.secrets.length !== model.secrets.length || this.secrets[0] !== model.secrets[0] || this.secrets.at(-1) !== model.secrets.at(-1)) {
+      this.secrets = model.secrets.slice();
+    }
+    if (this.selectedId !== null) this.selected = model.flow(this.selectedId) ?? this.selected;
   }
 }
