@@ -71,6 +71,8 @@ export function pairedAdvantage(metric: MetricDef, mitmlab: PeerResult | undefin
 }
 
 function number(n: number, digits: number): string {
+  // "-0.00" would read as a measurement; a value that rounds to zero is shown as zero.
+  if (Math.abs(n) < 0.5 * 10 ** -digits) n = 0;
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 

@@ -248,7 +248,8 @@ async function flowsScenario(ctx: BenchContext): Promise<ScenarioResults> {
         if (r.kind !== 'flows') throw new Error(`unexpected result ${r.kind}`);
         result.runs.push({ rssMiB: rss ? rss.end / MIB : undefined, rssIdleMiB: idle !== null ? idle / MIB : undefined, rssPeakMiB: rss ? rss.peak / MIB : undefined, flows: r.count, seconds: r.seconds, errors: r.errors, foreignCores: r.cpu.foreignCores });
         if (!r.complete) note(result, 0, `only ${r.count} of ${s.flows} flows within ${s.flowsTimeoutMs / 1000} s (${r.errors} errors${r.firstError ? `, first: ${r.firstError}` : ''})`);
-        ctx.log(`[flows] ${peer.name}: ${r.count} flows in ${fmt(r.seconds, 1)} s, RSS ${idle !== null ? fmt(idle / MIB, 1) : '?'} MiB idle → ${rss ? fmt(rss.end / MIB, 1) : '?'} MiB after (peak ${rss ? fmt(rss.peak / MIB, 1) : '?'})`);
+        const memory = rss && idle !== null ? `, RSS ${fmt(idle / MIB, 1)} MiB idle → ${fmt(rss.end / MIB, 1)} MiB after (peak ${fmt(rss.peak / MIB, 1)})` : '';
+        ctx.log(`[flows] ${peer.name}: ${r.count} flows in ${fmt(r.seconds, 1)} s${memory}${noise(r.cpu)}`);
       } catch (error) {
         sampler?.stop();
         result.runs.push({ rssMiB: Number.NaN });
