@@ -1,5 +1,6 @@
 // The hub's REST API: lazy fetches the WebSocket stream never carries (bodies, a connection's events), the session
-// list, streamed exports, the CA download and the self-test. Requests reach this only after the access checks.
+// list, recorded sessions' events for opening one in the live view, streamed exports, the CA download and the
+// self-test. Requests reach this only after the access checks.
 
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
