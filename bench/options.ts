@@ -49,6 +49,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'peers', arg: 'LIST', help: `Comma-separated peers: ${PEER_NAMES.join(', ')} (default: all; mitmdump is skipped when not on PATH).` },
   { name: 'runs', arg: 'N', help: 'Runs of each timed scenario per peer, interleaved (default 3; 1 with --quick).' },
   { name: 'duration', arg: 'SECONDS', help: 'Counted window of each timed run (default 5; 2 with --quick), after a 1 s warm-up.' },
+  { name: 'flows', arg: 'N', help: 'Requests before the flows scenario reads RSS (default 20000; 5000 with --quick).' },
   { name: 'profile', help: 'Run mitmlab under node --cpu-prof; save one .cpuprofile per scenario and print its top frames.' },
   { name: 'mitmlab-args', arg: 'ARGS', help: 'Extra `mitmlab start` arguments, space-separated, to measure a setting against the defaults (e.g. "--leaf-key ec").' },
   { name: 'no-build', help: 'Do not run `npm run build:server` first (use the dist/ already built).' },
@@ -104,6 +105,8 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBench {
   if (typeof runs === 'string') return { ok: false, error: runs };
   const duration = positive('duration', quick ? 2 : 5, 120);
   if (typeof duration === 'string') return { ok: false, error: duration };
+  const flows = positive('flows', quick ? 5000 : 20_000, 1_000_000);
+  if (typeof flows === 'string') return { ok: false, error: flows };
   const profile = given.has('profile');
   return {
     ok: true,
@@ -122,8 +125,9 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBench {
       downloadTimeoutMs: 120_000,
       bufferedCapMs: quick ? 5000 : 15_000,
       newHosts: quick ? 20 : 100,
-      flows: quick ? 5000 : 20_000,
-      flowsTimeoutMs: 120_000,
+      flows: Math.round(flows),
+      // About 2,000 flows/s is the slowest peer's pace here (mitmdump); leave it room, bounded.
+      flowsTimeoutMs: Math.min(600_000, Math.max(120_000, Math.round(flows) * 3)),
       profile,
       mitmlabArgs: given.has('mitmlab-args') ? (given.get('mitmlab-args') as string).split(/\s+/).filter(Boolean) : [],
       build: !given.has('no-build'),

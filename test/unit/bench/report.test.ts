@@ -85,8 +85,8 @@ describe('parseBenchArgs', () => {
     expect(s.scenarios).toHaveLength(6);
   });
   it('understands --quick, --only, --peers, --runs and --duration', () => {
-    const parsed = parseBenchArgs(['--quick', '--only', 'keepalive,download', '--peers=direct,mitmlab', '--runs', '2', '--duration', '1.5']);
-    expect(parsed).toMatchObject({ ok: true, settings: { quick: true, scenarios: ['keepalive', 'download'], peers: ['direct', 'mitmlab'], runs: 2, durationMs: 1500, newHosts: 20 } });
+    const parsed = parseBenchArgs(['--quick', '--only', 'keepalive,download', '--peers=direct,mitmlab', '--runs', '2', '--duration', '1.5', '--flows', '50000']);
+    expect(parsed).toMatchObject({ ok: true, settings: { quick: true, scenarios: ['keepalive', 'download'], peers: ['direct', 'mitmlab'], runs: 2, durationMs: 1500, newHosts: 20, flows: 50_000, flowsTimeoutMs: 150_000 } });
   });
   it('keeps only mitmlab and direct when profiling', () => {
     expect(parseBenchArgs(['--profile'])).toMatchObject({ ok: true, settings: { profile: true, peers: ['direct', 'mitmlab'] } });
