@@ -4,7 +4,7 @@
 // show both TLS legs and both certificate chains, expose the login's password, and export as a valid HAR.
 // Screenshots go to test-results/e2e/ (gitignored).
 
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { requireTools } from '../helpers/tools.js';
+import { ensureUiBuilt } from '../helpers/ui-build.js';
 
 const harValidator = createRequire(import.meta.url)('har-validator') as { har(data: unknown): Promise<unknown> };
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -29,21 +30,6 @@ let chrome: RunningChromium;
 let ui: Page;
 let site: Page;
 
-/** Builds the UI into dist/ui when it is missing or older than its sources (the hub serves what is there). */
-async function ensureUiBuilt(): Promise<void> {
-  const index = path.join(repo, 'dist', 'ui', 'index.html');
-  const builtAt = await stat(index).then((s) => s.mtimeMs).catch(() => 0);
-  const { readdir } = await import('node:fs/promises');
-  let newest = 0;
-  for (const dir of ['ui', 'server/protocol', 'server/tls']) {
-    for (const entry of await readdir(path.join(repo, dir), { recursive: true, withFileTypes: true })) {
-      if (entry.isFile()) newest = Math.max(newest, (await stat(path.join(entry.parentPath, entry.name))).mtimeMs);
-    }
-  }
-  if (builtAt > newest) return;
-  const { build } = await import('vite');
-  await build({ configFile: path.join(repo, 'ui', 'vite.config.ts'), logLevel: 'warn' });
-}
 
 async function shot(name: string): Promise<void> {
   await ui.screenshot({ path: path.join(shots, `${name}.png`) });

@@ -5,7 +5,7 @@
 // log show under a "viewing session …" banner, while live traffic keeps arriving in the background. "Back to live"
 // shows the new session with that traffic. Screenshots go to test-results/e2e/ (gitignored).
 
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { testOptions } from '../helpers/mitmlab.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { requireTools } from '../helpers/tools.js';
+import { ensureUiBuilt } from '../helpers/ui-build.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const shots = path.join(repo, 'test-results', 'e2e');
@@ -42,20 +43,6 @@ let firstPorts: { proxy: number; ui: number };
 let second: RunningMitmlab | null = null;
 const secondEvents: ProxyEvent[] = [];
 
-/** Builds the UI into dist/ui when it is missing or older than its sources (the hub serves what is there). */
-async function ensureUiBuilt(): Promise<void> {
-  const index = path.join(repo, 'dist', 'ui', 'index.html');
-  const builtAt = await stat(index).then((s) => s.mtimeMs).catch(() => 0);
-  let newest = 0;
-  for (const folder of ['ui', 'server/protocol', 'server/tls']) {
-    for (const entry of await readdir(path.join(repo, folder), { recursive: true, withFileTypes: true })) {
-      if (entry.isFile()) newest = Math.max(newest, (await stat(path.join(entry.parentPath, entry.name))).mtimeMs);
-    }
-  }
-  if (builtAt > newest) return;
-  const { build } = await import('vite');
-  await build({ configFile: path.join(repo, 'ui', 'vite.config.ts'), logLevel: 'warn' });
-}
 
 /** Starts mitmlab on the shared data dir, recording its events; names outside --resolve fail like missing DNS names. */
 async function run(overrides: Partial<StartOptions>, into: ProxyEvent[]): Promise<RunningMitmlab> {
