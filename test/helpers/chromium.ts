@@ -22,7 +22,7 @@ export const CHROMIUM_FLAGS = [
 ];
 
 export interface ChromiumOptions {
-  /** Send traffic through this proxy (`http://127.0.0.1:PORT`). Loopback addresses still go direct (Chromium's implicit bypass). */
+  /** Send *.test traffic through this proxy (`http://127.0.0.1:PORT`) via a PAC script; loopback goes direct. */
   proxy?: string;
   /** Base64 SHA-256 SPKI hashes Chromium accepts whatever the chain (--ignore-certificate-errors-spki-list): trusting the lab CA for this profile only. */
   trustSpki?: string[];
@@ -38,6 +38,21 @@ export interface RunningChromium {
   close(): Promise<void>;
 }
 
+/**
+ * A PAC script instead of --proxy-server: test names (*.test, RFC 6761) go to mitmlab, loopback goes direct (the live
+ * view), and everything else — Chromium's own background requests to Google services, which the DESIGN flags do not
+ * silence — goes to a closed loopback port, so it neither leaves the machine nor clutters the recorded session.
+ */
+function pacUrl(proxy: string): string {
+  const hostPort = new URL(proxy).host;
+  const script = `function FindProxyForURL(url, host) {
+  if (host === 'localhost' || host === '127.0.0.1' || host === '[::1]') return 'DIRECT';
+  if (dnsDomainIs(host, '.test')) return 'PROXY ${hostPort}';
+  return 'PROXY 127.0.0.1:9';
+}`;
+  return `data:application/x-ns-proxy-autoconfig;base64,${Buffer.from(script).toString('base64')}`;
+}
+
 /** True when Chromium is installed (see requireTools for the CI rule). */
 export function hasChromium(): boolean {
   return hasTool(CHROMIUM_PATH) || hasTool('chromium');
@@ -48,7 +63,7 @@ export async function launchChromium(options: ChromiumOptions = {}): Promise<Run
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'mitmlab-chromium-'));
   // playwright passes the fresh profile as --user-data-dir itself (launchPersistentContext).
   const args = [...CHROMIUM_FLAGS];
-  if (options.proxy) args.push(`--proxy-server=${options.proxy}`);
+  if (options.proxy) args.push(`--proxy-pac-url=${pacUrl(options.proxy)}`);
   if (options.trustSpki?.length) args.push(`--ignore-certificate-errors-spki-list=${options.trustSpki.join(',')}`);
   args.push(...(options.extraArgs ?? []));
   const context = await chromium.launchPersistentContext(userDataDir, {
