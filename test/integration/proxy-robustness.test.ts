@@ -1,0 +1,987 @@
+// Hostile input gets a clear answer, never a crash (issue 2): mitmlab runs as its own process, so a crash shows as an
+// exit, and its answers and recorded events (read back from the session log) are checked case by case. Complements
+// proxy-hostile.test.ts (which covers bad CONNECT targets, loops, 431 and clients that go away) without repeating it.
+//
+// Tests marked it.fails document a defect found here; each names the fault in the comment above it. When the core is
+// fixed, the test starts passing, it.fails reports that, and the marker is removed.
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { WebSocketServer } from 'ws';
+import type { ProxyEvent } from '../../server/protocol/events.js';
+import { startHostileCli, type HostileCli } from '../helpers/hostile-cli.js';
+import { pathOf, startScriptedOrigin, startSilentOrigin, type OriginScript, type ScriptedOrigin } from '../helpers/hostile-origin.js';
+import { alertRecord, captureClientHello, inflateClientHello, mutate, pick, seededRandom } from '../helpers/hostile-tls.js';
+import { closePayload, rawUpgrade, startDroppingWsOrigin, wsFrame } from '../helpers/hostile-ws.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { connectTunnel } from '../helpers/proxy-client.js';
+import { rawExchange, statusOf } from '../helpers/raw-http.js';
+import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { requireTools } from '../helpers/tools.js';
+
+const HOST = 'origin.test';
+const SCRIPTED = 'scripted.test';
+const SLOW = 'slow.test';
+// Never used for a request: a quick unused close to it is judged on its own (intercept.ts SIBLING_WINDOW_MS).
+const UNUSED = 'unused.test';
+
+let pki: TestPki;
+let tlsOrigin: Origin;
+let plain: Origin;
+let scripted: ScriptedOrigin;
+let scriptedTls: ScriptedOrigin;
+let cli: HostileCli;
+let caPem: string;
+
+/** Origin behaviours, chosen by path. Each answers one request with bytes no HTTP library would write. */
+const script: OriginScript = (socket, head) => {
+  switch (pathOf(head).split('?')[0]) {
+    case '/garbage':
+      return void socket.end('SSH-2.0-OpenSSH_9.2\r\nthis is not HTTP at all\r\n\r\n');
+    case '/http09':
+      return void socket.end('<html>an HTTP/0.9 answer has no status line</html>');
+    case '/cl-te':
+      return void socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+    case '/two-cl':
+      return void socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!');
+    case '/mid-headers':
+      return void socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/pl');
+    case '/cl-longer':
+      // Promises 100 bytes, sends 5, then closes: the response is cut off.
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello');
+      return void setTimeout(() => socket.end(), 20);
+    case '/cl-shorter':
+      // Says 5 bytes and sends more: RFC 9112 §6.3 — the message ends after 5; what follows is not part of it.
+      return void socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello, and bytes beyond Content-Length');
+    case '/1xx':
+      return void socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    case '/101':
+      // A switch of protocols nobody asked for (RFC 9110 §15.2.2: only in answer to an Upgrade request).
+      return void socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nnot http any more');
+    case '/head':
+      // A HEAD response must not carry content (RFC 9110 §9.3.2); this one does.
+      return void socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
+    case '/204':
+      return void socket.write('HTTP/1.1 204 No Content\r\n\r\nbody-in-a-204');
+    case '/304':
+      return void socket.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\nbody');
+    default:
+      return void socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  }
+};
+
+beforeAll(async () => {
+  pki = await createTestPki({ names: [HOST, SCRIPTED, UNUSED, '127.0.0.1'] });
+  tlsOrigin = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem });
+  plain = await startOrigin();
+  scripted = await startScriptedOrigin(script);
+  scriptedTls = await startScriptedOrigin(script, { cert: pki.valid.certPem, key: pki.valid.keyPem });
+  cli = await startHostileCli([
+    '--upstream-ca', pki.rootPath,
+    '--resolve', `${HOST}:127.0.0.1`, '--resolve', `${SCRIPTED}:127.0.0.1`, '--resolve', `${UNUSED}:127.0.0.1`,
+    '--handshake-timeout', '3000',
+  ]);
+  caPem = await readFile(cli.caPath, 'utf8');
+});
+
+afterAll(async () => {
+  await cli?.dispose();
+  await Promise.all([tlsOrigin?.close(), plain?.close(), scripted?.close(), scriptedTls?.close()]);
+  await pki?.dispose();
+});
+
+// Every test ends with the process alive and serving.
+afterEach(async () => {
+  if (!cli) return;
+  expect(cli.alive(), `mitmlab exited:\n${cli.output().slice(-3000)}`).toBe(true);
+  await expectServing(cli.proxyPort);
+});
+
+/** A plain http:// request through the proxy still gets the origin's 200. */
+async function expectServing(proxyPort: number): Promise<void> {
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: proxyPort, path: `http://127.0.0.1:${plain.port}/hello`, headers: { host: `127.0.0.1:${plain.port}` }, agent: false });
+    req.once('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+  expect(status).toBe(200);
+}
+
+/** Sends raw bytes and returns the answer plus the connection id mitmlab gave it. */
+async function exchange(bytes: string | Buffer, waitMs = 3_000): Promise<{ text: string; conn: Promise<string> }> {
+  const socket = net.connect({ host: '127.0.0.1', port: cli.proxyPort });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const conn = cli.connOf(socket.localPort!);
+  return { text: await collect(socket, bytes, waitMs), conn };
+}
+
+let markers = 0;
+/**
+ * Returns once everything mitmlab emitted before this call is in the session log: a fresh control request's
+ * response is recorded after it (the bus keeps emission order). Lets a test check that an event did *not* happen.
+ */
+async function settled(): Promise<void> {
+  const path = `/hello?settled=${++markers}`;
+  const { text } = await exchange(`GET ${plainUrl(path)} HTTP/1.1\r\n${plainHost()}Connection: close\r\n\r\n`);
+  expect(statusOf(text)).toBe(200);
+  const request = await cli.waitForEvent('http-request', (e) => e.url.endsWith(path));
+  await cli.waitForEvent('http-response', (e) => e.id === request.id);
+}
+
+/** Writes `bytes` (if any) and collects what arrives until the peer closes or `waitMs` passes. */
+function collect(socket: Duplex, bytes: string | Buffer | null, waitMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    };
+    const timer = setTimeout(done, waitMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('close', done);
+    socket.on('error', () => undefined);
+    if (bytes !== null) socket.write(bytes);
+  });
+}
+
+/** All status codes in a raw stream of responses, in order. */
+function statuses(text: string): number[] {
+  return [...text.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]));
+}
+
+/** mitmlab's reason header on its own answers. */
+function mitmlabError(text: string): string | null {
+  return /\r\nx-mitmlab-error: ([^\r]*)/i.exec(text)?.[1] ?? null;
+}
+
+/** CONNECT through the proxy, then TLS; returns the raw tunnel socket (for its local port) and the TLS socket. */
+async function intercepted(authority: string, servername: string, options: tls.ConnectionOptions = {}): Promise<{ raw: Socket; secure: tls.TLSSocket; conn: Promise<string> }> {
+  const raw = await connectTunnel(cli.proxyPort, authority);
+  const conn = cli.connOf(raw.localPort!);
+  const secure = tls.connect({ socket: raw, servername, ca: caPem, ...options });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', resolve);
+    secure.once('error', reject);
+  });
+  return { raw, secure, conn };
+}
+
+const plainUrl = (path: string): string => `http://127.0.0.1:${plain.port}${path}`;
+const plainHost = (): string => `Host: 127.0.0.1:${plain.port}\r\n`;
+const scriptedUrl = (path: string): string => `http://127.0.0.1:${scripted.port}${path}`;
+
+describe('requests Node refuses to parse get 400 with the parser\'s reason, on the proxy port', () => {
+  // Request smuggling shapes (RFC 9112 §6.1, §6.3, §7.1; RFC 9110 §5.5): a proxy and an origin must never disagree on
+  // where a message ends, so ambiguous framing is refused before anything is forwarded.
+  const cases: Array<[string, () => string, RegExp]> = [
+    ['Content-Length with Transfer-Encoding', () => `POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, /Transfer-Encoding can(?:'|&#39;)t be present with Content-Length/],
+    ['two different Content-Lengths', () => `POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde`, /Duplicate Content-Length/],
+    ['a Content-Length list', () => `POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Content-Length: 4, 4\r\n\r\nabcd`, /Content-Length/],
+    ['Transfer-Encoding that does not end in chunked', () => `POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Transfer-Encoding: gzip\r\n\r\nabcd`, /Transfer-Encoding/],
+    ['Transfer-Encoding: xchunked', () => `POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Transfer-Encoding: xchunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n`, /Transfer-Encoding/],
+    ['whitespace before the colon', () => `POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Transfer-Encoding : chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n`, /header/i],
+    ['an obs-fold continuation line', () => `GET ${plainUrl('/hello')} HTTP/1.1\r\n${plainHost()}X-Folded: a\r\n b\r\n\r\n`, /whitespace|header/i],
+    ['bare LF line ends', () => `GET ${plainUrl('/hello')} HTTP/1.1\nHost: 127.0.0.1\n\n`, /CRLF|LF|CR/],
+    ['NUL in a header value', () => `GET ${plainUrl('/hello')} HTTP/1.1\r\n${plainHost()}X-A: a\0b\r\n\r\n`, /header value char/],
+    ['NUL in the URL', () => `GET ${plainUrl('/he\0llo')} HTTP/1.1\r\n${plainHost()}\r\n`, /url/i],
+    ['an absurd method', () => `FROBNICATE ${plainUrl('/hello')} HTTP/1.1\r\n${plainHost()}\r\n`, /method/],
+    ['a 5,000-character method', () => `${'A'.repeat(5000)} ${plainUrl('/hello')} HTTP/1.1\r\n${plainHost()}\r\n`, /method/],
+    ['HTTP/3.0 on an HTTP/1 port', () => `GET ${plainUrl('/hello')} HTTP/3.0\r\n${plainHost()}\r\n`, /version/],
+    ['the HTTP/2 connection preface', () => 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', /PRI/],
+  ];
+
+  it.each(cases)('%s → 400 with a reason', async (_name, request, reason) => {
+    const { text, conn } = await exchange(request());
+    expect(statusOf(text)).toBe(400);
+    expect(mitmlabError(text)).toBe('Malformed request');
+    expect(text).toMatch(reason);
+    const id = await conn;
+    const error = await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'bad-request');
+    expect(error.status).toBe(400);
+    expect(error.message).toMatch(reason);
+  });
+
+  it.each([
+    ['an invalid chunk size', (u: string) => `POST ${u} HTTP/1.1\r\n${plainHost()}Transfer-Encoding: chunked\r\n\r\nzz\r\nabcd\r\n0\r\n\r\n`, /chunk size/],
+    ['a chunk size that overflows 64 bits', (u: string) => `POST ${u} HTTP/1.1\r\n${plainHost()}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nabcd\r\n0\r\n\r\n`, /overflow/],
+    ['a bare LF after a chunk extension', (u: string) => `POST ${u} HTTP/1.1\r\n${plainHost()}Transfer-Encoding: chunked\r\n\r\n4;a\nabcd\r\n0\r\n\r\n`, /chunk extension/],
+  ])('a body with %s → 400 with the reason', async (_name, request, reason) => {
+    const { text, conn } = await exchange(request(plainUrl('/echo')));
+    expect(statusOf(text)).toBe(400);
+    expect(text).toMatch(reason);
+    const id = await conn;
+    await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'bad-request');
+  });
+
+  // Defect: the head was already forwarded when the body turned out malformed; mitmlab answers 400, but the flow also
+  // gets proxy-error 'client-aborted' ("The client disconnected before sending the whole request body"), which is
+  // not what happened. Fault: server/core/http-exchange.ts forwardExchange, the pipeline(req, upstreamReq) callback
+  // reports every incomplete request as a client abort.
+  it.fails('a malformed chunked body is not recorded as a client that went away', async () => {
+    const { text, conn } = await exchange(`POST ${plainUrl('/echo?bad-chunk')} HTTP/1.1\r\n${plainHost()}Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\nzz\r\n`);
+    expect(statusOf(text)).toBe(400);
+    const id = await conn;
+    await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'bad-request');
+    await cli.waitForEvent('connection-close', (e) => e.conn === id);
+    await settled();
+    const aborted = cli.eventsOf(id).filter((e) => e.type === 'proxy-error' && e.code === 'client-aborted');
+    expect(aborted).toEqual([]);
+  });
+});
+
+describe('requests that are valid, if unusual, are forwarded intact', () => {
+  it('chunk extensions are accepted and the body arrives whole (RFC 9112 §7.1.1)', async () => {
+    const { text } = await exchange(`POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4;name=value\r\nabcd\r\n3;x\r\nefg\r\n0\r\n\r\n`);
+    expect(statusOf(text)).toBe(200);
+    expect(text).toContain('"length":7');
+    expect(text).toContain('"body":"abcdefg"');
+  });
+
+  it('three pipelined requests get three answers, in order', async () => {
+    const { text } = await exchange(
+      `GET ${plainUrl('/hello')} HTTP/1.1\r\n${plainHost()}\r\n` +
+        `POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Content-Length: 3\r\n\r\nabc` +
+        `GET ${plainUrl('/hello')} HTTP/1.1\r\n${plainHost()}Connection: close\r\n\r\n`,
+    );
+    expect(statuses(text)).toEqual([200, 200, 200]);
+    expect(text.indexOf('hello from origin')).toBeLessThan(text.indexOf('"body":"abc"'));
+    expect(text.lastIndexOf('hello from origin')).toBeGreaterThan(text.indexOf('"body":"abc"'));
+  });
+
+  it('Expect: 100-continue gets 100, then the origin\'s answer to the whole body', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: cli.proxyPort });
+    const first = await new Promise<string>((resolve) => {
+      socket.once('data', (c: Buffer) => resolve(c.toString('latin1')));
+      socket.write(`POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Content-Length: 4\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
+    });
+    expect(statusOf(first)).toBe(100);
+    const rest = await collect(socket, 'abcd', 5_000);
+    expect(statusOf(rest)).toBe(200);
+    expect(rest).toContain('"body":"abcd"');
+    // The expectation was met on this hop; it is not forwarded (RFC 9110 §10.1.1).
+    expect(rest).not.toContain('"expect"');
+  });
+
+  it('a 20 KiB URL (under --max-header-size) is forwarded whole; a 100 KiB one gets 431', async () => {
+    const query = 'q='.concat('a'.repeat(20 * 1024));
+    const seen = plain.seen.length;
+    const { text } = await exchange(`GET ${plainUrl(`/hello?${query}`)} HTTP/1.1\r\n${plainHost()}Connection: close\r\n\r\n`);
+    // Node's origin server has a 16 KiB limit of its own, so it may refuse; what matters is that it got the URL whole.
+    expect(statusOf(text)).not.toBe(0);
+    expect(mitmlabError(text)).toBeNull();
+    if (plain.seen.length > seen) expect(plain.seen[plain.seen.length - 1]!.url).toBe(`/hello?${query}`);
+    const huge = await exchange(`GET ${plainUrl(`/hello?${'a'.repeat(100 * 1024)}`)} HTTP/1.1\r\n${plainHost()}\r\n`);
+    expect(statusOf(huge.text)).toBe(431);
+    const id = await huge.conn;
+    await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'headers-too-large');
+  });
+
+  it('an HTTP/0.9-style request line without a version still gets an HTTP answer', async () => {
+    const { text } = await exchange(`GET ${plainUrl('/hello')}\r\n\r\n`);
+    expect(statusOf(text)).not.toBe(0);
+  });
+
+  // Defect: RFC 9112 §3.2 — "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request
+  // message that … contains more than one Host header field line". mitmlab forwards both, so the origin picks one
+  // while mitmlab routed by the URL: a classic routing-confusion shape. Fault: server/core/proxy.ts front 'request'
+  // handler (no Host check) and http-exchange.ts forwardExchange (forwards the client's Host lines as they are).
+  it.fails('two Host header lines → 400', async () => {
+    const { text } = await exchange(`GET ${plainUrl('/hello')} HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(text)).toBe(400);
+  });
+
+  // Defect: RFC 9112 §3.2.2 — a proxy forwarding an absolute-form request "MUST generate a new Host field value based
+  // on the received request-target rather than forward the received Host field value". mitmlab connects to the URL's
+  // host but forwards the client's Host, so the origin sees a different host than mitmlab recorded.
+  // Fault: server/core/http-exchange.ts forwardExchange keeps the client's Host (only adds one when missing).
+  it.fails('the Host sent upstream is the request URL\'s authority, not the client\'s Host line', async () => {
+    const { text } = await exchange(`GET ${plainUrl('/echo')} HTTP/1.1\r\nHost: elsewhere.test\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(text)).toBe(200);
+    expect(text).toContain(`"host":"127.0.0.1:${plain.port}"`);
+  });
+});
+
+describe('origins that misbehave (plain http://)', () => {
+  it('an origin that closes in the middle of its head → 502 "reset the connection"', async () => {
+    const { text, conn } = await exchange(`GET ${scriptedUrl('/mid-headers')} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(statusOf(text)).toBe(502);
+    expect(mitmlabError(text)).toMatch(/reset the connection/);
+    const id = await conn;
+    await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'upstream-reset' && e.status === 502);
+  });
+
+  it('a Content-Length longer than the body: the client gets what came, then a close, and the cut is recorded', async () => {
+    const { text, conn } = await exchange(`GET ${scriptedUrl('/cl-longer')} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(statusOf(text)).toBe(200);
+    expect(text.endsWith('\r\n\r\nhello')).toBe(true);
+    const id = await conn;
+    const cut = await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'upstream-reset');
+    expect(cut.message).toMatch(/cut off/);
+    const response = await cli.waitForEvent('http-response', (e) => e.conn === id);
+    expect(response.status).toBe(200);
+  });
+
+  it('1xx interim responses, then 200: the client gets the final answer', async () => {
+    const { text } = await exchange(`GET ${scriptedUrl('/1xx')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(statuses(text).at(-1)).toBe(200);
+    expect(text.endsWith('ok')).toBe(true);
+  });
+
+  // Defect: a response that is complete by its own framing, followed by stray bytes, reaches the client as nothing at
+  // all (an empty reply: bytesOut 0), while the session records the origin's status and body as if delivered.
+  // Node's client parser reads the stray bytes as a next response, fails, and emits 'error' on the request *after*
+  // 'response'; forwardExchange then sees res.headersSent and destroys the client's response before its body (or
+  // even its head) was flushed. Fault: server/core/http-exchange.ts forwardExchange, upstreamReq 'error' handler.
+  // Fix sketch:
+  //   let upstreamRes: http.IncomingMessage | null = null;            // set in the 'response' handler
+  //   upstreamReq.once('error', (error) => {
+  //     if (clientGone) return;
+  // +   // Junk after a complete message (RFC 9112 §6.3) poisons only that upstream connection, which Node discards.
+  // +   if (upstreamRes?.complete) return;
+  //     if (res.headersSent) { … }
+  it.fails.each([
+    ['a Content-Length shorter than what follows', 'GET', '/cl-shorter', 200, 'hello'],
+    ['a 204 with a body', 'GET', '/204', 204, ''],
+    ['a 304 with a body', 'GET', '/304', 304, ''],
+    ['a HEAD response with a body', 'HEAD', '/head', 200, ''],
+  ])('%s: the client still gets the response as framed', async (_name, method, path, status, body) => {
+    const { text } = await exchange(`${method} ${scriptedUrl(path)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(text)).toBe(status);
+    expect(text.split('\r\n\r\n')[1] ?? '').toBe(body);
+  });
+
+  // Defect: an origin that answers a plain GET with 101 Switching Protocols leaves the client waiting forever: Node's
+  // ClientRequest, with no 'upgrade' listener, destroys the socket and emits neither 'response' nor 'error' — only
+  // 'close' — and forwardExchange listens for neither 'upgrade' nor 'close'. The idle timer never fires either
+  // (site.active stays 1). Fault: server/core/http-exchange.ts forwardExchange.
+  // Fix sketch:
+  // + upstreamReq.once('upgrade', (_res, socket) => { socket.destroy(); sendErrorPage(ctx, site, flow, res,
+  // +   { code: 'upstream-reset', status: 502, title: `${target.host} switched protocols unasked`,
+  // +     detail: 'The origin answered 101 to a request that did not ask to upgrade (RFC 9110 §15.2.2).' }, …) });
+  it.fails('an unsolicited 101 → a 502 answer, not a hang', async () => {
+    const { text } = await exchange(`GET ${scriptedUrl('/101')} HTTP/1.1\r\nHost: x\r\n\r\n`, 4_000);
+    expect(statusOf(text)).toBe(502);
+  });
+
+  // Defect: an origin that is reached and answers with bytes that are not HTTP gets a 502 titled "Cannot reach HOST",
+  // a proxy-error 'upstream-unreachable', and the message "The TLS handshake with the origin … failed
+  // [HPE_INVALID_CONSTANT]" — on a plain http:// request where no TLS is involved. The student is sent to look for a
+  // network problem. Fault: server/core/upstream-answer.ts failureAnswer falls through to its default branch for
+  // llhttp's HPE_* codes (and server/tls/failures.ts classifyUpstreamFailure's default message always says "TLS
+  // handshake"). Fix sketch (upstream-answer.ts, before the classifyUpstreamFailure call):
+  // + if (code.startsWith('HPE_')) {
+  // +   const reason = (e as { reason?: string }).reason ?? e.message ?? code;
+  // +   return { code: 'upstream-bad-response', status: 502, title: `${where} sent an invalid HTTP response`,
+  // +            detail: `mitmlab reached ${where}, but its answer is not valid HTTP/1.1 (${reason}).` };
+  // + }
+  // (plus 'upstream-bad-response' in ProxyErrorCode, server/protocol/events.ts).
+  it.fails.each([
+    ['bytes that are not HTTP', '/garbage'],
+    ['an HTTP/0.9 answer', '/http09'],
+    ['Content-Length with Transfer-Encoding', '/cl-te'],
+    ['two Content-Lengths', '/two-cl'],
+  ])('an origin that sends %s → 502 naming an invalid response, not "Cannot reach"', async (_name, path) => {
+    const { text, conn } = await exchange(`GET ${scriptedUrl(path)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(statusOf(text)).toBe(502);
+    const id = await conn;
+    const error = await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.status === 502);
+    expect(mitmlabError(text)).not.toMatch(/Cannot reach/);
+    expect(error.code).not.toBe('upstream-unreachable');
+    expect(error.message).not.toMatch(/TLS handshake/);
+  });
+});
+
+describe('inside an intercepted TLS connection', () => {
+  it('smuggling shapes get 400 from the decrypted parser too', async () => {
+    const { secure, conn } = await intercepted(`${HOST}:${tlsOrigin.port}`, HOST);
+    const text = await collect(secure, `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 3_000);
+    expect(statusOf(text)).toBe(400);
+    expect(text).toMatch(/Transfer-Encoding can(?:'|&#39;)t be present with Content-Length/);
+    const id = await conn;
+    await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'bad-request');
+  });
+
+  it('the TLS origin answers a normal request (baseline for the cases below)', async () => {
+    const { secure } = await intercepted(`${HOST}:${tlsOrigin.port}`, HOST);
+    const text = await collect(secure, `GET /hello HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`, 3_000);
+    expect(statusOf(text)).toBe(200);
+    expect(text).toContain('hello from origin');
+  });
+
+  it('the HTTP/2 preface inside TLS (ALPN said http/1.1) → 400', async () => {
+    const { secure, conn } = await intercepted(`${HOST}:${tlsOrigin.port}`, HOST);
+    const text = await collect(secure, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 3_000);
+    expect(statusOf(text)).toBe(400);
+    const id = await conn;
+    await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'bad-request');
+  });
+
+  // Defect: a client that sends an unparsable request inside TLS gets its 400, but the close that follows is then
+  // recorded as tls-failed 'closed-after-handshake' — "it probably rejected the certificate silently (for example
+  // certificate pinning)" — because the clientError path never counts as activity on the connection. (Seen too with
+  // `openssl s_client -ign_eof` sending "R".) Fault: server/core/proxy.ts clientError handler / intercept.ts close
+  // handler (state.requests stays 0). Fix sketch (proxy.ts, clientError):
+  // + const state = interceptedConnection(socket); if (state) state.requests++; // it spoke HTTP: not a silent reject
+  it.fails('a malformed request inside TLS → 400, and no "rejected the certificate" verdict', async () => {
+    const { secure, conn } = await intercepted(`${UNUSED}:${tlsOrigin.port}`, UNUSED);
+    const text = await collect(secure, `GET /hello HTTP/1.1\r\nHost: ${UNUSED}\r\nNot A Header\r\n\r\n`, 3_000);
+    expect(statusOf(text)).toBe(400);
+    const id = await conn;
+    await cli.waitForEvent('connection-close', (e) => e.conn === id);
+    await settled();
+    const verdicts = cli.eventsOf(id).filter((e) => e.type === 'tls-failed' && e.cause === 'closed-after-handshake');
+    expect(verdicts).toEqual([]);
+  });
+
+  // Defect: CONNECT inside an intercepted connection is answered with a silent close (the internal HTTP server has
+  // no 'connect' listener, so Node destroys the socket), and the session then says the client "probably rejected the
+  // certificate silently". Fault: server/core/proxy.ts — `inner` has no 'connect' handler.
+  // Fix sketch: + inner.on('connect', (req, socket) => { const state = interceptedConnection(socket);
+  // +   if (state) state.requests++; emitError(state?.conn ?? null, 'bad-request', 405, '…');
+  // +   refuse(socket, { status: 405, title: 'CONNECT inside a tunnel', detail: 'mitmlab does not open a tunnel inside an intercepted connection.' }); });
+  it.fails('a second CONNECT inside the intercepted tunnel → a 4xx answer', async () => {
+    const { secure } = await intercepted(`${HOST}:${tlsOrigin.port}`, HOST);
+    const text = await collect(secure, `CONNECT 127.0.0.1:${plain.port} HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\n\r\n`, 3_000);
+    expect(statusOf(text)).toBeGreaterThanOrEqual(400);
+    expect(statusOf(text)).toBeLessThan(500);
+  });
+
+  it('an HTTPS origin that closes mid-head → 502 inside the tunnel', async () => {
+    const { secure, conn } = await intercepted(`${SCRIPTED}:${scriptedTls.port}`, SCRIPTED);
+    const text = await collect(secure, `GET /mid-headers HTTP/1.1\r\nHost: ${SCRIPTED}\r\n\r\n`, 3_000);
+    expect(statusOf(text)).toBe(502);
+    const id = await conn;
+    await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'upstream-reset');
+  });
+
+  it('an HTTPS origin that sends garbage → 502 inside the tunnel, recorded as a synthetic response', async () => {
+    const { secure, conn } = await intercepted(`${SCRIPTED}:${scriptedTls.port}`, SCRIPTED);
+    const text = await collect(secure, `GET /garbage HTTP/1.1\r\nHost: ${SCRIPTED}\r\n\r\n`, 3_000);
+    expect(statusOf(text)).toBe(502);
+    const id = await conn;
+    const response = await cli.waitForEvent('http-response', (e) => e.conn === id);
+    expect(response.status).toBe(502);
+    expect(response.synthetic).toBe(true);
+  });
+
+  it('a client offering only h2 in ALPN gets a TLS failure, recorded for the client leg', async () => {
+    const raw = await connectTunnel(cli.proxyPort, `${HOST}:${tlsOrigin.port}`);
+    const conn = cli.connOf(raw.localPort!);
+    const secure = tls.connect({ socket: raw, servername: HOST, ca: caPem, ALPNProtocols: ['h2'] });
+    const error = await new Promise<Error>((resolve) => {
+      secure.once('error', resolve);
+      secure.once('secureConnect', () => resolve(new Error('handshake unexpectedly succeeded')));
+    });
+    expect(error.message).toMatch(/no application protocol/);
+    const id = await conn;
+    const failed = await cli.waitForEvent('tls-failed', (e) => e.conn === id && e.leg === 'client');
+    expect(failed.message).toContain(HOST);
+  });
+});
+
+describe('CONNECT edge cases', () => {
+  it('CONNECT with a body: the bytes after the head are relayed raw, as the start of the tunnel', async () => {
+    const { text, conn } = await exchange(`CONNECT 127.0.0.1:${plain.port} HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(statusOf(text)).toBe(200);
+    // The origin reads "helloGET …" and refuses it: proof the bytes went through untouched.
+    expect(statuses(text)).toEqual([200, 400]);
+    const id = await conn;
+    await cli.waitForEvent('tunnel', (e) => e.conn === id && e.reason === 'not-tls');
+  });
+
+  it('CONNECT to port 0 → 400 bad-connect-target', async () => {
+    const { text, conn } = await exchange('CONNECT 127.0.0.1:0 HTTP/1.1\r\nHost: 127.0.0.1:0\r\n\r\n');
+    expect(statusOf(text)).toBe(400);
+    expect(text).toContain('out of range');
+    const id = await conn;
+    await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'bad-connect-target');
+  });
+
+  it('CONNECT [::1]:PORT reaches an origin on IPv6 loopback', async () => {
+    const v6 = http.createServer((_req, res) => res.end('hello over ipv6'));
+    const listening = await new Promise<boolean>((resolve) => {
+      v6.once('error', () => resolve(false));
+      v6.listen(0, '::1', () => resolve(true));
+    });
+    if (!listening) {
+      console.warn('skipping the [::1] check: this machine has no IPv6 loopback');
+      return;
+    }
+    try {
+      const port = (v6.address() as AddressInfo).port;
+      const { text, conn } = await exchange(`CONNECT [::1]:${port} HTTP/1.1\r\nHost: [::1]:${port}\r\n\r\nGET / HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n`);
+      expect(statuses(text)).toEqual([200, 200]);
+      expect(text).toContain('hello over ipv6');
+      const id = await conn;
+      const connect = await cli.waitForEvent('connect', (e) => e.conn === id);
+      expect(connect.host).toBe('::1');
+    } finally {
+      v6.closeAllConnections();
+      await new Promise((resolve) => v6.close(resolve));
+    }
+  });
+
+  // Defect: RFC 9110 §9.3.6 / RFC 3986 §3.2.2 — an IPv6 literal in authority-form must be bracketed. `::1:PORT` is
+  // ambiguous (it is itself a valid IPv6 address) yet is accepted as host ::1, port PORT.
+  // Fault: server/core/connect-target.ts parseConnectTarget splits at the last ':' without checking the host part.
+  // Fix sketch: + if (hostPart.includes(':')) return { ok: false, reason: 'an IPv6 CONNECT target must be in brackets: [addr]:port' };
+  it.fails('an unbracketed IPv6 CONNECT target → 400', async () => {
+    const { text } = await exchange(`CONNECT ::1:${plain.port} HTTP/1.1\r\n\r\n`, 1_000);
+    expect(statusOf(text)).toBe(400);
+  });
+
+  // Defect (loop guard bypass): an IPv4-mapped IPv6 literal for loopback reaches mitmlab's own live view through the
+  // proxy. normalizeHost canonicalises [::ffff:127.0.0.1] to "::ffff:7f00:1" (WHATWG URL form), and isLocalAddress
+  // only unwraps the dotted form "::ffff:127.0.0.1", so the guard says "not local"; net.connect then reaches
+  // 127.0.0.1 through the mapped address. The live view answered 401 (its own token check), i.e. the request got
+  // there. Fault: server/core/policy.ts isLocalAddress. Fix sketch:
+  // + const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  // + const bare = mapped ? [parseInt(mapped[1], 16) >> 8, parseInt(mapped[1], 16) & 255, parseInt(mapped[2], 16) >> 8, parseInt(mapped[2], 16) & 255].join('.') : …;
+  // (and treat ::ffff:0:0 as 0.0.0.0).
+  it.fails('the live view through an IPv4-mapped IPv6 literal → 403 loop-refused', async () => {
+    expect(cli.uiPort).toBeGreaterThan(0);
+    const absolute = await exchange(`GET http://[::ffff:127.0.0.1]:${cli.uiPort}/ HTTP/1.1\r\nHost: 127.0.0.1:${cli.uiPort}\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(absolute.text)).toBe(403);
+    const connect = await exchange(`CONNECT [::ffff:127.0.0.1]:${cli.uiPort} HTTP/1.1\r\n\r\n`, 1_000);
+    expect(statusOf(connect.text)).toBe(403);
+  });
+
+  it('a second CONNECT inside a raw tunnel is relayed to the origin like any other bytes', async () => {
+    const { text, conn } = await exchange(`CONNECT 127.0.0.1:${plain.port} HTTP/1.1\r\n\r\nCONNECT 127.0.0.1:${tlsOrigin.port} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, 2_000);
+    expect(statusOf(text)).toBe(200);
+    const id = await conn;
+    await cli.waitForEvent('tunnel', (e) => e.conn === id && e.port === plain.port);
+    expect(cli.eventsOf(id).filter((e) => e.type === 'connect')).toHaveLength(1);
+  });
+});
+
+describe('TLS that is not quite a ClientHello', () => {
+  it('a 60 KiB extension list across four records is parsed, the SNI read, and a ServerHello sent', async () => {
+    const hello = inflateClientHello(await captureClientHello({ servername: HOST }), 60 * 1024);
+    expect(hello.length).toBeGreaterThan(60 * 1024);
+    const raw = await connectTunnel(cli.proxyPort, `${HOST}:${tlsOrigin.port}`);
+    const conn = cli.connOf(raw.localPort!);
+    const reply = await new Promise<Buffer>((resolve) => {
+      raw.once('data', resolve);
+      raw.write(hello);
+    });
+    raw.destroy();
+    expect(reply[0]).toBe(22); // a handshake record: ServerHello
+    const id = await conn;
+    const seen = await cli.waitForEvent('tls-client-hello', (e) => e.conn === id && e.leg === 'client');
+    expect(seen.hello.serverName).toBe(HOST);
+    expect(seen.hello.extensions.length).toBeGreaterThan(15);
+  });
+
+  it('a ClientHello written one byte per TCP write completes the handshake and the request', async () => {
+    const raw = await connectTunnel(cli.proxyPort, `${HOST}:${tlsOrigin.port}`);
+    raw.setNoDelay(true);
+    // Forwards reads as they are; splits the first write (the ClientHello) into single bytes, one per write.
+    let first = true;
+    const trickle = new Duplex({
+      read() {
+        raw.resume();
+      },
+      write(chunk: Buffer, _encoding, callback) {
+        if (!first) return void raw.write(chunk, callback);
+        first = false;
+        let i = 0;
+        const next = (): void => {
+          if (i >= chunk.length) return callback();
+          raw.write(chunk.subarray(i, ++i), () => setImmediate(next));
+        };
+        next();
+      },
+    });
+    raw.on('data', (c: Buffer) => {
+      if (!trickle.push(c)) raw.pause();
+    });
+    raw.on('end', () => trickle.push(null));
+    const secure = tls.connect({ socket: trickle, servername: HOST, ca: caPem });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+    const text = await collect(secure, `GET /hello HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`, 5_000);
+    raw.destroy();
+    expect(statusOf(text)).toBe(200);
+    expect(text).toContain('hello from origin');
+  });
+
+  it('random bytes after a valid ClientHello → a client-leg tls-failed event', async () => {
+    const hello = await captureClientHello({ servername: HOST });
+    const raw = await connectTunnel(cli.proxyPort, `${HOST}:${tlsOrigin.port}`);
+    const conn = cli.connOf(raw.localPort!);
+    await collect(raw, Buffer.concat([hello, Buffer.from('random junk, not a TLS record \x00\xff\x17')]), 1_500);
+    const id = await conn;
+    const failed = await cli.waitForEvent('tls-failed', (e) => e.conn === id && e.leg === 'client');
+    expect(failed.message).toContain(HOST);
+  });
+
+  // Defect: junk after a valid hello is classified 'version-mismatch' — "The client and mitmlab support no common TLS
+  // version" — because OpenSSL reports the junk's record header as ERR_SSL_WRONG_VERSION_NUMBER. Versions were never
+  // the problem. Fault: server/tls/failures.ts classifyClientFailure (maps WRONG_VERSION to version-mismatch without
+  // looking at the transcript). Fix sketch: pass `badRecord: transcript saw bytes that do not frame as TLS records`
+  // in FailureFacts from intercept.ts, and classify that first as cause 'unknown' with "The client sent bytes that
+  // are not TLS records after its ClientHello".
+  it.fails('random bytes after a valid ClientHello are not called a version mismatch', async () => {
+    const hello = await captureClientHello({ servername: HOST });
+    const raw = await connectTunnel(cli.proxyPort, `${HOST}:${tlsOrigin.port}`);
+    const conn = cli.connOf(raw.localPort!);
+    await collect(raw, Buffer.concat([hello, Buffer.from('more junk that is not a record')]), 1_500);
+    const id = await conn;
+    const failed = await cli.waitForEvent('tls-failed', (e) => e.conn === id && e.leg === 'client');
+    expect(failed.cause).not.toBe('version-mismatch');
+  });
+
+  // Defect: a TLS alert record sent instead of a ClientHello is relayed raw to the origin and recorded as a
+  // 'tunnel' with reason 'not-tls'. It is TLS (content type 21, version 3.x; RFC 8446 §5.1), just not a hello.
+  // Fault: server/tls/records.ts readFlight returns notTls() for any first byte other than 22.
+  // Fix sketch: + if (isKnownContentType(first) && (buf.length < 2 || buf[1] === 3)) return invalid('unexpected-record-before-hello', 0);
+  // so sniff reports 'invalid' and intercept.ts emits tls-failed for the client leg.
+  it.fails('a TLS alert instead of a ClientHello → a client-leg tls-failed event, not a raw tunnel', async () => {
+    const raw = await connectTunnel(cli.proxyPort, `${HOST}:${tlsOrigin.port}`);
+    const conn = cli.connOf(raw.localPort!);
+    await collect(raw, alertRecord(2, 40), 1_500);
+    const id = await conn;
+    await cli.waitForEvent('tls-failed', (e) => e.conn === id && e.leg === 'client', 3_000);
+  });
+
+  it('a fatal alert after a completed exchange closes that connection only', async () => {
+    const { raw, secure, conn } = await intercepted(`${HOST}:${tlsOrigin.port}`, HOST);
+    const first = await new Promise<string>((resolve) => {
+      secure.once('data', (c: Buffer) => resolve(c.toString('latin1')));
+      secure.write(`GET /hello HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    });
+    expect(statusOf(first)).toBe(200);
+    // A plaintext fatal alert (handshake_failure) where an encrypted record is due.
+    const after = await collect(raw, alertRecord(2, 40), 2_000);
+    expect(after).not.toMatch(/HTTP\/1\.1/);
+    const id = await conn;
+    await cli.waitForEvent('connection-close', (e) => e.conn === id);
+    await cli.waitForEvent('tls-transcript', (e) => e.conn === id && e.leg === 'client');
+  });
+});
+
+describe('TLS 1.2 renegotiation', () => {
+  const haveOpenssl = requireTools('openssl');
+
+  // Defect: client-initiated renegotiation is unlimited on the client leg. Node caps it at tls.CLIENT_RENEG_LIMIT (3)
+  // per tls.CLIENT_RENEG_WINDOW (10 min) for tls.Server connections (ERR_TLS_SESSION_ATTACK), but mitmlab builds its
+  // TLSSocket by hand (intercept.ts), and six renegotiations (each a fresh RSA signature by mitmlab) all succeed: a
+  // cheap CPU amplification. Fault: server/core/intercept.ts (the client-leg TLSSocket) / server/certs context options.
+  // Fix sketch: HTTP/1.1 clients never need renegotiation, so refuse it outright, e.g. in the minted SecureContext:
+  // + secureOptions: crypto.constants.SSL_OP_NO_RENEGOTIATION
+  // (OpenSSL then answers with a no_renegotiation warning alert and the connection carries on).
+  (haveOpenssl ? it.fails : it.skip)('openssl s_client `R` ×6: at most 3 renegotiations are accepted, and the request still works', async () => {
+    const child = spawn('openssl', ['s_client', '-proxy', `127.0.0.1:${cli.proxyPort}`, '-connect', `${HOST}:${tlsOrigin.port}`, '-servername', HOST, '-tls1_2', '-CAfile', cli.caPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const until = async (pattern: RegExp, count: number): Promise<void> => {
+      for (let i = 0; i < 100 && (out.match(pattern) ?? []).length < count && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+    };
+    try {
+      await until(/Verify return code/g, 1);
+      // In interactive mode (no -quiet / -ign_eof) a line "R" asks s_client to renegotiate.
+      for (let i = 0; i < 6; i++) {
+        child.stdin.write('R\n');
+        await until(/RENEGOTIATING/g, i + 1);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      child.stdin.write(`GET /hello HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+      await until(/hello from origin|closed|errno/g, 1);
+    } finally {
+      child.stdin.end();
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000))]);
+      child.kill();
+    }
+    // Each completed handshake prints the leaf's verification once.
+    const handshakes = (out.match(/depth=0 CN = origin\.test/g) ?? []).length;
+    expect(handshakes).toBeGreaterThanOrEqual(1);
+    expect(handshakes).toBeLessThanOrEqual(1 + 3);
+  });
+});
+
+describe('WebSocket', () => {
+  let wsOrigin: http.Server;
+  let wss: WebSocketServer;
+  let wsPort: number;
+  let originOpen = 0;
+  let originClosed = 0;
+
+  beforeAll(async () => {
+    wsOrigin = http.createServer();
+    wss = new WebSocketServer({ server: wsOrigin });
+    wss.on('connection', (socket) => {
+      originOpen++;
+      socket.on('close', () => originClosed++);
+      socket.on('error', () => undefined);
+      socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+    });
+    await new Promise<void>((resolve) => wsOrigin.listen(0, '127.0.0.1', resolve));
+    wsPort = (wsOrigin.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    for (const client of wss.clients) client.terminate();
+    wsOrigin.closeAllConnections();
+    await new Promise((resolve) => wsOrigin.close(resolve));
+  });
+
+  /** Opens ws://127.0.0.1:wsPort/ through the proxy with a raw socket; resolves once 101 arrived. */
+  async function openRaw(): Promise<{ socket: Socket; conn: Promise<string> }> {
+    const socket = net.connect({ host: '127.0.0.1', port: cli.proxyPort });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const conn = cli.connOf(socket.localPort!);
+    const { head } = await rawUpgrade(socket, `http://127.0.0.1:${wsPort}/`, `127.0.0.1:${wsPort}`);
+    expect(statusOf(head)).toBe(101);
+    return { socket, conn };
+  }
+
+  // Defect: a browser upgrade that ws's server refuses (missing/invalid Sec-WebSocket-Key, unknown version) gets 400
+  // from the `ws` package — but only after mitmlab already completed the upgrade with the origin. That upstream
+  // WebSocket is never closed (a leak per bad request), and the flow has an http-request with no response and no
+  // proxy-error. Fault: server/core/ws-relay.ts relayWebSocket (validates the browser's handshake last).
+  // Fix sketch: validate before connecting upstream —
+  // + const key = req.headers['sec-websocket-key']; const version = req.headers['sec-websocket-version'];
+  // + if (!key || !/^[+/0-9A-Za-z]{22}==$/.test(key) || (version !== '13' && version !== '8')) {
+  // +   refuse 400 'Bad WebSocket handshake' + proxy-error 'bad-request'; return; }
+  // and, as a backstop, acceptor.on('wsClientError', (err, socket) => { upstream.terminate(); … }).
+  it.fails.each([
+    ['a missing Sec-WebSocket-Key', 'Sec-WebSocket-Version: 13\r\n'],
+    ['an unknown Sec-WebSocket-Version', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 99\r\n'],
+  ])('an upgrade with %s → 400, and no WebSocket is left open at the origin', async (_name, headers) => {
+    const openBefore = originOpen - originClosed;
+    const socket = net.connect({ host: '127.0.0.1', port: cli.proxyPort });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const { head } = await rawUpgrade(socket, `http://127.0.0.1:${wsPort}/`, `127.0.0.1:${wsPort}`, headers);
+    socket.destroy();
+    expect(statusOf(head)).toBe(400);
+    for (let i = 0; i < 40 && originOpen - originClosed > openBefore; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(originOpen - originClosed).toBe(openBefore);
+  });
+
+  // Defect (same root cause as above): the leaked upstream WebSocket keeps the event loop busy, so after one such
+  // request `mitmlab start` no longer exits on SIGTERM ("Clean shutdown on SIGINT/SIGTERM", issue 2 §6): it prints
+  // "shutting down" and hangs. Fault: server/core/ws-relay.ts (the leak); server/core/proxy.ts close() also does not
+  // track upgraded sockets. Fix: the ws-relay fix above, plus tracking relayed WebSockets in proxy close().
+  it.fails('after a refused WebSocket upgrade, SIGTERM still ends the process', async () => {
+    const own = await startHostileCli(['--no-ui']);
+    try {
+      const text = await rawExchange(own.proxyPort, `GET http://127.0.0.1:${wsPort}/ HTTP/1.1\r\nHost: 127.0.0.1:${wsPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n`, 2_000);
+      expect(statusOf(text)).toBe(400);
+      expect(await own.terminate(5_000)).toBe(0);
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  it.each([
+    ['a frame claiming 2^63-1 bytes', 1009, wsFrame({ opcode: 2, mask: true, declaredLength: 0x7fffffffffffffffn, payload: Buffer.alloc(16) })],
+    ['a frame over the 64 MiB message limit', 1009, wsFrame({ opcode: 2, mask: true, declaredLength: 100n * 1024n * 1024n, payload: Buffer.alloc(16) })],
+    ['a text frame with invalid UTF-8', 1007, wsFrame({ opcode: 1, mask: true, payload: Buffer.from([0x68, 0x69, 0xc3, 0x28, 0xff]) })],
+    ['a close frame with code 999', 1002, wsFrame({ opcode: 8, mask: true, payload: closePayload(999) })],
+    ['a close frame with the reserved code 1005', 1002, wsFrame({ opcode: 8, mask: true, payload: closePayload(1005) })],
+    ['an unmasked client frame', 1002, wsFrame({ opcode: 1, mask: false, payload: Buffer.from('hi') })],
+  ])('%s: mitmlab closes that WebSocket with %i and records the close', async (_name, code, frame) => {
+    const { socket, conn } = await openRaw();
+    const answer = await collect(socket, frame, 3_000);
+    // The answer is a close frame (opcode 8) carrying the protocol error code (RFC 6455 §7.4.1).
+    const closeAt = answer.indexOf(String.fromCharCode(0x88));
+    expect(closeAt).toBeGreaterThanOrEqual(0);
+    expect(Buffer.from(answer.slice(closeAt + 2, closeAt + 4), 'latin1').readUInt16BE(0)).toBe(code);
+    const id = await conn;
+    await cli.waitForEvent('ws-close', (e) => e.conn === id);
+  });
+
+  it('an origin that drops in the middle of a fragmented message: the browser side is closed and the close recorded', async () => {
+    const dropping = await startDroppingWsOrigin();
+    try {
+      const socket = net.connect({ host: '127.0.0.1', port: cli.proxyPort });
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const conn = cli.connOf(socket.localPort!);
+      const { head } = await rawUpgrade(socket, `http://127.0.0.1:${dropping.port}/`, `127.0.0.1:${dropping.port}`);
+      expect(statusOf(head)).toBe(101);
+      await collect(socket, null, 3_000);
+      expect(socket.destroyed).toBe(true);
+      const id = await conn;
+      const closed = await cli.waitForEvent('ws-close', (e) => e.conn === id);
+      expect(closed.by).toBe('server');
+      expect(cli.eventsOf(id).filter((e) => e.type === 'ws-message')).toEqual([]);
+    } finally {
+      await dropping.close();
+    }
+  });
+});
+
+// Each case needs its own mitmlab: the defect kills the process, which would take the shared one down with it.
+describe('clients that reset the connection right after mitmlab answered', () => {
+  // Defect (crash): sockets handed over by node:http's 'connect' and 'upgrade' events have no 'error' listener
+  // (Node removes its own before emitting). Every path that answers such a socket and waits for it to close —
+  // refuse() for a bad CONNECT target, a loop, a non-WebSocket upgrade; relayTunnel's 502 to a non-TLS client — and
+  // the windows where nobody listens (sniffClientHello removes its listener on settling; intercept() awaits the
+  // upstream handshake and the mint before the TeeSocket attaches one) turn a client's RST into an uncaught
+  // ECONNRESET that exits the process:
+  //   Error: read ECONNRESET at TCP.onStreamRead … Emitted 'error' event on Socket instance
+  // Fault: server/core/proxy.ts front.on('connect') / front.on('upgrade') / inner.on('upgrade').
+  // Fix sketch: the first line of each of those handlers:
+  // + socket.on('error', () => socket.destroy()); // the peer may reset at any time; every later owner adds its own
+  const cases: Array<[string, (own: HostileCli, ports: { refused: number }) => string, RegExp]> = [
+    ['a bad CONNECT target (400)', () => 'CONNECT ../x:443 HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['a CONNECT to mitmlab itself (403)', (own) => `CONNECT 127.0.0.1:${own.proxyPort} HTTP/1.1\r\n\r\n`, /^HTTP\/1\.1 403/],
+    ['an h2c upgrade (400)', () => 'GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['non-TLS bytes for an origin that refuses (200, then 502)', (_own, ports) => `CONNECT 127.0.0.1:${ports.refused} HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n`, /502/],
+  ];
+
+  it.fails.each(cases)('%s', async (_name, request, answered) => {
+    const own = await startHostileCli(['--no-ui']);
+    const refused = await closedPort();
+    try {
+      const socket = net.connect({ host: '127.0.0.1', port: own.proxyPort });
+      socket.on('error', () => undefined);
+      let text = '';
+      await new Promise<void>((resolve) => {
+        socket.on('data', (c: Buffer) => {
+          text += c.toString('latin1');
+          if (answered.test(text)) resolve();
+        });
+        socket.once('close', () => resolve());
+        socket.write(request(own, { refused }));
+      });
+      expect(text).toMatch(answered);
+      socket.resetAndDestroy();
+      await expectServing(own.proxyPort);
+      expect(own.alive(), own.output().slice(-1500)).toBe(true);
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  it.fails('a ClientHello, then a reset while the origin\'s TLS handshake is still pending', async () => {
+    const silent = await startSilentOrigin();
+    const own = await startHostileCli(['--no-ui', '--resolve', `${SLOW}:127.0.0.1`]);
+    try {
+      const hello = await captureClientHello({ servername: SLOW });
+      const raw = await connectTunnel(own.proxyPort, `${SLOW}:${silent.port}`);
+      raw.on('error', () => undefined);
+      raw.write(hello);
+      // The proxy connects upstream once it has the whole hello: then it is waiting on the silent origin.
+      for (let i = 0; i < 100 && silent.connections === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(silent.connections).toBe(1);
+      raw.resetAndDestroy();
+      await expectServing(own.proxyPort);
+      expect(own.alive(), own.output().slice(-1500)).toBe(true);
+    } finally {
+      await own.dispose();
+      await silent.close();
+    }
+  });
+});
+
+/** A loopback port with nothing listening (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('seeded fuzz: mutated requests and ClientHellos, each on a fresh connection', () => {
+  const CASES = 1_000; // per kind; 2,000 in all
+  const CONCURRENCY = 32;
+  let own: HostileCli;
+
+  beforeAll(async () => {
+    own = await startHostileCli(['--no-ui', '--upstream-ca', pki.rootPath, '--resolve', `${HOST}:127.0.0.1`, '--handshake-timeout', '1000']);
+  });
+
+  afterAll(async () => {
+    await own?.dispose();
+  });
+
+  /** Sends one case, half-closes, reads everything until the proxy closes (or `capMs`), and never resets. */
+  function fuzzCase(bytes: Buffer, capMs = 2_500): Promise<void> {
+    return new Promise((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port: own.proxyPort });
+      let settled = false;
+      const finish = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        resolve();
+      };
+      const timer = setTimeout(finish, capMs);
+      socket.on('data', () => undefined);
+      socket.once('error', finish);
+      socket.once('close', finish);
+      socket.once('connect', () => socket.end(bytes));
+    });
+  }
+
+  async function runFuzz(seed: number, makeCase: (random: () => number) => Buffer): Promise<void> {
+    const random = seededRandom(seed);
+    const inputs = Array.from({ length: CASES }, () => makeCase(random));
+    const recent: Array<{ index: number; bytes: Buffer }> = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < inputs.length && own.alive()) {
+        const index = next++;
+        recent.push({ index, bytes: inputs[index]! });
+        if (recent.length > CONCURRENCY * 2) recent.shift();
+        await fuzzCase(inputs[index]!);
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const context = (): string =>
+      `seed ${seed}; last cases:\n${recent.map((r) => `#${r.index} ${r.bytes.toString('hex').slice(0, 400)}`).join('\n')}\n${own.output().slice(-2000)}`;
+    expect(own.alive(), context()).toBe(true);
+    expect(next, context()).toBe(CASES);
+    await expectServing(own.proxyPort);
+  }
+
+  it('1,000 mutations of a valid proxy request (absolute form, headers, body)', async () => {
+    await expectServing(own.proxyPort);
+    const before = own.events().length;
+    const base = [
+      Buffer.from(`POST http://127.0.0.1:${plain.port}/echo?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"a":"b c"}`),
+      Buffer.from(`POST http://127.0.0.1:${plain.port}/echo HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n`),
+      Buffer.from(`GET http://127.0.0.1:${plain.port}/ws HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+      Buffer.from(`CONNECT 127.0.0.1:${plain.port} HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    ];
+    const dictionary = ['\r\n', '\n', '\r\n\r\n', ':', ' ', '\t', '\0', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 99999999999\r\n', 'Content-Length: -1\r\n', 'Expect: 100-continue\r\n', 'HTTP/1.0', 'HTTP/2.0', '%00', '[::1]', '0\r\n\r\n', 'ffffffff\r\n', 'Upgrade: websocket\r\n', 'CONNECT ']
+      .map((w) => Buffer.from(w, 'latin1'));
+    await runFuzz(0x5eed_0001, (random) => mutate(base[pick(random, base.length)]!, random, dictionary));
+    // Nothing recorded before the fuzz was lost, and every line of the log still parses.
+    const after = own.events();
+    expect(after.length).toBeGreaterThan(before);
+    expect(after.slice(0, before).every((e: ProxyEvent) => typeof e.type === 'string')).toBe(true);
+  }, 120_000);
+
+  it('1,000 mutations of CONNECT + a valid ClientHello', async () => {
+    const hello = await captureClientHello({ servername: HOST });
+    const head = Buffer.from(`CONNECT ${HOST}:${tlsOrigin.port} HTTP/1.1\r\nHost: ${HOST}:${tlsOrigin.port}\r\n\r\n`);
+    await runFuzz(0x5eed_0002, (random) => {
+      // Mostly the hello is mutated (the CONNECT stays valid, so the bytes reach the TLS sniffer); sometimes both.
+      const mutatedHello = mutate(hello, random);
+      return random() < 0.85 ? Buffer.concat([head, mutatedHello]) : mutate(Buffer.concat([head, hello]), random);
+    });
+    const failures = own.events().filter((e) => e.type === 'tls-failed' && e.leg === 'client');
+    expect(failures.length).toBeGreaterThan(0);
+    // Every failure names a cause from the closed list and says something a student can act on.
+    for (const failure of failures) expect(failure.type === 'tls-failed' && failure.message.length).toBeGreaterThan(20);
+  }, 120_000);
+});
