@@ -15,6 +15,7 @@ import type { ProxyContext } from '../core/context.js';
 import { parseCidr, type OwnEndpoints } from '../core/policy.js';
 import { startProxy } from '../core/proxy.js';
 import { RecentUse } from '../core/recent-use.js';
+import { CertMemo } from '../core/cert-memo.js';
 import { EventBus } from '../events/bus.js';
 import { TrustStore } from '../tls/verification.js';
 import { normalizeHost } from '../certs/hostnames.js';
@@ -134,6 +135,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   const certs = new CertCache({ ca, leafKey, max: options.certCache });
   const bus = new EventBus();
   const trustPems = [...tls.rootCertificates, ...upstreamCaPems];
+  const trust = new TrustStore(trustPems);
 
   const own: { ports: number[]; localAddresses: string[] } = { ports: [], localAddresses: localAddresses() };
   const config: ProxyConfig = {
@@ -173,7 +175,8 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     blobs: store.blobs,
     certs,
     caDer: ca.certDer,
-    trust: new TrustStore(trustPems),
+    trust,
+    certMemo: new CertMemo(trust),
     upstreamTls: tls.createSecureContext({ ca: trustPems }),
     destination: {
       resolve: config.resolve,

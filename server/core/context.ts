@@ -6,6 +6,7 @@ import type { CertCache } from '../certs/context-cache.js';
 import type { BlobSink } from '../events/blob-sink.js';
 import type { EventBus } from '../events/bus.js';
 import type { TrustStore } from '../tls/verification.js';
+import type { CertMemo } from './cert-memo.js';
 import type { ProxyConfig } from './config.js';
 import type { DestinationOptions } from './destination.js';
 import type { RecentUse } from './recent-use.js';
@@ -19,6 +20,8 @@ export interface ProxyContext {
   caDer: Buffer;
   /** Trust anchors for origins, parsed once, for the four-check verification. */
   trust: TrustStore;
+  /** Certificate summaries and verdicts, computed once per distinct certificate. */
+  certMemo: CertMemo;
   /** One SecureContext for every upstream connection (building one with ~150 roots costs milliseconds). */
   upstreamTls: SecureContext;
   /** Resolution, loop guard and connect timeout. The guard's ports are filled in once listeners are bound. */

@@ -1,9 +1,13 @@
 // One HTTP exchange through mitmlab: the request streams to the origin and the response streams back, while bounded
 // copies of both bodies are captured and the exchange becomes http-request / http-response events.
 // Used for plain http:// requests and for requests decrypted from an intercepted TLS connection.
+//
+// This is the hot path (every request crosses it): plain .pipe() with explicit handlers rather than
+// stream.pipeline (which builds an AbortController per call), and an UpstreamLane rather than an http.Agent for
+// intercepted connections (one socket, no pool bookkeeping).
 
 import http from 'node:http';
-import { pipeline } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Endpoint, FlowTimings, HeaderList } from '../protocol/events.js';
 import { findSecrets } from '../protocol/secrets.js';
 import { BodyCapture, type CapturedBody } from './body-capture.js';
@@ -11,6 +15,7 @@ import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
 import { forwardableHeaders, mediaType, pairHeaders, rawHeader } from './headers.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
+import type { UpstreamLane } from './upstream-lane.js';
 
 /** The connection an exchange belongs to. */
 export interface ExchangeSite {
@@ -20,6 +25,9 @@ export interface ExchangeSite {
   flowCount: number;
 }
 
+/** How a request reaches the origin: a pooled agent (plain http://) or the intercepted connection's lane. */
+export type UpstreamRoute = { kind: 'agent'; agent: http.Agent } | { kind: 'lane'; lane: UpstreamLane };
+
 /** Where one request goes. */
 export interface ExchangeTarget {
   host: string;
@@ -28,77 +36,125 @@ export interface ExchangeTarget {
   path: string;
   /** Absolute URL, for events. */
   url: string;
-  agent: http.Agent;
-  /** ms the request waited for a new upstream connection, or -1 when one was reused. */
-  connectMs?: () => number;
+  route: UpstreamRoute;
 }
 
 // Transfer-Encoding is hop-by-hop, but keeping it lets Node re-frame the body the same way on the next hop.
 // Expect: 100-continue was already answered by Node's server on this hop (RFC 9110 §10.1.1).
 const KEEP_TRANSFER_ENCODING: ReadonlySet<string> = new Set(['transfer-encoding']);
 const NOT_FORWARDED: ReadonlySet<string> = new Set(['expect']);
+// Only textual bodies can hold form fields or JSON keys; binary ones are not decoded for the secrets scan.
+const TEXTUAL = /^(application\/(x-www-form-urlencoded|json|.*\+json)|text\/|multipart\/form-data)/;
 
-/** Starts a flow: returns its id and a function that emits http-request once the request body has ended. */
-function beginFlow(ctx: ProxyContext, site: ExchangeSite, req: http.IncomingMessage, url: string) {
-  const id = `${site.conn}.${++site.flowCount}`;
-  const startedAt = Date.now();
-  const t0 = performance.now();
-  const capture = new BodyCapture(ctx.config.bodyCap);
-  req.on('data', (chunk: Buffer) => capture.push(chunk));
-  const headers: HeaderList = pairHeaders(req.rawHeaders);
-  const requestEmitted = new Promise<void>((resolve) => {
+/** One exchange's bookkeeping: ids, clocks, and the http-request event once the request body has ended. */
+class Flow {
+  readonly id: string;
+  readonly startedAt = Date.now();
+  readonly t0 = performance.now();
+  readonly headers: HeaderList;
+  readonly #capture: BodyCapture;
+  #requestEmitted: Promise<void> | null = null;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    readonly site: ExchangeSite,
+    private readonly req: http.IncomingMessage,
+    readonly url: string,
+  ) {
+    this.id = `${site.conn}.${++site.flowCount}`;
+    this.headers = pairHeaders(req.rawHeaders);
+    this.#capture = new BodyCapture(ctx.config.bodyCap);
+  }
+
+  /**
+   * Starts capturing the request body. Attaching the listener starts the body flowing, so this is called in the
+   * same tick as the pipe to the origin (or a resume() when there is no origin).
+   */
+  captureRequest(): void {
+    const req = this.req;
+    req.on('data', (chunk: Buffer) => this.#capture.push(chunk));
+    let resolveEmitted!: () => void;
+    this.#requestEmitted = new Promise<void>((resolve) => (resolveEmitted = resolve));
     let done = false;
     const finish = (): void => {
       if (done) return;
       done = true;
-      const contentType = rawHeader(req.rawHeaders, 'content-type');
-      const mime = mediaType(contentType);
-      capture
-        .finish(ctx.blobs, rawHeader(req.rawHeaders, 'content-encoding'), mime)
+      const mime = mediaType(rawHeader(req.rawHeaders, 'content-type'));
+      this.#capture
+        .finish(this.ctx.blobs, rawHeader(req.rawHeaders, 'content-encoding'), mime)
         .catch(() => null)
         .then((body) => {
-          ctx.bus.emit({
+          this.ctx.bus.emit({
             type: 'http-request',
-            id,
-            conn: site.conn,
+            id: this.id,
+            conn: this.site.conn,
             method: req.method ?? 'GET',
-            url,
+            url: this.url,
             httpVersion: req.httpVersion,
-            headers,
+            headers: this.headers,
             body: body?.ref ?? null,
-            client: site.client,
-            at: startedAt,
+            client: this.site.client,
+            at: this.startedAt,
           });
-          emitSecrets(ctx, id, site.conn, headers, url, body, mime, 'request');
-          resolve();
+          this.emitSecrets(this.headers, body, mime, 'request');
+          resolveEmitted();
         });
     };
     req.once('end', finish);
     req.once('close', finish);
-  });
-  return { id, startedAt, t0, requestEmitted };
+  }
+
+  /** Resolves once http-request is out, so http-response always follows it. */
+  requestEmitted(): Promise<void> {
+    return this.#requestEmitted ?? Promise.resolve();
+  }
+
+  emitSecrets(headers: HeaderList, body: CapturedBody | null | undefined, mime: string | null, direction: 'request' | 'response'): void {
+    const textual = body && mime && TEXTUAL.test(mime);
+    const secrets = findSecrets({ headers, url: this.url, body: textual ? body.data.toString('utf8') : null, mimeType: mime, direction });
+    if (secrets.length > 0) this.ctx.bus.emit({ type: 'secrets-found', id: this.id, conn: this.site.conn, secrets, at: Date.now() });
+  }
+
+  /** Writes mitmlab's error page (when the response has not started) and records it as a synthetic response. */
+  sendErrorPage(res: http.ServerResponse, answer: FailureAnswer, timings: FlowTimings): void {
+    const body = errorPageHtml(answer);
+    const headers = errorHeaders(answer, body);
+    if (!res.headersSent && !res.destroyed) {
+      res.writeHead(answer.status, headers);
+      res.end(body);
+    }
+    const captured = Buffer.from(body);
+    void this.requestEmitted().then(() => {
+      this.ctx.bus.emit({
+        type: 'http-response',
+        id: this.id,
+        conn: this.site.conn,
+        status: answer.status,
+        statusText: http.STATUS_CODES[answer.status] ?? '',
+        httpVersion: '1.1',
+        headers: Object.entries(headers),
+        body: { sha256: this.ctx.blobs.put(captured), size: captured.length, wireSize: captured.length, truncated: false, encoding: null, decoded: false, mimeType: 'text/html' },
+        timings,
+        synthetic: true,
+        at: Date.now(),
+      });
+      this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
+    });
+  }
+
+  proxyError(code: 'client-aborted' | 'upstream-reset', message: string): void {
+    this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code, status: null, message, at: Date.now() });
+  }
 }
 
-function emitSecrets(
-  ctx: ProxyContext,
-  id: string,
-  conn: string,
-  headers: HeaderList,
-  url: string,
-  body: CapturedBody | null | undefined,
-  mime: string | null,
-  direction: 'request' | 'response',
-): void {
-  // Only textual bodies can hold form fields or JSON keys; binary ones are not decoded.
-  const textual = body && mime && /^(application\/(x-www-form-urlencoded|json|.*\+json)|text\/)/.test(mime);
-  const secrets = findSecrets({
-    headers,
-    url,
-    body: textual ? body.data.toString('utf8') : null,
-    mimeType: mime,
-    direction,
+/** Answers with mitmlab's error page after reading (and capturing) the request body, keeping keep-alive in sync. */
+function answerAfterBody(flow: Flow, req: http.IncomingMessage, res: http.ServerResponse, answer: FailureAnswer, connect = -1): void {
+  flow.captureRequest();
+  req.resume();
+  req.once('end', () => {
+    const total = performance.now() - flow.t0;
+    flow.sendErrorPage(res, answer, { startedAt: flow.startedAt, connect, send: 0, wait: 0, receive: 0, total });
   });
-  if (secrets.length > 0) ctx.bus.emit({ type: 'secrets-found', id, conn, secrets, at: Date.now() });
 }
 
 /** Answers the browser with mitmlab's own error page and records the exchange (the request is still captured). */
@@ -110,41 +166,7 @@ export function answerWithError(
   url: string,
   answer: FailureAnswer,
 ): void {
-  const flow = beginFlow(ctx, site, req, url);
-  req.resume(); // read (and capture) the request body before answering, so keep-alive stays in sync
-  req.once('end', () => {
-    const total = performance.now() - flow.t0;
-    sendErrorPage(ctx, site, flow, res, answer, { startedAt: flow.startedAt, connect: -1, send: 0, wait: 0, receive: 0, total });
-  });
-}
-
-type Flow = ReturnType<typeof beginFlow>;
-
-/** Writes mitmlab's error page (when the response has not started) and records it as a synthetic response. */
-function sendErrorPage(ctx: ProxyContext, site: ExchangeSite, flow: Flow, res: http.ServerResponse, answer: FailureAnswer, flowTimings: FlowTimings): void {
-  const body = errorPageHtml(answer);
-  const headers = errorHeaders(answer, body);
-  if (!res.headersSent && !res.destroyed) {
-    res.writeHead(answer.status, headers);
-    res.end(body);
-  }
-  const captured = Buffer.from(body);
-  void flow.requestEmitted.then(() => {
-    ctx.bus.emit({
-      type: 'http-response',
-      id: flow.id,
-      conn: site.conn,
-      status: answer.status,
-      statusText: http.STATUS_CODES[answer.status] ?? '',
-      httpVersion: '1.1',
-      headers: Object.entries(headers),
-      body: { sha256: ctx.blobs.put(captured), size: captured.length, wireSize: captured.length, truncated: false, encoding: null, decoded: false, mimeType: 'text/html' },
-      timings: flowTimings,
-      synthetic: true,
-      at: Date.now(),
-    });
-    ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id: flow.id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
-  });
+  answerAfterBody(new Flow(ctx, site, req, url), req, res, answer);
 }
 
 /** Forwards one request to the origin and streams the response back. */
@@ -155,92 +177,122 @@ export function forwardExchange(
   res: http.ServerResponse,
   target: ExchangeTarget,
 ): void {
-  const flow = beginFlow(ctx, site, req, target.url);
+  const flow = new Flow(ctx, site, req, target.url);
+  const route = target.route;
+  if (route.kind === 'agent') return send(ctx, flow, req, res, target, null);
+  const idle = route.lane.tryAcquire();
+  if (idle) return send(ctx, flow, req, res, target, idle);
+  route.lane.acquire().then(
+    (socket) => send(ctx, flow, req, res, target, socket),
+    (error: unknown) => answerAfterBody(flow, req, res, failureAnswer(target.host, target.port, error), route.lane.lastConnectMs),
+  );
+}
+
+function send(
+  ctx: ProxyContext,
+  flow: Flow,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  target: ExchangeTarget,
+  socket: Duplex | null,
+): void {
+  const lane = target.route.kind === 'lane' ? target.route.lane : null;
+  const connect = lane ? lane.lastConnectMs : -1;
   const headers = forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, NOT_FORWARDED);
   if (rawHeader(headers, 'host') === undefined) headers.push('Host', hostHeader(target));
   let sentAt = -1;
   let responseAt = -1;
   let clientGone = false;
+  let laneReleased = false;
+  const releaseLane = (reusable: boolean): void => {
+    if (!lane || laneReleased) return;
+    laneReleased = true;
+    lane.release(socket, reusable);
+  };
 
-  const upstreamReq = http.request({
-    agent: target.agent,
-    host: target.host,
-    port: target.port,
-    method: req.method,
-    path: target.path,
-    headers,
-    setHost: false,
-  });
+  const common = { host: target.host, port: target.port, method: req.method, path: target.path, setHost: false };
+  const upstreamReq = socket
+    ? // Without an agent Node defaults to Connection: close; saying keep-alive makes it hand the socket back
+      // ('free') after the response, for the lane to reuse (RFC 9112 §9.3).
+      http.request({ ...common, headers: [...headers, 'Connection', 'keep-alive'], createConnection: () => socket })
+    : http.request({ ...common, headers, agent: (target.route as { agent: http.Agent }).agent });
+  if (socket) {
+    // With array headers Node stores the head in the constructor and then, having no agent, marks the request
+    // "Connection: close"; the head already says keep-alive, so say it to Node too (undocumented field, stable since
+    // Node 0.x; test/integration/proxy-https.test.ts checks one upstream connection serves several requests).
+    (upstreamReq as http.ClientRequest & { shouldKeepAlive: boolean }).shouldKeepAlive = true;
+    socket.once('free', () => releaseLane(true));
+    // The socket is handed back ('free') right after the request's 'close'; anything else means it is spent.
+    upstreamReq.once('close', () => process.nextTick(() => releaseLane(false)));
+  }
   upstreamReq.once('finish', () => (sentAt = performance.now()));
   // An origin that accepts the request and then goes silent gets a 504 after --idle-timeout of inactivity.
   upstreamReq.setTimeout(ctx.config.timeouts.idleMs, () => {
     upstreamReq.destroy(Object.assign(new Error(`${target.host} did not answer in time`), { code: 'RESPONSE_TIMEOUT' }));
   });
 
-  pipeline(req, upstreamReq, (error) => {
-    if (error && !req.complete) {
-      clientGone = true;
-      upstreamReq.destroy();
-      ctx.bus.emit({
-        type: 'proxy-error',
-        conn: site.conn,
-        id: flow.id,
-        code: 'client-aborted',
-        status: null,
-        message: 'The client disconnected before sending the whole request body.',
-        at: Date.now(),
-      });
-    }
-  });
+  flow.captureRequest();
+  req.pipe(upstreamReq);
+  const onRequestAborted = (): void => {
+    if (req.complete || clientGone) return;
+    clientGone = true;
+    upstreamReq.destroy();
+    flow.proxyError('client-aborted', 'The client disconnected before sending the whole request body.');
+  };
+  req.once('close', onRequestAborted);
+  req.once('error', onRequestAborted);
 
   upstreamReq.once('error', (error) => {
+    releaseLane(false);
     if (clientGone) return;
     if (res.headersSent) {
       res.destroy();
-      ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id: flow.id, code: 'upstream-reset', status: null, message: `The origin ${target.host} broke off the response: ${error.message}`, at: Date.now() });
+      flow.proxyError('upstream-reset', `The origin ${target.host} broke off the response: ${error.message}`);
       return;
     }
-    const answer = failureAnswer(target.host, target.port, error);
-    sendErrorPage(ctx, site, flow, res, answer, timings(flow.startedAt, flow.t0, target, sentAt, responseAt));
+    flow.sendErrorPage(res, failureAnswer(target.host, target.port, error), timings(flow, connect, sentAt, responseAt));
   });
 
-  upstreamReq.once('response', (upstreamRes) => {
+  upstreamReq.once('response', (upstreamRes: http.IncomingMessage) => {
     responseAt = performance.now();
     const capture = new BodyCapture(ctx.config.bodyCap);
-    upstreamRes.on('data', (chunk: Buffer) => capture.push(chunk));
     const status = upstreamRes.statusCode ?? 502;
-    if (!res.destroyed) {
-      res.writeHead(status, upstreamRes.statusMessage, forwardableHeaders(upstreamRes.rawHeaders, KEEP_TRANSFER_ENCODING));
-    }
-    pipeline(upstreamRes, res, (error) => {
+    if (!res.destroyed) res.writeHead(status, upstreamRes.statusMessage, forwardableHeaders(upstreamRes.rawHeaders, KEEP_TRANSFER_ENCODING));
+    upstreamRes.on('data', (chunk: Buffer) => capture.push(chunk));
+    upstreamRes.pipe(res);
+    // The browser went away mid-response: stop reading from the origin (its socket is not reused).
+    res.once('close', () => {
+      if (!res.writableFinished && !upstreamRes.complete) {
+        clientGone = true;
+        upstreamRes.destroy();
+      }
+    });
+    upstreamRes.once('error', () => {
+      if (!res.destroyed) res.destroy();
+    });
+    upstreamRes.once('close', () => {
       const endAt = performance.now();
+      if (!upstreamRes.complete) {
+        if (clientGone) flow.proxyError('client-aborted', 'The client disconnected before receiving the whole response.');
+        else {
+          if (!res.destroyed) res.destroy();
+          flow.proxyError('upstream-reset', `The response from ${target.host} was cut off.`);
+        }
+      }
       const resHeaders = pairHeaders(upstreamRes.rawHeaders);
       const mime = mediaType(rawHeader(upstreamRes.rawHeaders, 'content-type'));
-      if (error) {
-        ctx.bus.emit({
-          type: 'proxy-error',
-          conn: site.conn,
-          id: flow.id,
-          code: upstreamRes.complete ? 'client-aborted' : 'upstream-reset',
-          status: null,
-          message: upstreamRes.complete
-            ? 'The client disconnected before receiving the whole response.'
-            : `The response from ${target.host} was cut off: ${error.message}`,
-          at: Date.now(),
-        });
-      }
       void capture
         .finish(ctx.blobs, rawHeader(upstreamRes.rawHeaders, 'content-encoding'), mime)
         .catch(() => null)
         .then(async (body) => {
-          await flow.requestEmitted;
-          const t = timings(flow.startedAt, flow.t0, target, sentAt, responseAt);
+          await flow.requestEmitted();
+          const t = timings(flow, connect, sentAt, responseAt);
           t.receive = endAt - responseAt;
           t.total = endAt - flow.t0;
           ctx.bus.emit({
             type: 'http-response',
             id: flow.id,
-            conn: site.conn,
+            conn: flow.site.conn,
             status,
             statusText: upstreamRes.statusMessage ?? '',
             httpVersion: upstreamRes.httpVersion,
@@ -250,17 +302,16 @@ export function forwardExchange(
             synthetic: false,
             at: Date.now(),
           });
-          emitSecrets(ctx, flow.id, site.conn, resHeaders, target.url, body, mime, 'response');
+          flow.emitSecrets(resHeaders, body, mime, 'response');
         });
     });
   });
 }
 
-function timings(startedAt: number, t0: number, target: ExchangeTarget, sentAt: number, responseAt: number): FlowTimings {
-  const connect = target.connectMs ? target.connectMs() : -1;
-  const send = sentAt >= 0 ? Math.max(0, sentAt - t0 - Math.max(connect, 0)) : 0;
+function timings(flow: Flow, connect: number, sentAt: number, responseAt: number): FlowTimings {
+  const send = sentAt >= 0 ? Math.max(0, sentAt - flow.t0 - Math.max(connect, 0)) : 0;
   const wait = responseAt >= 0 && sentAt >= 0 ? Math.max(0, responseAt - sentAt) : 0;
-  return { startedAt, connect, send, wait, receive: 0, total: 0 };
+  return { startedAt: flow.startedAt, connect, send, wait, receive: 0, total: 0 };
 }
 
 function hostHeader(target: ExchangeTarget): string {

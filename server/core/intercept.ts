@@ -8,7 +8,6 @@ import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { normalizeHost } from '../certs/hostnames.js';
 import type { HostName } from '../certs/hostnames.js';
-import { summarizeCertificate } from '../certs/summary.js';
 import type { Endpoint } from '../protocol/events.js';
 import type { ClientHello } from '../protocol/tls.js';
 import { classifyClientFailure, classifyUpstreamFailure } from '../tls/failures.js';
@@ -22,7 +21,8 @@ import { establishedEvent } from './tls-established.js';
 import { TeeSocket } from './tee-socket.js';
 import { relayTunnel } from './tunnel.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
-import { InterceptAgent, insecureAllowed, UntrustedUpstreamError } from './upstream-agents.js';
+import { insecureAllowed, openVerifiedUpstream, UntrustedUpstreamError } from './upstream-agents.js';
+import { UpstreamLane } from './upstream-lane.js';
 import { openUpstreamTls, type UpstreamTarget, type UpstreamTls } from './upstream-tls.js';
 
 /** An intercepted browser connection, attached to its decrypted TLSSocket for the HTTP layer. */
@@ -34,7 +34,8 @@ export interface InterceptedConnection extends ExchangeSite {
   /** host[:port] for request URLs: SNI, else the CONNECT host. */
   authority: string;
   upstreamTarget: UpstreamTarget;
-  agent: InterceptAgent | null;
+  /** The origin connection(s), reused across the browser's requests; null when the origin failed. */
+  lane: UpstreamLane | null;
   /** Set when the origin could not be reached or was refused: every request gets this answer. */
   failure: FailureAnswer | null;
   requests: number;
@@ -142,8 +143,8 @@ async function intercept(
       type: 'tls-certificates',
       conn,
       host: certHost,
-      upstream: upstream.chain.map((cert) => summarizeCertificate(cert)),
-      forged: [summarizeCertificate(minted.certDer), summarizeCertificate(Buffer.from(ctx.caDer))],
+      upstream: upstream.chain.map((cert) => ctx.certMemo.summary(cert)),
+      forged: [ctx.certMemo.summary(minted.certDer), ctx.certMemo.summary(ctx.caDer)],
       verification: upstream.tls?.verification ?? upstream.verification!,
       insecureAllowed: upstream.insecure,
       at: Date.now(),
@@ -158,7 +159,9 @@ async function intercept(
     certHost,
     authority: formatHostPort(certHost, target.port),
     upstreamTarget,
-    agent: upstream.tls ? new InterceptAgent(ctx, conn, upstreamTarget, upstream.tls) : null,
+    lane: upstream.tls
+      ? new UpstreamLane(async () => (await openVerifiedUpstream(ctx, conn, upstreamTarget)).socket, upstream.tls.socket)
+      : null,
     failure: upstream.failure,
     requests: 0,
     active: 0,
@@ -182,7 +185,7 @@ async function intercept(
     const failure = classifyClientFailure({ leg: 'client', host: certHost, code, peerAlert: clientRecorder.peerAlert() });
     ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     clientTls.destroy();
-    state.agent?.destroy();
+    state.lane?.destroy();
   }
 
   clientTls.on('keylog', (line: Buffer) => {
@@ -214,7 +217,7 @@ async function intercept(
     // Closed before the handshake finished without an error Node reported: classify from the transcript.
     if (secureAt === 0 && !failed) fail(clientRecorder.silentlyRejected() ? 'SILENT_CERT_REJECT' : 'ECONNRESET');
     clientRecorder.finish();
-    state.agent?.destroy();
+    state.lane?.destroy();
     const unusedQuickClose = secureAt > 0 && state.requests === 0 && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS;
     if (unusedQuickClose && !ctx.recentUse.usedSince(client.address, certHost, Date.now() - SIBLING_WINDOW_MS)) {
       const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLOSED_AFTER_HANDSHAKE' });

@@ -99,7 +99,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       port: url.port,
       path: url.path,
       url: url.href,
-      agent: plainAgent,
+      route: { kind: 'agent', agent: plainAgent },
     });
   });
 
@@ -154,18 +154,16 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     ctx.recentUse.mark(state.client.address, state.certHost, Date.now());
     res.once('close', () => state.active--);
     const url = `https://${req.headers.host ?? state.authority}${req.url?.startsWith('/') ? req.url : '/'}`;
-    if (state.failure || !state.agent) {
+    if (state.failure || !state.lane) {
       answerWithError(ctx, state, req, res, url, state.failure ?? failureAnswer(state.target.host, state.target.port, null));
       return;
     }
-    const agent = state.agent;
     forwardExchange(ctx, state, req, res, {
       host: state.target.host,
       port: state.target.port,
       path: req.url ?? '/',
       url,
-      agent,
-      connectMs: () => agent.lastConnectMs,
+      route: { kind: 'lane', lane: state.lane },
     });
   });
 
@@ -186,7 +184,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       url,
       host: state.target.host,
       port: state.target.port,
-      connect: async () => state.agent?.takeSpare() ?? (await openVerifiedUpstream(ctx, state.conn, state.upstreamTarget)).socket,
+      connect: async () => state.lane?.takeIdle() ?? (await openVerifiedUpstream(ctx, state.conn, state.upstreamTarget)).socket,
     });
   });
 

@@ -1,11 +1,10 @@
 // mitmlab ↔ origin: a TLS client connection through a tee (so its raw bytes are recorded), verified by the four
 // browser checks. Session resumption is never offered upstream, so every handshake shows the origin's chain.
 
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { UpstreamVerification } from '../protocol/tls.js';
-import { verifyUpstreamChain } from '../tls/verification.js';
 import type { ProxyContext } from './context.js';
 import { connectTcp, DestinationError } from './destination.js';
 import { LegRecorder } from './leg-recorder.js';
@@ -68,22 +67,22 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
     });
   });
   const handshakeMs = performance.now() - started;
-  const chain = peerChain(socket);
+  const chain = peerChain(socket, ctx);
   const nodeError = socket.authorized ? null : String(socket.authorizationError ?? 'UNKNOWN');
-  const verification = verifyUpstreamChain({ chain, host: target.servername ?? target.host, nodeError, trust: ctx.trust });
+  const verification = ctx.certMemo.verify(chain, target.servername ?? target.host, nodeError);
   recorder.emitHellos();
   ctx.bus.emit(establishedEvent(socket, { conn, leg: 'upstream', sni: target.servername, connectMs: tcp.connectMs + tcp.dnsMs, handshakeMs }));
   return { socket, recorder, chain, verification, address: tcp.address, connectMs: tcp.dnsMs + tcp.connectMs, handshakeMs };
 }
 
 /** The chain as the origin presented it, leaf first (Node links it via issuerCertificate). */
-function peerChain(socket: tls.TLSSocket): X509Certificate[] {
+function peerChain(socket: tls.TLSSocket, ctx: ProxyContext): X509Certificate[] {
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
   let cert = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
   while (cert && cert.raw && !seen.has(cert.fingerprint256)) {
     seen.add(cert.fingerprint256);
-    chain.push(new X509Certificate(cert.raw));
+    chain.push(ctx.certMemo.parse(cert.raw));
     cert = cert.issuerCertificate;
   }
   return chain;

@@ -10,6 +10,9 @@ import type { UpstreamVerification, VerificationCheck } from '../protocol/tls.js
 export class TrustStore {
   readonly #anchors: X509Certificate[];
   readonly #fingerprints: Set<string>;
+  // Anchors by subject: checkIssued() compares the issuer name first, so only same-named anchors can match and a
+  // lookup replaces a scan of ~150 roots per connection.
+  readonly #bySubject = new Map<string, X509Certificate[]>();
 
   constructor(pems: readonly string[]) {
     this.#anchors = [];
@@ -21,6 +24,11 @@ export class TrustStore {
       }
     }
     this.#fingerprints = new Set(this.#anchors.map((cert) => cert.fingerprint256));
+    for (const anchor of this.#anchors) {
+      const list = this.#bySubject.get(anchor.subject);
+      if (list) list.push(anchor);
+      else this.#bySubject.set(anchor.subject, [anchor]);
+    }
   }
 
   get size(): number {
@@ -33,8 +41,16 @@ export class TrustStore {
 
   /** An anchor that issued `cert` and whose key verifies its signature. */
   issuerOf(cert: X509Certificate): X509Certificate | undefined {
-    return this.#anchors.find((anchor) => cert.checkIssued(anchor) && safeVerify(cert, anchor));
+    return this.#bySubject.get(cert.issuer)?.find((anchor) => cert.checkIssued(anchor) && safeVerify(cert, anchor));
   }
+}
+
+/**
+ * Signed by its own key under its own name. Not X509Certificate.checkIssued(cert, cert): OpenSSL's issuer check
+ * also requires keyCertSign, which a self-signed server certificate usually lacks (RFC 5280 §4.2.1.3).
+ */
+function isSelfSigned(cert: X509Certificate): boolean {
+  return cert.subject === cert.issuer && safeVerify(cert, cert);
 }
 
 function safeVerify(cert: X509Certificate, issuer: X509Certificate): boolean {
@@ -117,7 +133,7 @@ function chainCheck(chain: readonly X509Certificate[], trust: TrustStore): Verif
     if (anchor) return { check: 'chain', ok: true, reason: `chains to the trusted root ${commonName(anchor)}` };
     const next = chain[i + 1];
     if (!next || !cert.checkIssued(next)) {
-      if (cert.checkIssued(cert)) {
+      if (isSelfSigned(cert)) {
         return {
           check: 'chain',
           ok: false,
@@ -144,7 +160,7 @@ function signatureCheck(chain: readonly X509Certificate[], trust: TrustStore): V
   for (let i = 0; i < chain.length; i++) {
     const cert = chain[i]!;
     const next = chain[i + 1];
-    const issuer = next && cert.checkIssued(next) ? next : cert.checkIssued(cert) ? cert : trust.issuerOf(cert);
+    const issuer = next && cert.checkIssued(next) ? next : cert.subject === cert.issuer ? cert : trust.issuerOf(cert);
     if (!issuer) continue; // Without the issuer there is nothing to verify against; the chain check reports it.
     if (!safeVerify(cert, issuer)) {
       return { check: 'signature', ok: false, reason: `the signature on ${commonName(cert)} does not verify with ${commonName(issuer)}'s key` };

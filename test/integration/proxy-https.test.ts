@@ -81,7 +81,13 @@ describe('HTTPS through CONNECT', () => {
       expect(response.status).toBe(200);
     }
     const ids = mitm.ofType('http-request').filter((e) => e.url.includes('/hello?i=')).map((e) => e.id);
-    expect(new Set(ids.map((id) => id.split('.')[0])).size).toBe(1); // one connection, three flows
+    const conns = new Set(ids.map((id) => id.split('.')[0]));
+    expect(conns.size).toBe(1); // one browser connection, three flows…
+    const conn = [...conns][0];
+    const upstreamHandshakes = mitm.ofType('tls-established').filter((e) => e.conn === conn && e.leg === 'upstream');
+    expect(upstreamHandshakes).toHaveLength(1); // …served by one upstream connection, reused
+    const timings = mitm.ofType('http-response').filter((e) => ids.includes(e.id)).map((e) => e.timings.connect);
+    expect(timings).toEqual([-1, -1, -1]);
     agent.destroy();
   });
 

@@ -1,0 +1,72 @@
+// Per-connection certificate work, done once per distinct certificate: the same origin presents the same chain on
+// every connection, and the forged leaf repeats for as long as it is cached. Summaries and the four-check
+// verification are memoized here, bounded.
+
+import { createHash, X509Certificate } from 'node:crypto';
+import { summarizeCertificate } from '../certs/summary.js';
+import type { CertificateSummary, UpstreamVerification } from '../protocol/tls.js';
+import { verifyUpstreamChain, type TrustStore } from '../tls/verification.js';
+
+const MAX_ENTRIES = 2_000;
+// Validity depends on the clock: a verdict is reused for a minute at most.
+const VERDICT_TTL_MS = 60_000;
+
+/** A Map that forgets its oldest entries beyond `max`. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly max: number) {
+    super();
+  }
+
+  override set(key: K, value: V): this {
+    super.set(key, value);
+    if (this.size > this.max) this.delete(this.keys().next().value!);
+    return this;
+  }
+}
+
+export class CertMemo {
+  readonly #summaries = new BoundedMap<string, CertificateSummary>(MAX_ENTRIES);
+  readonly #verdicts = new BoundedMap<string, { at: number; verification: UpstreamVerification }>(MAX_ENTRIES);
+  readonly #parsed = new BoundedMap<string, X509Certificate>(MAX_ENTRIES);
+
+  constructor(private readonly trust: TrustStore) {}
+
+  /** The certificate parsed once per distinct DER. */
+  parse(der: Buffer): X509Certificate {
+    const key = digest(der);
+    let cert = this.#parsed.get(key);
+    if (!cert) {
+      cert = new X509Certificate(der);
+      this.#parsed.set(key, cert);
+    }
+    return cert;
+  }
+
+  /** The summary of a certificate, computed once per distinct DER. */
+  summary(cert: Buffer | X509Certificate): CertificateSummary {
+    const der = Buffer.isBuffer(cert) ? cert : cert.raw;
+    const key = digest(der);
+    let summary = this.#summaries.get(key);
+    if (!summary) {
+      summary = summarizeCertificate(cert);
+      this.#summaries.set(key, summary);
+    }
+    return summary;
+  }
+
+  /** The four checks for this chain, host and Node verdict, reused for a minute. */
+  verify(chain: readonly X509Certificate[], host: string, nodeError: string | null): UpstreamVerification {
+    const key = `${chain.map((cert) => digest(cert.raw)).join(',')}|${host}|${nodeError ?? ''}`;
+    const now = Date.now();
+    const cached = this.#verdicts.get(key);
+    if (cached && now - cached.at < VERDICT_TTL_MS) return cached.verification;
+    const verification = verifyUpstreamChain({ chain, host, nodeError, trust: this.trust });
+    this.#verdicts.set(key, { at: now, verification });
+    return verification;
+  }
+}
+
+function digest(der: Buffer): string {
+  // A map key, not a security decision: SHA-1 is the cheapest digest OpenSSL accelerates here.
+  return createHash('sha1').update(der).digest('base64');
+}

@@ -1,0 +1,109 @@
+// The upstream side of one intercepted browser connection: one origin connection at a time, reused across the
+// browser's keep-alive requests (RFC 9112 §9.3), reopened (and re-verified) when the origin closed it.
+// Lighter than an http.Agent: there is exactly one socket to hand out, so there is no pool to keep.
+
+import type { Duplex } from 'node:stream';
+
+/** Opens a new verified connection to the origin. */
+export type OpenUpstream = () => Promise<Duplex>;
+
+function usable(socket: Duplex): boolean {
+  return !socket.destroyed && socket.writable && socket.readable;
+}
+
+function ignoreError(): void {
+  // An idle socket can still see the origin reset it; the next acquire() notices it is gone.
+}
+
+export class UpstreamLane {
+  #idle: Duplex | null = null;
+  #busy = false;
+  #closed = false;
+  readonly #waiters: Array<() => void> = [];
+  /** ms the last acquire() spent opening a connection, or -1 when it reused one (HAR's connect timing). */
+  lastConnectMs = -1;
+
+  constructor(
+    private readonly open: OpenUpstream,
+    first: Duplex | null,
+  ) {
+    if (first) this.#park(first);
+  }
+
+  /** The idle socket, synchronously, when there is one and nobody holds the lane: the common keep-alive case. */
+  tryAcquire(): Duplex | null {
+    if (this.#busy || this.#closed || !this.#idle) return null;
+    const idle = this.#unpark();
+    if (!idle) return null;
+    this.#busy = true;
+    this.lastConnectMs = -1;
+    return idle;
+  }
+
+  /** Waits for the lane, then hands out the idle socket or a freshly opened one. */
+  async acquire(): Promise<Duplex> {
+    while (this.#busy) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    if (this.#closed) throw Object.assign(new Error('the browser connection closed'), { code: 'ECONNRESET' });
+    this.#busy = true;
+    const idle = this.#unpark();
+    if (idle) {
+      this.lastConnectMs = -1;
+      return idle;
+    }
+    const started = performance.now();
+    try {
+      const socket = await this.open();
+      this.lastConnectMs = performance.now() - started;
+      if (this.#closed) {
+        socket.destroy();
+        throw Object.assign(new Error('the browser connection closed'), { code: 'ECONNRESET' });
+      }
+      return socket;
+    } catch (error) {
+      this.#next();
+      throw error;
+    }
+  }
+
+  /** Returns the lane after a response: the socket is kept for the next request when it is still usable. */
+  release(socket: Duplex | null, reusable: boolean): void {
+    if (socket) {
+      if (reusable && usable(socket) && !this.#closed) this.#park(socket);
+      else socket.destroy();
+    }
+    this.#next();
+  }
+
+  /** Takes the idle socket for good (a WebSocket relay owns it from then on). */
+  takeIdle(): Duplex | null {
+    return this.#busy ? null : this.#unpark();
+  }
+
+  /** Closes the idle socket and refuses further use; the browser connection is gone. */
+  destroy(): void {
+    this.#closed = true;
+    this.#idle?.destroy();
+    this.#idle = null;
+    for (const waiter of this.#waiters.splice(0)) waiter();
+  }
+
+  #park(socket: Duplex): void {
+    socket.on('error', ignoreError);
+    this.#idle = socket;
+  }
+
+  #unpark(): Duplex | null {
+    const idle = this.#idle;
+    this.#idle = null;
+    if (!idle) return null;
+    idle.off('error', ignoreError);
+    if (usable(idle)) return idle;
+    idle.destroy();
+    return null;
+  }
+
+  #next(): void {
+    this.#busy = false;
+    this.#waiters.shift()?.();
+  }
+}
