@@ -117,11 +117,19 @@ async function expectServing(proxyPort: number): Promise<void> {
 }
 
 /** Sends raw bytes and returns the answer plus the connection id mitmlab gave it. */
-async function exchange(bytes: string | Buffer, waitMs = 3_000): Promise<{ text: string; conn: Promise<string> }> {
+async function exchange(bytes: string | Buffer, waitMs = 3_000, until?: (text: string) => boolean): Promise<{ text: string; conn: Promise<string> }> {
   const socket = net.connect({ host: '127.0.0.1', port: cli.proxyPort });
   await new Promise((resolve) => socket.once('connect', resolve));
   const conn = cli.connOf(socket.localPort!);
-  return { text: await collect(socket, bytes, waitMs), conn };
+  return { text: await collect(socket, bytes, waitMs, until), conn };
+}
+
+/** True once `text` holds one whole response framed by Content-Length (mitmlab's own pages always have one). */
+function oneResponse(text: string): boolean {
+  const end = text.indexOf('\r\n\r\n');
+  if (end < 0) return false;
+  const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1];
+  return length !== undefined && Buffer.byteLength(text.slice(end + 4), 'latin1') >= Number(length);
 }
 
 let markers = 0;
@@ -137,17 +145,23 @@ async function settled(): Promise<void> {
   await cli.waitForEvent('http-response', (e) => e.id === request.id);
 }
 
-/** Writes `bytes` (if any) and collects what arrives until the peer closes or `waitMs` passes. */
-function collect(socket: Duplex, bytes: string | Buffer | null, waitMs: number): Promise<string> {
+/** Writes `bytes` (if any) and collects what arrives until the peer closes, `until` holds, or `waitMs` passes. */
+function collect(socket: Duplex, bytes: string | Buffer | null, waitMs: number, until?: (text: string) => boolean): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
+    let settledOnce = false;
     const done = (): void => {
+      if (settledOnce) return;
+      settledOnce = true;
       clearTimeout(timer);
       socket.destroy();
       resolve(Buffer.concat(chunks).toString('latin1'));
     };
     const timer = setTimeout(done, waitMs);
-    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      if (until?.(Buffer.concat(chunks).toString('latin1'))) done();
+    });
     socket.once('close', done);
     socket.on('error', () => undefined);
     if (bytes !== null) socket.write(bytes);
@@ -313,7 +327,7 @@ describe('requests that are valid, if unusual, are forwarded intact', () => {
 
 describe('origins that misbehave (plain http://)', () => {
   it('an origin that closes in the middle of its head → 502 "reset the connection"', async () => {
-    const { text, conn } = await exchange(`GET ${scriptedUrl('/mid-headers')} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const { text, conn } = await exchange(`GET ${scriptedUrl('/mid-headers')} HTTP/1.1\r\nHost: x\r\n\r\n`, 3_000, oneResponse);
     expect(statusOf(text)).toBe(502);
     expect(mitmlabError(text)).toMatch(/reset the connection/);
     const id = await conn;
@@ -391,7 +405,7 @@ describe('origins that misbehave (plain http://)', () => {
     ['Content-Length with Transfer-Encoding', '/cl-te'],
     ['two Content-Lengths', '/two-cl'],
   ])('an origin that sends %s → 502 naming an invalid response, not "Cannot reach"', async (_name, path) => {
-    const { text, conn } = await exchange(`GET ${scriptedUrl(path)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const { text, conn } = await exchange(`GET ${scriptedUrl(path)} HTTP/1.1\r\nHost: x\r\n\r\n`, 3_000, oneResponse);
     expect(statusOf(text)).toBe(502);
     const id = await conn;
     const error = await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.status === 502);
@@ -458,7 +472,7 @@ describe('inside an intercepted TLS connection', () => {
 
   it('an HTTPS origin that closes mid-head → 502 inside the tunnel', async () => {
     const { secure, conn } = await intercepted(`${SCRIPTED}:${scriptedTls.port}`, SCRIPTED);
-    const text = await collect(secure, `GET /mid-headers HTTP/1.1\r\nHost: ${SCRIPTED}\r\n\r\n`, 3_000);
+    const text = await collect(secure, `GET /mid-headers HTTP/1.1\r\nHost: ${SCRIPTED}\r\n\r\n`, 3_000, oneResponse);
     expect(statusOf(text)).toBe(502);
     const id = await conn;
     await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'upstream-reset');
@@ -466,7 +480,7 @@ describe('inside an intercepted TLS connection', () => {
 
   it('an HTTPS origin that sends garbage → 502 inside the tunnel, recorded as a synthetic response', async () => {
     const { secure, conn } = await intercepted(`${SCRIPTED}:${scriptedTls.port}`, SCRIPTED);
-    const text = await collect(secure, `GET /garbage HTTP/1.1\r\nHost: ${SCRIPTED}\r\n\r\n`, 3_000);
+    const text = await collect(secure, `GET /garbage HTTP/1.1\r\nHost: ${SCRIPTED}\r\n\r\n`, 3_000, oneResponse);
     expect(statusOf(text)).toBe(502);
     const id = await conn;
     const response = await cli.waitForEvent('http-response', (e) => e.conn === id);
@@ -612,7 +626,7 @@ describe('TLS that is not quite a ClientHello', () => {
       secure.once('secureConnect', resolve);
       secure.once('error', reject);
     });
-    const text = await collect(secure, `GET /hello HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`, 5_000);
+    const text = await collect(secure, `GET /hello HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`, 5_000, (t) => t.includes('\r\n0\r\n\r\n'));
     raw.destroy();
     expect(statusOf(text)).toBe(200);
     expect(text).toContain('hello from origin');
@@ -657,19 +671,69 @@ describe('TLS that is not quite a ClientHello', () => {
     await cli.waitForEvent('tls-failed', (e) => e.conn === id && e.leg === 'client', 3_000);
   });
 
-  it('a fatal alert after a completed exchange closes that connection only', async () => {
+  // Defect: a client that hangs up (FIN) right after mitmlab's ServerHello flight is not noticed: the TeeSocket's
+  // 'end' never reaches the handshake (a server TLSSocket over a JS stream neither errors nor closes on EOF before
+  // the handshake), so the connection and its upstream are held for the whole --handshake-timeout and then recorded
+  // as 'handshake-timeout' — "did not finish the handshake in time" — and the TLS 1.3 silent-reject check in the
+  // close handler is skipped because fail() already ran. Fault: server/core/intercept.ts intercept().
+  // Fix sketch: + tee.once('end', () => { if (secureAt === 0) fail(clientRecorder.silentlyRejected() ? 'SILENT_CERT_REJECT' : 'ECONNRESET'); });
+  it.fails('a client that hangs up right after the ServerHello is recorded as gone, not as a handshake timeout', async () => {
+    const hello = await captureClientHello({ servername: HOST });
+    const raw = await connectTunnel(cli.proxyPort, `${HOST}:${tlsOrigin.port}`);
+    const conn = cli.connOf(raw.localPort!);
+    await new Promise<void>((resolve) => {
+      raw.on('data', () => undefined);
+      raw.once('data', () => raw.end()); // FIN as soon as the server's flight starts arriving
+      raw.once('close', () => resolve());
+      raw.write(hello);
+    });
+    const id = await conn;
+    const failed = await cli.waitForEvent('tls-failed', (e) => e.conn === id && e.leg === 'client');
+    expect(failed.cause).not.toBe('handshake-timeout');
+  });
+
+  /** An intercepted connection that carried one exchange, then got a plaintext fatal alert where a record was due. */
+  async function alertAfterExchange(): Promise<{ raw: Socket; clientError: Promise<Error>; conn: Promise<string> }> {
     const { raw, secure, conn } = await intercepted(`${HOST}:${tlsOrigin.port}`, HOST);
+    const clientError = new Promise<Error>((resolve) => secure.once('error', resolve));
     const first = await new Promise<string>((resolve) => {
       secure.once('data', (c: Buffer) => resolve(c.toString('latin1')));
       secure.write(`GET /hello HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
     });
     expect(statusOf(first)).toBe(200);
-    // A plaintext fatal alert (handshake_failure) where an encrypted record is due.
-    const after = await collect(raw, alertRecord(2, 40), 2_000);
-    expect(after).not.toMatch(/HTTP\/1\.1/);
+    raw.write(alertRecord(2, 40)); // handshake_failure, in the clear
+    return { raw, clientError, conn };
+  }
+
+  it('a fatal alert after a completed exchange is answered with a TLS alert; other connections are unaffected', async () => {
+    const { raw, clientError } = await alertAfterExchange();
+    expect((await clientError).message).toMatch(/alert/);
+    raw.destroy();
+  });
+
+  // Defect: after that alert, mitmlab's TLS layer answers with its own fatal alert (unexpected_message), so the
+  // session is dead — yet the client-leg TLSSocket emits no 'error' (Node does not surface it for a TLSSocket over a
+  // JS stream), nothing is recorded, and the TCP connection and its upstream stay open until --idle-timeout
+  // (120 s by default). Fault: server/core/intercept.ts relies on clientTls 'error' after the handshake.
+  // Fix sketch: the transcript already decodes plaintext alerts on the tee; when an incoming fatal alert (or any
+  // alert record after the handshake) is seen, end the connection and say so:
+  // + tee.onAlert = (alert) => { if (secureAt > 0) { ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost,
+  // +   cause: 'unknown', alert: alert.name, message: `The client ended the TLS session for ${certHost} with the alert ${alert.name}.`, at: Date.now() });
+  // +   clientTls.destroy(); } };
+  it.fails('after a fatal alert, mitmlab closes that connection itself instead of waiting for --idle-timeout', async () => {
+    const { raw, clientError, conn } = await alertAfterExchange();
+    await clientError;
+    const closedByProxy = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 5_000); // the shared mitmlab's idle timeout is 120 s
+      raw.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    raw.destroy();
+    expect(closedByProxy).toBe(true);
     const id = await conn;
-    await cli.waitForEvent('connection-close', (e) => e.conn === id);
-    await cli.waitForEvent('tls-transcript', (e) => e.conn === id && e.leg === 'client');
+    await cli.waitForEvent('tls-failed', (e) => e.conn === id && e.leg === 'client', 2_000);
   });
 });
 
@@ -806,16 +870,20 @@ describe('WebSocket', () => {
     await cli.waitForEvent('ws-close', (e) => e.conn === id);
   });
 
-  it('an origin that drops in the middle of a fragmented message: the browser side is closed and the close recorded', async () => {
+  it('an origin that drops in the middle of a fragmented message: the browser gets a close frame and the close is recorded', async () => {
     const dropping = await startDroppingWsOrigin();
     try {
       const socket = net.connect({ host: '127.0.0.1', port: cli.proxyPort });
       await new Promise((resolve) => socket.once('connect', resolve));
       const conn = cli.connOf(socket.localPort!);
-      const { head } = await rawUpgrade(socket, `http://127.0.0.1:${dropping.port}/`, `127.0.0.1:${dropping.port}`);
+      const { head, rest } = await rawUpgrade(socket, `http://127.0.0.1:${dropping.port}/`, `127.0.0.1:${dropping.port}`);
       expect(statusOf(head)).toBe(101);
-      await collect(socket, null, 3_000);
-      expect(socket.destroyed).toBe(true);
+      const closeFrame = String.fromCharCode(0x88);
+      const answer = rest.toString('latin1').includes(closeFrame) ? rest.toString('latin1') : await collect(socket, null, 5_000, (t) => t.includes(closeFrame));
+      socket.destroy();
+      // The unfinished fragment is never passed on as a message; the browser is told the session is over.
+      expect(answer).toContain(closeFrame);
+      expect(answer).not.toContain('first half');
       const id = await conn;
       const closed = await cli.waitForEvent('ws-close', (e) => e.conn === id);
       expect(closed.by).toBe('server');
@@ -862,8 +930,7 @@ describe('clients that reset the connection right after mitmlab answered', () =>
       });
       expect(text).toMatch(answered);
       socket.resetAndDestroy();
-      await expectServing(own.proxyPort);
-      expect(own.alive(), own.output().slice(-1500)).toBe(true);
+      await expectSurvived(own);
     } finally {
       await own.dispose();
     }
@@ -881,14 +948,25 @@ describe('clients that reset the connection right after mitmlab answered', () =>
       for (let i = 0; i < 100 && silent.connections === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(silent.connections).toBe(1);
       raw.resetAndDestroy();
-      await expectServing(own.proxyPort);
-      expect(own.alive(), own.output().slice(-1500)).toBe(true);
+      await expectSurvived(own);
     } finally {
       await own.dispose();
       await silent.close();
     }
   });
 });
+
+/** The process is alive and serving; on failure the message carries what it printed (the stack of a crash). */
+async function expectSurvived(own: HostileCli): Promise<void> {
+  const served = await expectServing(own.proxyPort).then(
+    () => null,
+    (error: unknown) => error,
+  );
+  // A failed control request usually means the process is on its way out: give it the moment to exit.
+  if (served) await Promise.race([new Promise((resolve) => own.child.once('exit', resolve)), new Promise((resolve) => setTimeout(resolve, 2_000))]);
+  expect(own.alive(), `mitmlab exited:\n${own.output().slice(-1500)}`).toBe(true);
+  expect(served).toBeNull();
+}
 
 /** A loopback port with nothing listening (bound, then released). */
 async function closedPort(): Promise<number> {
