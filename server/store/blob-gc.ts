@@ -1,9 +1,11 @@
-// Blob collection after a session is deleted. Blobs are shared by sessions, so a blob goes only when no remaining
-// session lists it in its blobs.txt. Memory stays bounded by the deleted session's own refs: the other lists are
+// Blob collection after a session is deleted. Blob files are shared by sessions, so a blob file goes only when no
+// remaining session lists it in its blobs.txt as a file (a session holding the same bytes in its own pack does not
+// need the file). Memory stays bounded by the deleted session's own refs: the other lists are
 // streamed. A blob touched within the grace period is kept: a session running in another process may have just
 // reused it (DiskBlobSink touches reused blobs) without having flushed its blobs.txt yet.
 
 import { blobListPath, blobPath, isSha256 } from './layout.js';
+import { parseBlobListLine } from './pack-format.js';
 import { readLines } from './session-reader.js';
 import { errorCode, type StoreFs } from './store-fs.js';
 
@@ -19,7 +21,10 @@ export async function collectBlobs(
     if (candidates.size === 0) return 0;
     try {
       for await (const line of readLines(blobListPath(dataDir, id))) {
-        candidates.delete(line.toString().split(' ')[0] ?? '');
+        const entry = parseBlobListLine(line.toString('latin1'));
+        // A malformed line might still name a file we need: keep it (deleting is the one thing not to get wrong).
+        if (entry === null) candidates.delete(line.toString('latin1').split(' ')[0] ?? '');
+        else if (entry.offset === null) candidates.delete(entry.sha256);
       }
     } catch (error) {
       // A session without a list references nothing; any other read error means we cannot be sure: keep all.

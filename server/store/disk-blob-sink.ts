@@ -1,21 +1,34 @@
-// The disk-backed BlobSink: bodies and raw TLS bytes stored once under their SHA-256, shared by every session
-// (a page fetched in ten sessions is stored once). put() is synchronous for the proxy: it hashes, keeps the bytes in
-// a bounded queue and returns; drain() writes the queue (temp file + rename, so a blob file is always whole).
+// The disk-backed BlobSink: bodies and raw TLS bytes stored once under their SHA-256. put() is synchronous for the
+// proxy: it hashes, keeps the bytes in a bounded queue and returns; drain() writes the queue.
+//  - Small blobs (up to `packMaxBytes`, 64 KiB by default: raw handshakes, most bodies) go to the session's pack
+//    (blob-pack.ts), deduplicated within the session, written in one append per drain.
+//  - Larger ones get a file each, shared by every session (a download fetched in ten sessions is stored once),
+//    written as temp file + rename, so a blob file is always whole.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { BlobSink } from '../events/blob-sink.js';
+import type { BlobPack } from './blob-pack.js';
 import { blobPath, isSha256 } from './layout.js';
 import { errorCode, type StoreFs } from './store-fs.js';
 
 export interface DiskBlobSinkOptions {
   /** Bytes of unwritten blobs kept in memory; a blob that does not fit is dropped (its event keeps the ref). */
   maxPendingBytes: number;
-  /** Told the first time this sink sees each blob, so the session can list what it references. */
+  /** Told the first time this sink sees each blob stored as a file, so the session can list what it references. */
   onReference?: (sha256: string, size: number) => void;
   /** Told when a blob was dropped because the queue was full. */
   onDrop?: (sha256: string, size: number) => void;
+  /** The session's pack for small blobs; without it every blob is a file. */
+  pack?: BlobPack;
+  /** Blobs up to this many bytes go to the pack (default 64 KiB). */
+  packMaxBytes?: number;
+  /** Asked when neither this session's pack nor the blob files hold a blob (e.g. it is in another session's pack). */
+  fallback?: (sha256: string) => Promise<Buffer | null>;
 }
+
+/** Default size limit of packed blobs: raw handshakes and most bodies; a large download keeps its own shared file. */
+export const PACK_MAX_BYTES = 64 * 1024;
 
 /** Blobs remembered as already on disk, to skip the stat (older ones are simply checked again). */
 const KNOWN_CAP = 100_000;
@@ -32,28 +45,42 @@ export class DiskBlobSink implements BlobSink {
   #pendingBytes = 0;
   readonly #known = new Set<string>();
   readonly #dirs = new Set<string>();
+  readonly #pack: BlobPack | null;
+  readonly #packMaxBytes: number;
   #draining: Promise<void> | null = null;
 
   constructor(fs: StoreFs, dataDir: string, options: DiskBlobSinkOptions) {
     this.#fs = fs;
     this.#dataDir = dataDir;
     this.#options = options;
+    this.#pack = options.pack ?? null;
+    this.#packMaxBytes = options.packMaxBytes ?? PACK_MAX_BYTES;
   }
 
   /** Blobs waiting to be written. */
   get pendingCount(): number {
-    return this.#pending.size;
+    return this.#pending.size + (this.#pack?.pendingCount ?? 0);
   }
 
   /** Bytes waiting to be written. */
   get pendingBytes(): number {
-    return this.#pendingBytes;
+    return this.#pendingBytes + (this.#pack?.pendingBytes ?? 0);
   }
 
   put(data: Buffer): string {
     const sha256 = createHash('sha256').update(data).digest('hex');
+    const pack = this.#pack;
+    if (pack !== null && data.length <= this.#packMaxBytes) {
+      if (pack.has(sha256)) return sha256;
+      if (this.#full(data.length)) {
+        this.#options.onDrop?.(sha256, data.length);
+        return sha256;
+      }
+      // The pack copies the bytes. A full index (a huge session) sends the blob to the files instead.
+      if (pack.add(sha256, data) !== null) return sha256;
+    }
     if (this.#known.has(sha256) || this.#pending.has(sha256)) return sha256;
-    if (this.#pendingBytes + data.length > this.#options.maxPendingBytes || this.#pending.size >= MAX_PENDING_COUNT) {
+    if (this.#full(data.length)) {
       this.#options.onDrop?.(sha256, data.length);
       return sha256;
     }
@@ -64,16 +91,24 @@ export class DiskBlobSink implements BlobSink {
     return sha256;
   }
 
+  #full(size: number): boolean {
+    return this.pendingBytes + size > this.#options.maxPendingBytes || this.pendingCount >= MAX_PENDING_COUNT;
+  }
+
   async get(sha256: string): Promise<Buffer | null> {
     const pending = this.#pending.get(sha256);
     if (pending) return pending;
-    return readBlob(this.#fs, this.#dataDir, sha256);
+    const packed = (await this.#pack?.get(sha256)) ?? null;
+    if (packed) return packed;
+    const file = await readBlob(this.#fs, this.#dataDir, sha256);
+    if (file || !this.#options.fallback || !isSha256(sha256)) return file;
+    return this.#options.fallback(sha256);
   }
 
   /** Writes every queued blob once. Rejects with the first fs error; failed blobs stay queued for the next drain. */
   drain(): Promise<void> {
     if (this.#draining) return this.#draining.then(() => this.drain());
-    if (this.#pending.size === 0) return Promise.resolve();
+    if (this.pendingCount === 0) return Promise.resolve();
     const run = this.#drainOnce().finally(() => {
       this.#draining = null;
     });
@@ -82,6 +117,8 @@ export class DiskBlobSink implements BlobSink {
   }
 
   async #drainOnce(): Promise<void> {
+    // The pack first: one write for all small blobs. A refusal there stops the drain (the disk is the same).
+    await this.#pack?.flush();
     const queue = [...this.#pending.keys()];
     let failure: unknown = null;
     const worker = async (): Promise<void> => {

@@ -40,25 +40,29 @@ export interface ExportResult {
 export async function exportSession(options: ExportOptions, out: Writable): Promise<ExportResult> {
   const session = await loadSession(options.dataDir, options.session, options.fs ?? nodeStoreFs);
   const common = { onWarning: options.onWarning, onProgress: options.onProgress };
-  let include: Inclusion | undefined;
-  if (options.filter) include = await computeInclusion(session, options.filter, common);
-  const withInclude = include ? { ...common, include } : common;
-  let count: number;
-  switch (options.format) {
-    case 'har':
-      count = await writeHar(session, out, { ...withInclude, creator: { name: 'mitmlab', version: VERSION } });
-      break;
-    case 'jsonl':
-      count = await writeJsonl(options.dataDir, session.id, out, withInclude);
-      break;
-    case 'keylog':
-      count = await writeKeylog(session, out, withInclude);
-      break;
-    case 'pcapng':
-      count = await writePcapng(session, out, withInclude);
-      break;
+  try {
+    let include: Inclusion | undefined;
+    if (options.filter) include = await computeInclusion(session, options.filter, common);
+    const withInclude = include ? { ...common, include } : common;
+    let count: number;
+    switch (options.format) {
+      case 'har':
+        count = await writeHar(session, out, { ...withInclude, creator: { name: 'mitmlab', version: VERSION } });
+        break;
+      case 'jsonl':
+        count = await writeJsonl(options.dataDir, session.id, out, withInclude);
+        break;
+      case 'keylog':
+        count = await writeKeylog(session, out, withInclude);
+        break;
+      case 'pcapng':
+        count = await writePcapng(session, out, withInclude);
+        break;
+    }
+    return { id: session.id, format: options.format, count };
+  } finally {
+    await session.close();
   }
-  return { id: session.id, format: options.format, count };
 }
 
 /** The same export as a Readable (for HTTP responses); errors destroy the stream. */

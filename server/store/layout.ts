@@ -1,10 +1,12 @@
 // Where a data directory keeps what (one place, so the store, the exports and deletion agree):
 //
 //   <dataDir>/sessions/<id>/events.jsonl   header line, then one ProxyEvent per line (append-only)
-//   <dataDir>/sessions/<id>/blobs.txt      "<sha256> <size>" per blob the session referenced (for deletion)
+//   <dataDir>/sessions/<id>/blobs.txt      "<sha256> <size>" per blob file the session referenced (for deletion),
+//                                          "<sha256> <size> <offset>" per blob in the session's pack
+//   <dataDir>/sessions/<id>/blobs.pack     small blobs (up to 64 KiB), appended as validated records (pack-format.ts)
 //   <dataDir>/sessions/<id>/meta.json      name, start, end, counts (rewritten atomically while running)
 //   <dataDir>/sessions/<id>/lock           pid of the process writing the session
-//   <dataDir>/blobs/<sha256[0..2]>/<sha256> body and raw TLS bytes, shared by all sessions, deduplicated
+//   <dataDir>/blobs/<sha256[0..2]>/<sha256> larger bodies and raw TLS bytes, shared by all sessions, deduplicated
 
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -37,6 +39,10 @@ export function eventsPath(dataDir: string, id: string): string {
 
 export function blobListPath(dataDir: string, id: string): string {
   return join(sessionDir(dataDir, id), 'blobs.txt');
+}
+
+export function packPath(dataDir: string, id: string): string {
+  return join(sessionDir(dataDir, id), 'blobs.pack');
 }
 
 export function metaPath(dataDir: string, id: string): string {

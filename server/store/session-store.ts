@@ -11,7 +11,8 @@ import type { ProxyEvent } from '../protocol/events.js';
 import { applyEvent, createFlowIndex, DEFAULT_FLOW_CAP, flowList, type FlowIndex } from '../protocol/flow-reducer.js';
 import type { FlowSummary } from '../protocol/flows.js';
 import { AppendLog } from './append-log.js';
-import { DiskBlobSink } from './disk-blob-sink.js';
+import { BlobPack } from './blob-pack.js';
+import { DiskBlobSink, PACK_MAX_BYTES } from './disk-blob-sink.js';
 import {
   blobListPath,
   blobsDir,
@@ -19,14 +20,17 @@ import {
   eventsPath,
   lockPath,
   newSessionId,
+  packPath,
   SCHEMA_VERSION,
   sessionDir,
   sessionsDir,
   StoreError,
 } from './layout.js';
+import { formatBlobListLine } from './pack-format.js';
+import { findPackedBlob, listedPackEntries } from './session-blobs.js';
 import { newMeta, readMeta, writeMeta, type SessionMeta } from './session-meta.js';
 import { openEventLog, type SessionHeader } from './session-reader.js';
-import { applyRetention, isLive, resolveSession } from './sessions.js';
+import { applyRetention, isLive, resolveSession, sessionIds } from './sessions.js';
 import { describeError, errorCode, nodeStoreFs, type StoreFs } from './store-fs.js';
 
 export interface SessionStoreOptions {
@@ -48,11 +52,16 @@ export interface SessionStoreOptions {
   maxBufferBytes?: number;
   /** Blob bytes buffered while unwritten (default 256 MiB); later blobs are dropped and counted. */
   maxPendingBlobBytes?: number;
+  /** Blobs up to this size go to the session's pack file (default 64 KiB); 0 gives every blob its own file. */
+  packMaxBytes?: number;
+  /** Blobs the pack indexes at most (default 250,000, ~40 MB of index); later small blobs get files. */
+  maxPackIndexEntries?: number;
   /** Clock (tests). */
   now?: () => number;
 }
 
 const META_INTERVAL_MS = 1000;
+const MAX_PACK_INDEX_ENTRIES = 250_000;
 const MAX_RETRY_DELAY_MS = 2000;
 
 export class SessionStore {
@@ -68,6 +77,7 @@ export class SessionStore {
   readonly #events: AppendLog;
   readonly #blobList: AppendLog;
   readonly #blobSink: DiskBlobSink;
+  readonly #pack: BlobPack | null;
   readonly #meta: SessionMeta;
   readonly #warn: (message: string) => void;
   readonly #now: () => number;
@@ -95,6 +105,7 @@ export class SessionStore {
     events: AppendLog;
     blobList: AppendLog;
     blobSink: DiskBlobSink;
+    pack: BlobPack | null;
     meta: SessionMeta;
     index: FlowIndex;
     warn: (message: string) => void;
@@ -108,6 +119,7 @@ export class SessionStore {
     this.#events = init.events;
     this.#blobList = init.blobList;
     this.#blobSink = init.blobSink;
+    this.#pack = init.pack;
     this.blobs = init.blobSink;
     this.#meta = init.meta;
     this.index = init.index;
@@ -177,18 +189,46 @@ export class SessionStore {
         meta.flowCount = index.created;
       }
       meta.eventBytes = events.size;
+      const packMaxBytes = options.packMaxBytes ?? PACK_MAX_BYTES;
+      let pack: BlobPack | null = null;
+      if (packMaxBytes > 0) {
+        // Continuing: the pack's index comes from the entries blobs.txt lists (plus whole records a crash left
+        // unlisted); a torn tail is cut off so new records never follow it.
+        const opened = await BlobPack.open(fs, packPath(dataDir, id), continuing ? listedPackEntries(blobListPath(dataDir, id)) : [], {
+          maxIndexEntries: options.maxPackIndexEntries ?? MAX_PACK_INDEX_ENTRIES,
+          // Listed only once on disk, so blobs.txt never names a record that is not there.
+          onWritten: (entries) => {
+            for (const entry of entries) {
+              blobList.append(formatBlobListLine(entry.sha256, entry.size, entry.offset));
+              meta.blobBytes += entry.size;
+            }
+          },
+        });
+        pack = opened.pack;
+        if (opened.tornBytes > 0) warn(`session ${id}: the end of blobs.pack was cut off by an unclean shutdown; dropped ${opened.tornBytes} bytes`);
+        for (const entry of opened.recovered) {
+          blobList.append(formatBlobListLine(entry.sha256, entry.size, entry.offset));
+          meta.blobBytes += entry.size;
+        }
+      }
       let store: SessionStore | null = null;
       const blobSink = new DiskBlobSink(fs, dataDir, {
         maxPendingBytes: options.maxPendingBlobBytes ?? 256 * 1024 * 1024,
         onReference: (sha256, size) => {
-          blobList.append(`${sha256} ${size}`);
+          blobList.append(formatBlobListLine(sha256, size, null));
           meta.blobBytes += size;
         },
         onDrop: () => {
           if (store) store.#droppedBlobs++;
         },
+        ...(pack ? { pack, packMaxBytes } : {}),
+        // The live view fetches bodies by SHA-256 alone, for past sessions too: their small blobs are in their packs.
+        fallback: async (sha256) => {
+          const others = (await sessionIds(dataDir, fs)).filter((other) => other !== id).reverse();
+          return findPackedBlob(fs, dataDir, sha256, others);
+        },
       });
-      store = new SessionStore({ id, dataDir, fs, events, blobList, blobSink, meta, index, warn, now, flushIntervalMs, maxBufferBytes });
+      store = new SessionStore({ id, dataDir, fs, events, blobList, blobSink, pack, meta, index, warn, now, flushIntervalMs, maxBufferBytes });
       store.#lastConnNumber = lastConn;
       await writeMeta(fs, dataDir, meta);
       if (options.retain !== undefined) {
@@ -295,6 +335,8 @@ export class SessionStore {
     this.#meta.eventBytes = this.#events.size;
     await writeMeta(this.#fs, this.dataDir, this.#meta).catch(() => {});
     await this.#events.close().catch(() => {});
+    // The pack before the list: its last write (if the flush above failed) lists records in blobs.txt.
+    await this.#pack?.close().catch(() => {});
     await this.#blobList.close().catch(() => {});
     await this.#fs.unlink(lockPath(this.dataDir, this.id)).catch(() => {});
   }
@@ -315,9 +357,10 @@ export class SessionStore {
   }
 
   /**
-   * Blobs drain in the background, never ahead of the event lines: many small bodies cost a file each, and events
-   * must not wait behind them (the kill -9 promise is about events). After a crash an event may name a body that
-   * did not reach the disk; exports say so instead of failing.
+   * Blobs drain in the background, never ahead of the event lines: large bodies cost a file each, and events must
+   * not wait behind them (the kill -9 promise is about events). After a crash an event may name a body that did not
+   * reach the disk, or whose blobs.txt line did not (pack records are listed after their write); exports say
+   * "not stored" instead of failing.
    */
   #startBlobDrain(): Promise<void> {
     if (this.#blobDrain) return this.#blobDrain;
@@ -350,6 +393,12 @@ export class SessionStore {
       await blobs;
       // Blobs put while that drain ran.
       if (this.#blobError === null && this.#blobSink.pendingCount > 0) await this.#startBlobDrain();
+      // The pack's records just written are listed now, so the session is complete on disk when this resolves.
+      try {
+        await this.#blobList.flush();
+      } catch (error) {
+        failure ??= error;
+      }
     }
     failure ??= this.#blobError;
     if (failure !== null) {

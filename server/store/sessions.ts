@@ -2,7 +2,6 @@
 // The same functions serve `mitmlab sessions`, `mitmlab export` and the live view's REST API.
 
 import { collectBlobs } from './blob-gc.js';
-import { readBlob } from './disk-blob-sink.js';
 import {
   blobListPath,
   eventsPath,
@@ -12,6 +11,8 @@ import {
   sessionsDir,
   StoreError,
 } from './layout.js';
+import { parseBlobListLine } from './pack-format.js';
+import { SessionBlobs } from './session-blobs.js';
 import { newMeta, readMeta, type SessionMeta } from './session-meta.js';
 import { openEventLog, readLines, type EventLogReader, type ReadLogOptions } from './session-reader.js';
 import { errorCode, nodeStoreFs, type StoreFs } from './store-fs.js';
@@ -103,6 +104,8 @@ export interface LoadedSession {
   open(options?: ReadLogOptions): Promise<EventLogReader>;
   /** A body or raw-bytes blob by SHA-256, or null when not stored. */
   blob(sha256: string): Promise<Buffer | null>;
+  /** Closes the session's pack file now (it also closes itself after a short idle time). */
+  close(): Promise<void>;
 }
 
 /** Opens a stored session (`latest`, an id or a name) for reading. */
@@ -110,11 +113,13 @@ export async function loadSession(dataDir: string, ref: string, fs: StoreFs = no
   const id = await resolveSession(dataDir, ref, fs);
   const info = await sessionInfo(dataDir, id, fs);
   if (!info) throw new StoreError('session-not-found', `Session ${id} has no event log.`);
+  const blobs = new SessionBlobs(fs, dataDir, id);
   return {
     id,
     info,
     open: (options) => openEventLog(eventsPath(dataDir, id), options),
-    blob: (sha256) => readBlob(fs, dataDir, sha256),
+    blob: (sha256) => blobs.blob(sha256),
+    close: () => blobs.close(),
   };
 }
 
@@ -186,13 +191,13 @@ export async function applyRetention(
   return deleted;
 }
 
-/** The blob refs listed in a blobs.txt (empty when missing). */
+/** The blob files a blobs.txt lists (empty when missing); blobs in the session's own pack go with its folder. */
 export async function blobRefs(path: string): Promise<Set<string>> {
   const refs = new Set<string>();
   try {
     for await (const line of readLines(path)) {
-      const sha = line.toString().split(' ')[0];
-      if (sha) refs.add(sha);
+      const entry = parseBlobListLine(line.toString('latin1'));
+      if (entry && entry.offset === null) refs.add(entry.sha256);
     }
   } catch (error) {
     if (errorCode(error) !== 'ENOENT') throw error;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../../server/events/bus.js';
 import type { ProxyEvent } from '../../../server/protocol/events.js';
-import { blobPath, eventsPath, isSessionId, lockPath, newSessionId } from '../../../server/store/layout.js';
+import { blobPath, eventsPath, isSessionId, lockPath, newSessionId, packPath } from '../../../server/store/layout.js';
 import { SessionStore } from '../../../server/store/session-store.js';
 import { applyRetention, deleteSession, listSessions, loadSession } from '../../../server/store/sessions.js';
 import { failingFs } from './failing-fs.js';
@@ -46,20 +46,33 @@ describe('session store', () => {
     expect(await readAll('latest')).toEqual(events);
   });
 
-  it('stores bodies once under their SHA-256 and reads them back', async () => {
+  it('stores small bodies once in the session pack, large ones as shared files, and reads both back', async () => {
     const store = await SessionStore.open({ dataDir, ...quiet });
     const data = Buffer.from('same body');
     const a = store.blobs.put(data);
     const b = store.blobs.put(Buffer.from('same body'));
     expect(a).toBe(b);
     expect(await store.blobs.get(a)).toEqual(data);
+    const large = Buffer.alloc(64 * 1024 + 1, 7);
+    const c = store.blobs.put(large);
     await store.flush();
-    expect(await readFile(blobPath(dataDir, a))).toEqual(data);
-    expect((await readFile(join(dataDir, 'sessions', store.id, 'blobs.txt'), 'utf8')).trim().split('\n')).toEqual([`${a} 9`]);
+    // The small one is a record in blobs.pack (40-byte header, then the bytes), listed with its offset.
+    expect(existsSync(blobPath(dataDir, a))).toBe(false);
+    const pack = await readFile(packPath(dataDir, store.id));
+    expect(pack.length).toBe(40 + data.length);
+    expect(pack.subarray(40)).toEqual(data);
+    expect(await readFile(blobPath(dataDir, c))).toEqual(large);
+    expect((await readFile(join(dataDir, 'sessions', store.id, 'blobs.txt'), 'utf8')).trim().split('\n').sort()).toEqual(
+      [`${a} 9 0`, `${c} ${large.length}`].sort(),
+    );
+    expect(await store.blobs.get(a)).toEqual(data);
     await store.close();
     const session = await loadSession(dataDir, store.id);
     expect(await session.blob(a)).toEqual(data);
+    expect(await session.blob(c)).toEqual(large);
     expect(await session.blob('../../etc/passwd')).toBeNull();
+    expect(await session.blob('0'.repeat(64))).toBeNull();
+    await session.close();
   });
 
   it('lists sessions with name, times, flow count and size', async () => {
@@ -169,9 +182,11 @@ describe('session store', () => {
     const events = await readAll(store.id);
     const ids = events.filter((e) => e.type === 'http-request').map((e) => (e as { id: string }).id);
     expect(ids).toEqual(Array.from({ length: 60 }, (_, i) => `c1.${i + 1}`));
-    // The outage itself is on record, and the body written after recovery is readable.
+    // The outage itself is on record, and the body written after recovery is readable: the half-written pack record
+    // was rewritten in place.
     expect(events.some((e) => e.type === 'store-error')).toBe(true);
-    expect((await readFile(blobPath(dataDir, body.sha256))).toString()).toBe('body written late');
+    expect((await (await loadSession(dataDir, store.id)).blob(body.sha256))?.toString()).toBe('body written late');
+    expect((await readFile(packPath(dataDir, store.id))).length).toBe(40 + 'body written late'.length);
   });
 
   it('bounds the buffer while writes fail, reporting how many events were dropped', async () => {
@@ -199,13 +214,17 @@ describe('session store', () => {
   });
 
   it('keeps the newest N sessions with --retain and deletes unreferenced blobs only', async () => {
-    const shared = Buffer.from('shared body');
+    // Large enough for blob files (shared across sessions); small ones live in each session's pack.
+    const large = (text: string) => Buffer.concat([Buffer.from(text), Buffer.alloc(70_000)]);
+    const shared = large('shared body');
     const ids: string[] = [];
     const only: string[] = [];
+    const small: string[] = [];
     for (let i = 0; i < 4; i++) {
       const store = await SessionStore.open({ dataDir, now: () => Date.UTC(2026, 0, 1, 0, 0, i), ...quiet });
       store.blobs.put(shared);
-      only.push(store.blobs.put(Buffer.from(`only in ${i}`)));
+      only.push(store.blobs.put(large(`only in ${i}`)));
+      small.push(store.blobs.put(Buffer.from(`small in ${i}`)));
       await store.close();
       ids.push(store.id);
     }
@@ -218,7 +237,10 @@ describe('session store', () => {
     expect(existsSync(blobPath(dataDir, only[2]!))).toBe(true);
     const { createHash } = await import('node:crypto');
     expect(existsSync(blobPath(dataDir, createHash('sha256').update(shared).digest('hex')))).toBe(true);
-    await expect((await loadSession(dataDir, ids[3]!)).blob(only[3]!)).resolves.toEqual(Buffer.from('only in 3'));
+    await expect((await loadSession(dataDir, ids[3]!)).blob(only[3]!)).resolves.toEqual(large('only in 3'));
+    // Packs go with their sessions.
+    expect(existsSync(packPath(dataDir, ids[0]!))).toBe(false);
+    await expect((await loadSession(dataDir, ids[2]!)).blob(small[2]!)).resolves.toEqual(Buffer.from('small in 2'));
 
     // The grace period spares recently touched blobs even when unreferenced.
     await deleteSession(dataDir, ids[2]!);
