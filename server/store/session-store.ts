@@ -26,7 +26,7 @@ import {
   sessionsDir,
   StoreError,
 } from './layout.js';
-import { formatBlobListLine } from './pack-format.js';
+import { formatBlobListLine, PACK_RECORD_MAX_BYTES } from './pack-format.js';
 import { findPackedBlob, listedPackEntries } from './session-blobs.js';
 import { newMeta, readMeta, writeMeta, type SessionMeta } from './session-meta.js';
 import { openEventLog, type SessionHeader } from './session-reader.js';
@@ -52,7 +52,7 @@ export interface SessionStoreOptions {
   maxBufferBytes?: number;
   /** Blob bytes buffered while unwritten (default 256 MiB); later blobs are dropped and counted. */
   maxPendingBlobBytes?: number;
-  /** Blobs up to this size go to the session's pack file (default 64 KiB); 0 gives every blob its own file. */
+  /** Blobs up to this size go to the session's pack file (default 64 KiB, at most 1 MiB); 0 gives every blob its own file. */
   packMaxBytes?: number;
   /** Blobs the pack indexes at most (default 250,000, ~40 MB of index); later small blobs get files. */
   maxPackIndexEntries?: number;
@@ -189,7 +189,8 @@ export class SessionStore {
         meta.flowCount = index.created;
       }
       meta.eventBytes = events.size;
-      const packMaxBytes = options.packMaxBytes ?? PACK_MAX_BYTES;
+      // Readers refuse records beyond PACK_RECORD_MAX_BYTES (a damaged length must not make them allocate gigabytes).
+      const packMaxBytes = Math.min(PACK_RECORD_MAX_BYTES, Math.max(0, options.packMaxBytes ?? PACK_MAX_BYTES));
       let pack: BlobPack | null = null;
       if (packMaxBytes > 0) {
         // Continuing: the pack's index comes from the entries blobs.txt lists (plus whole records a crash left
@@ -358,9 +359,10 @@ export class SessionStore {
 
   /**
    * Blobs drain in the background, never ahead of the event lines: large bodies cost a file each, and events must
-   * not wait behind them (the kill -9 promise is about events). After a crash an event may name a body that did not
-   * reach the disk, or whose blobs.txt line did not (pack records are listed after their write); exports say
-   * "not stored" instead of failing.
+   * not wait behind them (the kill -9 promise is about events). Small blobs cost one pack append per drain, so they
+   * reach the disk at the events' pace. After a crash an event may name a body that did not reach the disk; exports
+   * say "not stored" instead of failing. (A pack record whose blobs.txt line was lost is still found: readers walk
+   * the pack past its last listed record.)
    */
   #startBlobDrain(): Promise<void> {
     if (this.#blobDrain) return this.#blobDrain;
