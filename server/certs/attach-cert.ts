@@ -8,6 +8,7 @@
 // (ssl/ssl_rsa.c ssl_set_cert), and every leaf carries the one leaf key, so the pair always matches; the check is
 // OpenSSL's, not ours. Each context is fresh and gets exactly one chain: no context is ever changed once in use.
 
+import crypto from 'node:crypto';
 import tls from 'node:tls';
 
 interface NativeContext {
@@ -16,13 +17,20 @@ interface NativeContext {
 
 let supported: boolean | null = null;
 
+/**
+ * Options for every minted context. HTTP/1.1 clients never need TLS 1.2 renegotiation, and mitmlab's hand-built
+ * server TLSSockets do not get Node's CLIENT_RENEG_LIMIT: refusing it outright stops a client from making mitmlab
+ * sign handshakes in a loop (OpenSSL answers a no_renegotiation warning and the connection carries on).
+ */
+export const LEAF_SECURE_OPTIONS = crypto.constants.SSL_OP_NO_RENEGOTIATION;
+
 function nativeOf(context: tls.SecureContext): NativeContext | undefined {
   return (context as unknown as { context?: NativeContext }).context;
 }
 
 /** A new context holding only the private key, or null when this Node cannot add the chain afterwards. */
 export function keyedContext(keyPem: string): tls.SecureContext | null {
-  const context = tls.createSecureContext({ key: keyPem });
+  const context = tls.createSecureContext({ key: keyPem, secureOptions: LEAF_SECURE_OPTIONS });
   supported ??= typeof nativeOf(context)?.setCert === 'function';
   return supported ? context : null;
 }

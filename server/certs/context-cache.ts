@@ -21,7 +21,7 @@ import tls from 'node:tls';
 import { CertError } from './errors.js';
 import { hostKey, type HostName } from './hostnames.js';
 import type { LeafKey } from './leaf-key.js';
-import { attachChain, keyedContext } from './attach-cert.js';
+import { attachChain, keyedContext, LEAF_SECURE_OPTIONS } from './attach-cert.js';
 import { leafNames, mintLeafAsync, type MintCa } from './mint.js';
 
 const DAY_MS = 86_400_000;
@@ -144,7 +144,7 @@ export class CertCache {
       const context = keyedContext(this.#leafKey.contextKeyPem);
       const minted = await signing;
       const chain = minted.certPem + this.#chainTail;
-      const ready = context && attachChain(context, chain) ? context : tls.createSecureContext({ key: this.#leafKey.contextKeyPem, cert: chain });
+      const ready = context && attachChain(context, chain) ? context : tls.createSecureContext({ key: this.#leafKey.contextKeyPem, cert: chain, secureOptions: LEAF_SECURE_OPTIONS });
       this.#mints++;
       return { context: ready, certPem: minted.certPem, certDer: minted.certDer, notAfter: minted.notAfter, names: minted.names };
     } finally {

@@ -24,6 +24,8 @@ export function parseConnectTarget(authority: string | undefined): ConnectTarget
     if (colon <= 0) return { ok: false, reason: 'the CONNECT target must be host:port' };
     hostPart = authority.slice(0, colon);
     portPart = authority.slice(colon + 1);
+    // An IPv6 literal must be bracketed, or "::1:443" would be ambiguous (RFC 3986 §3.2.2).
+    if (hostPart.includes(':')) return { ok: false, reason: 'an IPv6 address in a CONNECT target must be in brackets: [::1]:443' };
   }
   if (!/^\d{1,5}$/.test(portPart)) return { ok: false, reason: `invalid port in CONNECT target: ${JSON.stringify(portPart)}` };
   const port = Number(portPart);

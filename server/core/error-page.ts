@@ -9,6 +9,8 @@ export interface ErrorAnswer {
   title: string;
   /** The sentence that explains what happened and what to do. */
   detail: string;
+  /** Extra response header fields (e.g. Sec-WebSocket-Version with a 426). */
+  extraHeaders?: Record<string, string>;
 }
 
 function escapeHtml(text: string): string {
@@ -33,6 +35,7 @@ export function errorHeaders(answer: ErrorAnswer, body: string): Record<string, 
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',
     'x-mitmlab-error': headerSafe(answer.title),
+    ...answer.extraHeaders,
   };
 }
 

@@ -14,6 +14,7 @@ import { BodyCapture, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
 import { forwardableHeaders, mediaType, pairHeaders, rawHeader } from './headers.js';
+import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import type { UpstreamLane } from './upstream-lane.js';
 
@@ -37,12 +38,15 @@ export interface ExchangeTarget {
   /** Absolute URL, for events. */
   url: string;
   route: UpstreamRoute;
+  /** Send Host from the target instead of the client's (absolute-form requests, RFC 9112 §3.2.2). */
+  replaceHost?: boolean;
 }
 
 // Transfer-Encoding is hop-by-hop, but keeping it lets Node re-frame the body the same way on the next hop.
 // Expect: 100-continue was already answered by Node's server on this hop (RFC 9110 §10.1.1).
 const KEEP_TRANSFER_ENCODING: ReadonlySet<string> = new Set(['transfer-encoding']);
 const NOT_FORWARDED: ReadonlySet<string> = new Set(['expect']);
+const NOT_FORWARDED_NOR_HOST: ReadonlySet<string> = new Set(['expect', 'host']);
 // Only textual bodies can hold form fields or JSON keys; binary ones are not decoded for the secrets scan.
 const TEXTUAL = /^(application\/(x-www-form-urlencoded|json|.*\+json)|text\/|multipart\/form-data)/;
 
@@ -142,6 +146,10 @@ class Flow {
     });
   }
 
+  badRequest(message: string): void {
+    this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code: 'bad-request', status: 400, message, at: Date.now() });
+  }
+
   proxyError(code: 'client-aborted' | 'upstream-reset', message: string): void {
     this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code, status: null, message, at: Date.now() });
   }
@@ -198,8 +206,8 @@ function send(
 ): void {
   const lane = target.route.kind === 'lane' ? target.route.lane : null;
   const connect = lane ? lane.lastConnectMs : -1;
-  const headers = forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, NOT_FORWARDED);
-  if (rawHeader(headers, 'host') === undefined) headers.push('Host', hostHeader(target));
+  const headers = forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, target.replaceHost ? NOT_FORWARDED_NOR_HOST : NOT_FORWARDED);
+  if (target.replaceHost || rawHeader(headers, 'host') === undefined) headers.push('Host', hostHeader(target));
   let sentAt = -1;
   let responseAt = -1;
   let clientGone = false;
@@ -233,18 +241,45 @@ function send(
 
   flow.captureRequest();
   req.pipe(upstreamReq);
-  const onRequestAborted = (): void => {
+  const onRequestAborted = (error?: NodeJS.ErrnoException): void => {
     if (req.complete || clientGone) return;
     clientGone = true;
     upstreamReq.destroy();
-    flow.proxyError('client-aborted', 'The client disconnected before sending the whole request body.');
+    // A body the parser rejects (bad chunk framing) is the client's malformed request, not a client that left;
+    // Node's server answers it 400 through 'clientError' (which may come just after this).
+    setImmediate(() => {
+      const parseError = error?.code?.startsWith('HPE_') ? error : parseErrorOf(req.socket);
+      if (parseError) flow.badRequest(`The request body is malformed: ${parseError.message}.`);
+      else flow.proxyError('client-aborted', 'The client disconnected before sending the whole request body.');
+    });
   };
-  req.once('close', onRequestAborted);
   req.once('error', onRequestAborted);
+  req.once('close', () => onRequestAborted());
+  let upstreamResponse: http.IncomingMessage | null = null;
+
+  // An origin that switches protocols unasked (101 without an Upgrade request) cannot be forwarded.
+  upstreamReq.once('upgrade', (_res, upgraded: Duplex) => {
+    upgraded.destroy();
+    upstreamReq.destroy(Object.assign(new Error('unsolicited 101 Switching Protocols'), { code: 'UNSOLICITED_UPGRADE' }));
+  });
+
+  let upstreamFailed = false;
+  // Node ends some exchanges with only a 'close' (e.g. an unsolicited 101 it will not hand over): no response and no
+  // error must still get an answer.
+  upstreamReq.once('close', () =>
+    process.nextTick(() => {
+      if (upstreamResponse || upstreamFailed || clientGone) return;
+      upstreamFailed = true;
+      releaseLane(false);
+      flow.sendErrorPage(res, failureAnswer(target.host, target.port, { code: 'NO_RESPONSE' }), timings(flow, connect, sentAt, responseAt));
+    }),
+  );
 
   upstreamReq.once('error', (error) => {
+    upstreamFailed = true;
     releaseLane(false);
-    if (clientGone) return;
+    // A parse error after a complete response (extra bytes after the body) changes nothing for this exchange.
+    if (clientGone || upstreamResponse?.complete) return;
     if (res.headersSent) {
       res.destroy();
       flow.proxyError('upstream-reset', `The origin ${target.host} broke off the response: ${error.message}`);
@@ -254,6 +289,7 @@ function send(
   });
 
   upstreamReq.once('response', (upstreamRes: http.IncomingMessage) => {
+    upstreamResponse = upstreamRes;
     responseAt = performance.now();
     const capture = new BodyCapture(ctx.config.bodyCap);
     const status = upstreamRes.statusCode ?? 502;

@@ -87,7 +87,9 @@ export async function handleConnect(
       const failure =
         sniffed.kind === 'timeout'
           ? classifyClientFailure({ leg: 'client', host: target.host, code: 'HANDSHAKE_TIMEOUT' })
-          : { cause: 'unknown' as const, alert: null, message: `The client sent a malformed TLS ClientHello for ${target.host} (${sniffed.reason}); mitmlab closed the connection.` };
+          : sniffed.reason === 'unexpected-record-before-hello'
+            ? { cause: 'unknown' as const, alert: null, message: `The client opened the tunnel to ${target.host} with a TLS record that is not a ClientHello (an alert, or data); mitmlab closed the connection.` }
+            : { cause: 'unknown' as const, alert: null, message: `The client sent a malformed TLS ClientHello for ${target.host} (${sniffed.reason}); mitmlab closed the connection.` };
       ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: target.host, ...failure, at: Date.now() });
       socket.destroy();
       return;
@@ -182,11 +184,35 @@ async function intercept(
     if (failed) return;
     failed = true;
     clearTimeout(handshakeTimer);
+    // OpenSSL calls junk after the hello a "wrong version number"; the transcript knows it was not TLS at all.
+    if (clientRecorder.transcript.brokenIn && code !== 'HANDSHAKE_TIMEOUT') code = 'NOT_TLS_AFTER_HELLO';
     const failure = classifyClientFailure({ leg: 'client', host: certHost, code, peerAlert: clientRecorder.peerAlert() });
     ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     clientTls.destroy();
     state.lane?.destroy();
   }
+
+  // Node's server TLSSocket over a JS stream reports neither an EOF during the handshake nor an alert after it:
+  // watch the raw side for both, so a dead connection is closed and explained at once, not at a timeout.
+  tee.once('end', () => {
+    if (secureAt === 0) fail(clientRecorder.silentlyRejected() ? 'SILENT_CERT_REJECT' : 'CLIENT_HANGUP');
+  });
+  clientRecorder.onPeerAlert = (alert) => {
+    if (secureAt === 0 || alert.level !== 'fatal') return;
+    ctx.bus.emit({
+      type: 'tls-failed',
+      conn,
+      leg: 'client',
+      host: certHost,
+      cause: 'unknown',
+      alert: alert.name,
+      message: `The client ended the TLS session for ${certHost} with the fatal alert ${alert.name}.`,
+      at: Date.now(),
+    });
+    // The alert is still on its way into the TLS layer (this runs as the tee sees the bytes): let OpenSSL answer it
+    // first, then close.
+    setImmediate(() => clientTls.destroy());
+  };
 
   clientTls.on('keylog', (line: Buffer) => {
     ctx.bus.emit({ type: 'tls-keylog', conn, leg: 'client', line: line.toString('latin1').trimEnd(), at: Date.now() });

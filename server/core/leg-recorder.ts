@@ -25,8 +25,16 @@ export class LegRecorder implements TeeObserver {
     this.transcript = new TlsTranscript({ budgetBytes });
   }
 
+  /** Told about each alert the peer sends in the clear (a fatal one ends the session). */
+  onPeerAlert: ((alert: { level: string; name: string }) => void) | null = null;
+
   onIn(chunk: Buffer): void {
+    const before = this.transcript.alerts.length;
     this.transcript.feed('in', chunk, performance.now() - this.#started);
+    const alerts = this.transcript.alerts;
+    if (alerts.length > before && this.onPeerAlert) {
+      for (let i = before; i < alerts.length; i++) if (alerts[i]!.direction === 'in') this.onPeerAlert(alerts[i]!);
+    }
   }
 
   onOut(chunk: Buffer): void {

@@ -32,10 +32,32 @@ export interface OwnEndpoints {
 
 /** Loopback and unspecified addresses always reach this machine (RFC 1122 §3.2.1.3, RFC 4291 §2.5.2-3). */
 export function isLocalAddress(address: string, localAddresses: readonly string[]): boolean {
-  const bare = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
-  if (isIP(bare) === 4 && (bare.startsWith('127.') || bare === '0.0.0.0')) return true;
-  if (bare === '::1' || bare === '::') return true;
-  return localAddresses.includes(bare);
+  const bytes = canonicalBytes(address);
+  if (!bytes) return false;
+  if (bytes.length === 4) {
+    if (bytes[0] === 127 || bytes.every((b) => b === 0)) return true;
+  } else if (bytes.subarray(0, 15).every((b) => b === 0) && (bytes[15] === 1 || bytes[15] === 0)) {
+    return true; // ::1 and ::
+  }
+  return localAddresses.some((local) => {
+    const other = canonicalBytes(local);
+    return other !== null && other.equals(bytes);
+  });
+}
+
+/**
+ * An address as bytes, with IPv4-mapped IPv6 (::ffff:a.b.c.d, also written ::ffff:7f00:1; RFC 4291 §2.5.5.2) reduced
+ * to its 4 IPv4 bytes, so every spelling of one address compares equal. Null when not an IP literal.
+ */
+function canonicalBytes(address: string): Buffer | null {
+  const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+  const family = isIP(bare);
+  if (family === 0) return null;
+  const bytes = addressBytes(bare, family as 4 | 6);
+  if (family === 6 && bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return bytes.subarray(12);
+  }
+  return bytes;
 }
 
 /** A destination that is one of mitmlab's own listeners: forwarding there would loop or expose the live view. */
@@ -64,10 +86,9 @@ export function parseCidr(text: string): Cidr | null {
 
 /** True when the address lies in one of the blocks. IPv4-mapped IPv6 addresses count as IPv4. */
 export function inAnyCidr(address: string, blocks: readonly Cidr[]): boolean {
-  const mapped = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
-  const family = isIP(mapped);
-  if (family === 0) return false;
-  const bytes = addressBytes(mapped, family as 4 | 6);
+  const bytes = canonicalBytes(address);
+  if (!bytes) return false;
+  const family = bytes.length === 4 ? 4 : 6;
   return blocks.some((block) => block.family === family && prefixMatches(bytes, block.bytes, block.prefix));
 }
 

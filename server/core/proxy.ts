@@ -14,6 +14,7 @@ import { answerWithError, forwardExchange, type ExchangeSite } from './http-exch
 import { handleConnect, interceptedConnection } from './intercept.js';
 import { inAnyCidr, isLocalAddress, isOwnEndpoint } from './policy.js';
 import { failureAnswer } from './upstream-answer.js';
+import { markParseError } from './parse-errors.js';
 import { openVerifiedUpstream, PlainAgent } from './upstream-agents.js';
 import { relayWebSocket } from './ws-relay.js';
 import type { ProxyErrorCode } from '../protocol/events.js';
@@ -49,6 +50,9 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
   };
 
   front.on('connection', (socket: Socket) => {
+    // Node's server stops listening for errors on a socket it hands to 'connect'/'upgrade'; a reset after that would
+    // be an uncaught exception. This listener stays for the socket's whole life.
+    socket.on('error', () => socket.destroy());
     const client: Endpoint = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     const conn = ctx.nextConnId();
     if (!isLocalAddress(client.address, []) && !inAnyCidr(client.address, ctx.config.allow)) {
@@ -86,12 +90,12 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     if (!site) return void res.destroy();
     const url = parseAbsoluteHttpUrl(req.url);
     if (!url.ok) {
-      const answer = { status: 400, title: url.title, detail: url.detail };
       emitError(site.conn, url.code, 400, url.detail);
       res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
-      res.end(`${answer.title}: ${answer.detail}\n`);
+      res.end(`${url.title}: ${url.detail}\n`);
       return;
     }
+    if (refuseDuplicateHost(req, res, site.conn)) return;
     site.active++;
     res.once('close', () => site.active--);
     forwardExchange(ctx, site, req, res, {
@@ -100,6 +104,8 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       path: url.path,
       url: url.href,
       route: { kind: 'agent', agent: plainAgent },
+      // RFC 9112 §3.2.2: a proxy replaces the received Host with the absolute-form target's authority.
+      replaceHost: true,
     });
   });
 
@@ -150,6 +156,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     const state = interceptedConnection(req.socket);
     if (!state) return void res.destroy();
     state.requests++;
+    if (refuseDuplicateHost(req, res, state.conn)) return;
     state.active++;
     ctx.recentUse.mark(state.client.address, state.certHost, Date.now());
     res.once('close', () => state.active--);
@@ -188,9 +195,33 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     });
   });
 
+  // CONNECT inside an intercepted tunnel: nested tunnels are not relayed (RFC 9110 §9.3.6 lets a proxy refuse).
+  inner.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+    const state = interceptedConnection(socket);
+    if (state) state.requests++;
+    emitError(state?.conn ?? null, 'bad-request', 405, `A CONNECT to ${req.url ?? ''} arrived inside an intercepted tunnel; mitmlab does not nest tunnels.`);
+    refuse(socket, { status: 405, title: 'CONNECT inside a tunnel', detail: 'mitmlab does not open a tunnel inside an intercepted connection.' });
+  });
+
+  function refuseDuplicateHost(req: http.IncomingMessage, res: http.ServerResponse, conn: string): boolean {
+    let hosts = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
+    if (hosts <= 1) return false;
+    // RFC 9112 §3.2: a request with more than one Host field gets 400 (the two could disagree about the target).
+    const detail = 'The request has more than one Host header field (RFC 9112 §3.2).';
+    emitError(conn, 'bad-request', 400, detail);
+    res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+    res.end(`Malformed request: ${detail}\n`);
+    return true;
+  }
+
   for (const server of [front, inner]) {
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      const conn = connections.get(socket as Socket)?.conn ?? interceptedConnection(socket)?.conn ?? null;
+      const intercepted = interceptedConnection(socket);
+      // Something arrived: whatever it was, this is no silent certificate rejection.
+      if (intercepted) intercepted.requests++;
+      const conn = connections.get(socket as Socket)?.conn ?? intercepted?.conn ?? null;
+      if (error.code?.startsWith('HPE_') && error.code !== 'HPE_INVALID_EOF_STATE') markParseError(socket, error);
       const answer = clientErrorAnswer(error);
       if (!answer) return void socket.destroy();
       emitError(conn, answer.code, answer.status, answer.detail);
@@ -255,7 +286,9 @@ function parseAbsoluteHttpUrl(raw: string | undefined): UrlResult {
 /** Node's parser errors (llhttp codes) as answers: 431 for oversized heads, 408 for slow ones, 400 otherwise. */
 function clientErrorAnswer(error: NodeJS.ErrnoException): (ErrorAnswer & { code: ProxyErrorCode }) | null {
   const code = error.code ?? '';
-  if (code === 'ECONNRESET' || code === 'EPIPE') return null;
+  // Transport failures (resets, TLS alerts on the decrypted stream) have nobody left to answer.
+  // HPE_INVALID_EOF_STATE is llhttp's word for a connection that ended mid-message: a client that left.
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'HPE_INVALID_EOF_STATE' || code.startsWith('ERR_SSL') || code.startsWith('ERR_STREAM')) return null;
   if (code === 'HPE_HEADER_OVERFLOW') {
     return { code: 'headers-too-large', status: 431, title: 'Request header fields too large', detail: 'The request head is larger than --max-header-size allows (RFC 6585 §5).' };
   }

@@ -31,6 +31,8 @@ export class TeeSocket extends Duplex {
     });
     socket.on('end', () => this.push(null));
     socket.on('error', (error) => this.destroy(error));
+    // The TLS layer learns of the failure through 'close'/EOF; an 'error' with nobody listening would be fatal.
+    this.on('error', () => {});
     socket.on('close', () => {
       if (!this.destroyed) this.destroy();
     });

@@ -20,13 +20,34 @@ export interface CodedError {
 export function failureAnswer(host: string, port: number, error: unknown): FailureAnswer {
   const e = (error ?? {}) as CodedError;
   const code = e.code ?? '';
-  const where = port === 443 || port === 80 ? host : `${host}:${port}`;
+  const bracketed = host.includes(':') ? `[${host}]` : host;
+  const where = port === 443 || port === 80 ? bracketed : `${bracketed}:${port}`;
   if (code === 'LOOP_REFUSED') {
     return {
       code: 'loop-refused',
       status: 403,
       title: 'Refused: request to mitmlab itself',
       detail: `${where} is one of mitmlab's own ports. mitmlab does not forward requests to itself (that would loop, or expose the live view through the proxy).`,
+    };
+  }
+  if (code.startsWith('HPE_') || code === 'UNSOLICITED_UPGRADE') {
+    // llhttp's codes (HPE_*) mean the origin answered, but not with HTTP/1.1 that can be forwarded safely.
+    return {
+      code: 'upstream-bad-response',
+      status: 502,
+      title: `${where} sent a malformed response`,
+      detail:
+        code === 'UNSOLICITED_UPGRADE'
+          ? `${where} switched protocols (101) without being asked to; mitmlab cannot forward that.`
+          : `${where} answered with something that is not valid HTTP/1.1 (${e.message ?? code}); mitmlab does not forward ambiguous responses.`,
+    };
+  }
+  if (code === 'NO_RESPONSE') {
+    return {
+      code: 'upstream-bad-response',
+      status: 502,
+      title: `${where} gave no usable response`,
+      detail: `${where} ended the exchange without an HTTP response mitmlab can forward (for example an unrequested protocol switch).`,
     };
   }
   if (code === 'RESPONSE_TIMEOUT') {

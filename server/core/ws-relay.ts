@@ -8,7 +8,7 @@ import type { ProxyContext } from './context.js';
 import type { ExchangeSite } from './http-exchange.js';
 import { forwardableHeaders, pairHeaders, rawHeader } from './headers.js';
 import { failureAnswer } from './upstream-answer.js';
-import { rawErrorResponse } from './error-page.js';
+import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
 
 export interface WsTarget {
   /** ws:// or wss:// URL of the origin. */
@@ -59,6 +59,14 @@ export async function relayWebSocket(
     at: startedAt,
   });
   clientSocket.on('error', () => clientSocket.destroy());
+  // Check the browser's half of the handshake before opening anything upstream (RFC 6455 §4.2.1): a bad key or
+  // version is answered here and never costs an origin connection.
+  const problem = handshakeProblem(req);
+  if (problem) {
+    if (!clientSocket.destroyed) clientSocket.end(rawErrorResponse(problem));
+    ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id, code: 'bad-request', status: problem.status, message: problem.detail, at: Date.now() });
+    return;
+  }
 
   const fail = (error: unknown): void => {
     const answer = failureAnswer(target.host, target.port, error);
@@ -119,6 +127,12 @@ export async function relayWebSocket(
     // choice local. Compression is negotiated separately on each side.
     const chosen = upstream.protocol || false;
     const acceptor = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: MAX_PAYLOAD, handleProtocols: () => chosen });
+    // If ws still refuses the browser's handshake, the origin side must not be left open.
+    acceptor.on('wsClientError', (error, socket) => {
+      upstream.terminate();
+      if (!socket.destroyed) socket.end(rawErrorResponse({ status: 400, title: 'Bad WebSocket handshake', detail: error.message }));
+      ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id, code: 'bad-request', status: 400, message: `The browser's WebSocket handshake was refused: ${error.message}`, at: Date.now() });
+    });
     acceptor.handleUpgrade(req, clientSocket, head, (browser) => {
       const elapsed = performance.now() - t0;
       ctx.bus.emit({
@@ -198,6 +212,25 @@ function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSock
   upstream.on('close', onClose('server', browser));
   browser.on('error', () => browser.terminate());
   upstream.on('error', () => upstream.terminate());
+}
+
+/** What is wrong with the browser's upgrade request, as the answer to send, or null. */
+function handshakeProblem(req: http.IncomingMessage): ErrorAnswer | null {
+  if (req.method !== 'GET') return { status: 400, title: 'Bad WebSocket handshake', detail: 'a WebSocket upgrade must be a GET (RFC 6455 §4.1)' };
+  const key = req.headers['sec-websocket-key'];
+  // The key is 16 random bytes in base64: 24 characters ending in "==" (RFC 6455 §4.1, item 7).
+  if (typeof key !== 'string' || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
+    return { status: 400, title: 'Bad WebSocket handshake', detail: 'the Sec-WebSocket-Key header is missing or is not 16 bytes in base64' };
+  }
+  if (req.headers['sec-websocket-version'] !== '13') {
+    return {
+      status: 426,
+      title: 'Unsupported WebSocket version',
+      detail: 'only Sec-WebSocket-Version 13 is supported (RFC 6455 §4.4)',
+      extraHeaders: { 'sec-websocket-version': '13' },
+    };
+  }
+  return null;
 }
 
 function pairsToObject(flat: string[]): Record<string, string | string[]> {

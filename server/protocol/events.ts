@@ -90,6 +90,7 @@ export type ProxyErrorCode =
   | 'upstream-untrusted'
   | 'upstream-tls'
   | 'upstream-reset'
+  | 'upstream-bad-response'
   | 'client-aborted'
   | 'timeout'
   | 'internal';

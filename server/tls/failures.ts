@@ -43,6 +43,20 @@ export function classifyClientFailure(facts: FailureFacts): TlsFailure {
     };
   }
   const code = facts.code ?? '';
+  if (code === 'NOT_TLS_AFTER_HELLO') {
+    return {
+      cause: 'unknown',
+      alert: null,
+      message: `The client sent bytes that are not TLS records after its ClientHello for ${host}; mitmlab closed the connection.`,
+    };
+  }
+  if (code === 'CLIENT_HANGUP') {
+    return {
+      cause: 'reset',
+      alert: null,
+      message: `The client hung up on ${host} in the middle of the TLS handshake, without an alert.`,
+    };
+  }
   if (code === 'SILENT_CERT_REJECT') {
     return {
       cause: 'cert-rejected',

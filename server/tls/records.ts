@@ -91,7 +91,13 @@ function readFlight(buf: Buffer): Parsed<ClientHelloFlight> {
     if (buf.length < 3) return incomplete(3 - buf.length);
     return buf[2] === 1 ? invalid('sslv2-hello', 0) : notTls();
   }
-  if (first !== ContentType.handshake) return notTls();
+  if (first !== ContentType.handshake) {
+    // Another TLS record type first (an alert, application data…) is TLS all the same (RFC 8446 §5.1: type, then
+    // version 3.x), just not a hello: report it rather than relay it as an opaque tunnel.
+    if (isKnownContentType(first) && buf.length >= 2 && buf[1] === 3) return invalid('unexpected-record-before-hello', 0);
+    if (isKnownContentType(first) && buf.length < 2) return incomplete(1);
+    return notTls();
+  }
   if (buf.length >= 2 && buf[1] !== 3) return notTls();
 
   const parts: Buffer[] = [];

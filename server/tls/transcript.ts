@@ -161,6 +161,11 @@ export class TlsTranscript {
     return this.#appBytes;
   }
   /** Both sides' Finished were seen (TLS 1.3: approximated by the client's first encrypted record). */
+  /** The bytes arriving ('in') stopped framing as TLS records: the peer sent something that is not TLS. */
+  get brokenIn(): boolean {
+    return this.#in.broken;
+  }
+
   get handshakeDone(): boolean {
     return this.#handshakeDone;
   }

@@ -93,11 +93,13 @@ describe('readClientHelloFlight on real hellos', () => {
     }
   });
 
-  it('says not-tls for other protocols and for non-handshake records', () => {
+  it('says not-tls for other protocols, and invalid for TLS records that are not a hello', () => {
     for (const text of ['GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'SSH-2.0-OpenSSH_9.2\r\n', 'PRI * HTTP/2.0\r\n', 'G']) {
       expect(readClientHelloFlight(Buffer.from(text)), text).toEqual({ kind: 'not-tls' });
     }
-    expect(readClientHelloFlight(Buffer.from([23, 3, 3, 0, 1, 0]))).toEqual({ kind: 'not-tls' });
+    expect(readClientHelloFlight(Buffer.from([23, 3, 3, 0, 1, 0]))).toEqual({ kind: 'invalid', reason: 'unexpected-record-before-hello', offset: 0 });
+    expect(readClientHelloFlight(Buffer.from([21, 3, 3, 0, 2, 2, 40]))).toEqual({ kind: 'invalid', reason: 'unexpected-record-before-hello', offset: 0 });
+    expect(readClientHelloFlight(Buffer.from([21]))).toMatchObject({ kind: 'incomplete' });
     expect(readClientHelloFlight(Buffer.from([22, 0x47]))).toEqual({ kind: 'not-tls' });
     expect(readClientHelloFlight(Buffer.alloc(0))).toMatchObject({ kind: 'incomplete' });
   });
