@@ -30,7 +30,8 @@ function nativeOf(context: tls.SecureContext): NativeContext | undefined {
 
 /** A new context holding only the private key, or null when this Node cannot add the chain afterwards. */
 export function keyedContext(keyPem: string): tls.SecureContext | null {
-  const context = tls.createSecureContext({ key: keyPem, secureOptions: LEAF_SECURE_OPTIONS });
+  // ca: [] — a server context needs no trust store; without it Node attaches its root store to every context.
+  const context = tls.createSecureContext({ key: keyPem, secureOptions: LEAF_SECURE_OPTIONS, ca: [] });
   supported ??= typeof nativeOf(context)?.setCert === 'function';
   return supported ? context : null;
 }

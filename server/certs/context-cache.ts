@@ -144,12 +144,15 @@ export class CertCache {
       const context = keyedContext(this.#leafKey.contextKeyPem);
       const minted = await signing;
       const chain = minted.certPem + this.#chainTail;
-      const ready = context && attachChain(context, chain) ? context : tls.createSecureContext({ key: this.#leafKey.contextKeyPem, cert: chain, secureOptions: LEAF_SECURE_OPTIONS });
+      const ready = context && attachChain(context, chain) ? context : tls.createSecureContext({ key: this.#leafKey.contextKeyPem, cert: chain, secureOptions: LEAF_SECURE_OPTIONS, ca: [] });
       this.#mints++;
       return { context: ready, certPem: minted.certPem, certDer: minted.certDer, notAfter: minted.notAfter, names: minted.names };
     } finally {
       this.#active--;
-      this.#waiting.shift()?.();
+      // Hand the slot over on a later turn of the event loop: resumed in this microtask queue, a burst of waiting
+      // mints would run their synchronous parts back to back and hold the loop for milliseconds.
+      const next = this.#waiting.shift();
+      if (next) setImmediate(next);
     }
   }
 }
