@@ -2,7 +2,7 @@
 // every connection, and the forged leaf repeats for as long as it is cached. Summaries and the four-check
 // verification are memoized here, bounded.
 
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { summarizeCertificate } from '../certs/summary.js';
 import type { CertificateSummary, UpstreamVerification } from '../protocol/tls.js';
 import { verifyUpstreamChain, type TrustStore } from '../tls/verification.js';
@@ -27,20 +27,8 @@ class BoundedMap<K, V> extends Map<K, V> {
 export class CertMemo {
   readonly #summaries = new BoundedMap<string, CertificateSummary>(MAX_ENTRIES);
   readonly #verdicts = new BoundedMap<string, { at: number; verification: UpstreamVerification }>(MAX_ENTRIES);
-  readonly #parsed = new BoundedMap<string, X509Certificate>(MAX_ENTRIES);
 
   constructor(private readonly trust: TrustStore) {}
-
-  /** The certificate parsed once per distinct DER. */
-  parse(der: Buffer): X509Certificate {
-    const key = digest(der);
-    let cert = this.#parsed.get(key);
-    if (!cert) {
-      cert = new X509Certificate(der);
-      this.#parsed.set(key, cert);
-    }
-    return cert;
-  }
 
   /** The summary of a certificate, computed once per distinct DER. */
   summary(cert: Buffer | X509Certificate): CertificateSummary {

@@ -2,13 +2,19 @@
 // throws a TlsDecodeError that the parser's entry point turns into an `invalid` outcome, so the parsers stay
 // linear and no read can ever escape its vector (RFC 8446 §3.4: every vector carries its own length).
 
-/** A decode failure at a byte offset; caught at each parser's entry point, never escapes it. */
-export class TlsDecodeError extends Error {
+/**
+ * A decode failure at a byte offset; caught at each parser's entry point, never escapes it. Deliberately not an
+ * Error: it is control flow on a hot path (partial records are probed often), and capturing a stack trace for each
+ * one showed up in profiles.
+ */
+export class TlsDecodeError {
   constructor(
     readonly reason: string,
     readonly offset: number,
-  ) {
-    super(`${reason} at ${offset}`);
+  ) {}
+
+  get message(): string {
+    return `${this.reason} at ${this.offset}`;
   }
 }
 
