@@ -10,6 +10,7 @@ import type { CertMemo } from './cert-memo.js';
 import type { ProxyConfig } from './config.js';
 import type { DestinationOptions } from './destination.js';
 import type { RecentUse } from './recent-use.js';
+import type { UpstreamSessions } from './upstream-sessions.js';
 
 export interface ProxyContext {
   config: ProxyConfig;
@@ -22,6 +23,8 @@ export interface ProxyContext {
   trust: TrustStore;
   /** Certificate summaries and verdicts, computed once per distinct certificate. */
   certMemo: CertMemo;
+  /** Resumable sessions towards origins, with the chain and verdict of their full handshake. */
+  upstreamSessions: UpstreamSessions;
   /** One SecureContext for every upstream connection (building one with ~150 roots costs milliseconds). */
   upstreamTls: SecureContext;
   /** Resolution, loop guard and connect timeout. The guard's ports are filled in once listeners are bound. */

@@ -5,6 +5,7 @@ import type { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { UpstreamVerification } from '../protocol/tls.js';
+import { UpstreamSessions } from './upstream-sessions.js';
 import type { ProxyContext } from './context.js';
 import { connectTcp, DestinationError } from './destination.js';
 import { LegRecorder } from './leg-recorder.js';
@@ -35,8 +36,11 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
   const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget);
   const tee = new TeeSocket(tcp.socket, recorder);
   const started = performance.now();
+  const sessionKey = UpstreamSessions.key(target.host, target.port, target.servername);
+  const cached = ctx.upstreamSessions.get(sessionKey);
   const socket = tls.connect({
     socket: tee,
+    ...(cached ? { session: cached.session } : {}),
     // Node checks the name against `servername`, else `host`: give it the name the browser asked for.
     host: target.servername ?? target.host,
     // RFC 6066 §3: SNI carries host names only, never IP literals.
@@ -49,6 +53,11 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
     ctx.bus.emit({ type: 'tls-keylog', conn, leg: 'upstream', line: line.toString('latin1').trimEnd(), at: Date.now() });
   });
   socket.once('close', () => recorder.finish());
+  // TLS 1.3 tickets arrive after the handshake; the chain and verdict they go with are known by then.
+  let resolved: { chain: X509Certificate[]; verification: UpstreamVerification } | null = null;
+  socket.on('session', (session: Buffer) => {
+    if (resolved) ctx.upstreamSessions.set(sessionKey, { session, ...resolved });
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
@@ -67,9 +76,18 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
     });
   });
   const handshakeMs = performance.now() - started;
-  const chain = peerChain(socket);
-  const nodeError = socket.authorized ? null : String(socket.authorizationError ?? 'UNKNOWN');
-  const verification = ctx.certMemo.verify(chain, target.servername ?? target.host, nodeError);
+  let chain: X509Certificate[];
+  let verification: UpstreamVerification;
+  if (cached && socket.isSessionReused()) {
+    // Resumed: no certificates crossed the wire; report what the full handshake showed.
+    ({ chain, verification } = cached);
+  } else {
+    if (cached) ctx.upstreamSessions.delete(sessionKey); // the origin declined to resume
+    chain = peerChain(socket);
+    const nodeError = socket.authorized ? null : String(socket.authorizationError ?? 'UNKNOWN');
+    verification = ctx.certMemo.verify(chain, target.servername ?? target.host, nodeError);
+  }
+  resolved = { chain, verification };
   recorder.emitHellos();
   ctx.bus.emit(establishedEvent(socket, { conn, leg: 'upstream', sni: target.servername, connectMs: tcp.connectMs + tcp.dnsMs, handshakeMs }));
   return { socket, recorder, chain, verification, address: tcp.address, connectMs: tcp.dnsMs + tcp.connectMs, handshakeMs };
