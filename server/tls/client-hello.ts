@@ -3,7 +3,7 @@
 
 import type { ClientHello, KeyShareEntry, Span } from '../protocol/tls.js';
 import { Cursor, TlsDecodeError } from './cursor.js';
-import { Ext, type RawExtension, decodeExtension, flagDuplicates, rawHex, readExtensionBlock, readProtocolList } from './extensions.js';
+import { Ext, type RawExtension, decodeExtension, rawHex, readHelloExtensions, readProtocolList, span } from './extensions.js';
 import { type Parsed, incomplete, invalid, ok } from './parsed.js';
 
 /** Handshake message header: msg_type (1 byte) + length (3 bytes). */
@@ -26,10 +26,6 @@ export function parseClientHello(message: Buffer, recordVersion = 0): Parsed<Cli
     if (error instanceof TlsDecodeError) return invalid(error.reason, error.offset);
     return invalid(`internal: ${(error as Error).message}`, 0);
   }
-}
-
-function span(start: number, end: number): Span {
-  return { offset: start, length: end - start };
 }
 
 function decodeBody(c: Cursor, recordVersion: number): ClientHello {
@@ -93,18 +89,7 @@ function decodeBody(c: Cursor, recordVersion: number): ClientHello {
     fields,
   };
 
-  // RFC 5246 §7.4.1.2: a TLS 1.2 hello may end right after compression_methods (no extensions block at all).
-  if (c.remaining === 0) return hello;
-  start = c.pos;
-  const exts = readExtensionBlock(c);
-  fields.extensions = span(start, c.pos);
-  c.done('client_hello');
-  flagDuplicates(exts);
-  for (const ext of exts) {
-    applyExtension(hello, ext);
-    hello.extensions.push(ext.info);
-  }
-  return hello;
+  return readHelloExtensions(c, hello, 'client_hello', applyExtension);
 }
 
 /** Decodes one extension into the hello's summary fields; unknown ones keep their raw hex. */

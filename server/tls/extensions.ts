@@ -2,7 +2,7 @@
 // extension bodies both hellos use. Decoders read a bounded Cursor and throw TlsDecodeError on malformed data;
 // the hello parsers catch that per extension, so one bad extension never hides the rest of the hello.
 
-import type { HelloExtension } from '../protocol/tls.js';
+import type { HelloExtension, Span } from '../protocol/tls.js';
 import { Cursor, TlsDecodeError } from './cursor.js';
 import { extensionName, isGrease } from './iana.js';
 
@@ -94,4 +94,32 @@ export function flagDuplicates(exts: RawExtension[]): void {
     if (seen.has(ext.info.type)) ext.info.error = 'duplicate extension';
     seen.add(ext.info.type);
   }
+}
+
+/** A field's position in the message. */
+export function span(start: number, end: number): Span {
+  return { offset: start, length: end - start };
+}
+
+/**
+ * Reads the extensions block that ends a hello — optional before TLS 1.3 (RFC 5246 §7.4.1.2–3) — records its span,
+ * checks nothing trails it, and applies each extension to the hello in wire order.
+ */
+export function readHelloExtensions<H extends { extensions: HelloExtension[]; fields: Record<string, Span> }>(
+  c: Cursor,
+  hello: H,
+  what: string,
+  apply: (hello: H, ext: RawExtension) => void,
+): H {
+  if (c.remaining === 0) return hello;
+  const start = c.pos;
+  const exts = readExtensionBlock(c);
+  hello.fields.extensions = span(start, c.pos);
+  c.done(what);
+  flagDuplicates(exts);
+  for (const ext of exts) {
+    apply(hello, ext);
+    hello.extensions.push(ext.info);
+  }
+  return hello;
 }

@@ -3,7 +3,7 @@
 import type { ServerHello, Span } from '../protocol/tls.js';
 import { Cursor, TlsDecodeError } from './cursor.js';
 import { HANDSHAKE_HEADER_LENGTH } from './client-hello.js';
-import { Ext, type RawExtension, decodeExtension, flagDuplicates, rawHex, readExtensionBlock, readProtocolList } from './extensions.js';
+import { Ext, type RawExtension, decodeExtension, rawHex, readHelloExtensions, readProtocolList, span } from './extensions.js';
 import { type Parsed, incomplete, invalid, ok } from './parsed.js';
 
 /**
@@ -24,10 +24,6 @@ export function parseServerHello(message: Buffer): Parsed<ServerHello> {
     if (error instanceof TlsDecodeError) return invalid(error.reason, error.offset);
     return invalid(`internal: ${(error as Error).message}`, 0);
   }
-}
-
-function span(start: number, end: number): Span {
-  return { offset: start, length: end - start };
 }
 
 function decodeBody(c: Cursor): ServerHello {
@@ -68,18 +64,7 @@ function decodeBody(c: Cursor): ServerHello {
     helloRetryRequest,
     fields,
   };
-  // RFC 5246 §7.4.1.3: a TLS 1.2 ServerHello may omit the extensions block.
-  if (c.remaining === 0) return hello;
-  start = c.pos;
-  const exts = readExtensionBlock(c);
-  fields.extensions = span(start, c.pos);
-  c.done('server_hello');
-  flagDuplicates(exts);
-  for (const ext of exts) {
-    applyExtension(hello, ext);
-    hello.extensions.push(ext.info);
-  }
-  return hello;
+  return readHelloExtensions(c, hello, 'server_hello', applyExtension);
 }
 
 function applyExtension(hello: ServerHello, ext: RawExtension): void {
