@@ -191,7 +191,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   };
 
   const keylogPaths = [options.keylog, env.SSLKEYLOGFILE].filter((p): p is string => Boolean(p));
-  const closeKeylog = attachKeylogFiles(bus, keylogPaths, (message) => warnings.push(message));
+  const closeKeylog = attachKeylogFiles(bus, keylogPaths, (message) => (onWarning ?? ((m: string) => warnings.push(m)))(message));
 
   // The live view starts first so its port is known to the loop guard before the proxy accepts anything.
   let hub: Hub | null = null;

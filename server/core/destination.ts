@@ -55,25 +55,35 @@ export interface TcpConnection {
 /** Opens a TCP connection to host:port, refusing mitmlab's own endpoints. */
 export async function connectTcp(host: string, port: number, options: DestinationOptions): Promise<TcpConnection> {
   const started = performance.now();
-  const address = await resolveHost(host, options);
-  const resolved = performance.now();
-  if (isOwnEndpoint(address, port, options.own)) {
-    throw new DestinationError('LOOP_REFUSED', `${host}:${port} is mitmlab itself`);
-  }
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address, port, noDelay: true });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new DestinationError('CONNECT_TIMEOUT', `connecting to ${host}:${port} timed out`));
-    }, options.connectTimeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve({ socket, address, dnsMs: resolved - started, connectMs: performance.now() - resolved });
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(new DestinationError(error.code ?? 'ECONNREFUSED', `connecting to ${host}:${port} failed (${error.code ?? error.message})`));
-    });
+  // One deadline for resolution and the TCP handshake together (--connect-timeout).
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DestinationError('CONNECT_TIMEOUT', `connecting to ${host}:${port} timed out`)), options.connectTimeoutMs);
   });
+  let socket: net.Socket | null = null;
+  try {
+    const address = await Promise.race([resolveHost(host, options), deadline]);
+    const resolved = performance.now();
+    if (isOwnEndpoint(address, port, options.own)) {
+      throw new DestinationError('LOOP_REFUSED', `${host}:${port} is mitmlab itself`);
+    }
+    const connected = new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: address, port, noDelay: true });
+      socket = s;
+      s.once('connect', () => {
+        s.removeAllListeners('error');
+        resolve(s);
+      });
+      s.once('error', (error: NodeJS.ErrnoException) => {
+        reject(new DestinationError(error.code ?? 'ECONNREFUSED', `connecting to ${host}:${port} failed (${error.code ?? error.message})`));
+      });
+    });
+    const open = await Promise.race([connected, deadline]);
+    return { socket: open, address, dnsMs: resolved - started, connectMs: performance.now() - resolved };
+  } catch (error) {
+    (socket as net.Socket | null)?.destroy();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }

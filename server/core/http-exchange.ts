@@ -256,6 +256,23 @@ function send(
   req.once('error', onRequestAborted);
   req.once('close', () => onRequestAborted());
   let upstreamResponse: http.IncomingMessage | null = null;
+  let upstreamFailed = false;
+  // The browser may leave at any point — also after sending its whole request, before the origin answers: then the
+  // origin exchange is abandoned at once (its connection is not reusable) instead of lingering to a timeout.
+  res.once('close', () => {
+    if (res.writableFinished || clientGone) return;
+    clientGone = true;
+    if (!upstreamResponse) {
+      upstreamReq.destroy();
+      releaseLane(false);
+      // A connection Node closed over a malformed request is reported as such (400) by the request side.
+      setImmediate(() => {
+        if (!parseErrorOf(req.socket)) flow.proxyError('client-aborted', 'The client disconnected before the response arrived.');
+      });
+    } else if (!upstreamResponse.complete) {
+      upstreamResponse.destroy();
+    }
+  });
 
   // An origin that switches protocols unasked (101 without an Upgrade request) cannot be forwarded.
   upstreamReq.once('upgrade', (_res, upgraded: Duplex) => {
@@ -263,7 +280,6 @@ function send(
     upstreamReq.destroy(Object.assign(new Error('unsolicited 101 Switching Protocols'), { code: 'UNSOLICITED_UPGRADE' }));
   });
 
-  let upstreamFailed = false;
   // Node ends some exchanges with only a 'close' (e.g. an unsolicited 101 it will not hand over): no response and no
   // error must still get an answer.
   upstreamReq.once('close', () =>
@@ -293,16 +309,23 @@ function send(
     responseAt = performance.now();
     const capture = new BodyCapture(ctx.config.bodyCap);
     const status = upstreamRes.statusCode ?? 502;
-    if (!res.destroyed) res.writeHead(status, upstreamRes.statusMessage, forwardableHeaders(upstreamRes.rawHeaders, KEEP_TRANSFER_ENCODING));
+    // The response's framing is Node's to choose for this client (chunked only for HTTP/1.1 clients, RFC 9112 §6.1),
+    // so Transfer-Encoding is not copied; status and reason are checked, as Node throws on values it cannot send.
+    if (!res.destroyed) {
+      try {
+        if (status < 100 || status > 999) throw Object.assign(new Error(`status code ${status}`), { code: 'HPE_INVALID_STATUS' });
+        res.writeHead(status, sendableReason(upstreamRes.statusMessage), forwardableHeaders(upstreamRes.rawHeaders));
+      } catch (error) {
+        upstreamFailed = true;
+        upstreamRes.destroy();
+        releaseLane(false);
+        const code = (error as NodeJS.ErrnoException).code ?? '';
+        flow.sendErrorPage(res, failureAnswer(target.host, target.port, { code: code.startsWith('HPE_') ? code : 'HPE_INVALID_HEADER_TOKEN', message: (error as Error).message }), timings(flow, connect, sentAt, responseAt));
+        return;
+      }
+    }
     upstreamRes.on('data', (chunk: Buffer) => capture.push(chunk));
     upstreamRes.pipe(res);
-    // The browser went away mid-response: stop reading from the origin (its socket is not reused).
-    res.once('close', () => {
-      if (!res.writableFinished && !upstreamRes.complete) {
-        clientGone = true;
-        upstreamRes.destroy();
-      }
-    });
     upstreamRes.once('error', () => {
       if (!res.destroyed) res.destroy();
     });
@@ -342,6 +365,11 @@ function send(
         });
     });
   });
+}
+
+/** A reason phrase Node can write: visible ASCII, spaces, tabs and obs-text (RFC 9112 §4); anything else dropped. */
+function sendableReason(reason: string | undefined): string {
+  return (reason ?? '').replace(/[^\t\x20-\x7e\x80-\xff]/g, '');
 }
 
 function timings(flow: Flow, connect: number, sentAt: number, responseAt: number): FlowTimings {

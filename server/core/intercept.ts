@@ -169,6 +169,14 @@ async function intercept(
     active: 0,
   };
 
+  // The browser may have gone while mitmlab reached the origin and minted: nothing left to terminate.
+  if (socket.destroyed || !socket.readable) {
+    clientRecorder.finish();
+    upstream.tls?.socket.destroy();
+    const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLIENT_HANGUP' });
+    ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
+    return;
+  }
   const tee = new TeeSocket(socket, clientRecorder, buffered);
   const clientTls = new tls.TLSSocket(tee, {
     isServer: true,

@@ -19,6 +19,17 @@ import { openVerifiedUpstream, PlainAgent } from './upstream-agents.js';
 import { relayWebSocket } from './ws-relay.js';
 import type { ProxyErrorCode } from '../protocol/events.js';
 
+// Requests in flight per connection before mitmlab stops reading more from it (HTTP/1.1 pipelining, RFC 9112 §9.3.2).
+const MAX_IN_FLIGHT = 8;
+
+function safeUrl(text: string): URL | null {
+  try {
+    return new URL(text);
+  } catch {
+    return null;
+  }
+}
+
 export interface RunningProxy {
   host: string;
   port: number;
@@ -40,10 +51,15 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     headersTimeout: ctx.config.timeouts.headersMs,
     requestTimeout: 0, // bodies stream for as long as they need; idle sockets time out instead
     keepAliveTimeout: ctx.config.timeouts.idleMs,
+    // Node checks --headers-timeout on this period; its default (30 s) would make the limit that coarse.
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(ctx.config.timeouts.headersMs / 4))),
     noDelay: true,
   };
   const front = http.createServer(serverOptions);
   const inner = http.createServer(serverOptions);
+  // The inner server never listens on a port (it parses decrypted streams), but Node only tracks a server's
+  // connections — headersTimeout, closeAllConnections() — from its 'listening' event: start that tracking here.
+  inner.emit('listening');
 
   const emitError = (conn: string | null, code: ProxyErrorCode, status: number | null, message: string): void => {
     ctx.bus.emit({ type: 'proxy-error', conn, id: null, code, status, message, at: Date.now() });
@@ -96,8 +112,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       return;
     }
     if (refuseDuplicateHost(req, res, site.conn)) return;
-    site.active++;
-    res.once('close', () => site.active--);
+    holdPipelining(req.socket, res, site);
     forwardExchange(ctx, site, req, res, {
       host: url.host,
       port: url.port,
@@ -140,15 +155,17 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     if (!site) return void socket.destroy();
     const url = parseAbsoluteHttpUrl(req.url);
     if (!url.ok || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      refuse(socket, { status: 400, title: 'Bad upgrade request', detail: url.ok ? 'only WebSocket upgrades are relayed' : url.detail });
+      const detail = url.ok ? `only WebSocket upgrades are relayed, not ${JSON.stringify(req.headers.upgrade ?? '')}` : url.detail;
+      emitError(site.conn, 'bad-request', 400, detail);
+      refuse(socket, { status: 400, title: 'Bad upgrade request', detail });
       return;
     }
-    void relayWebSocket(ctx, site, req, socket, head, {
+    relayWebSocket(ctx, site, req, socket, head, {
       url: url.href.replace(/^http/, 'ws'),
       host: url.host,
       port: url.port,
       connect: async () => (await connectTcp(url.host, url.port, ctx.destination)).socket,
-    });
+    }).catch((error: unknown) => relayFailed(site.conn, socket, error));
   });
 
   // Decrypted requests from intercepted connections.
@@ -157,10 +174,12 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     if (!state) return void res.destroy();
     state.requests++;
     if (refuseDuplicateHost(req, res, state.conn)) return;
-    state.active++;
+    holdPipelining(req.socket, res, state);
     ctx.recentUse.mark(state.client.address, state.certHost, Date.now());
-    res.once('close', () => state.active--);
-    const url = `https://${req.headers.host ?? state.authority}${req.url?.startsWith('/') ? req.url : '/'}`;
+    // Absolute-form targets are allowed inside the tunnel too (RFC 9112 §3.2.2); their path is what goes upstream.
+    const absolute = /^https?:\/\//i.test(req.url ?? '') ? safeUrl(req.url!) : null;
+    const path = absolute ? `${absolute.pathname}${absolute.search}` : req.url?.startsWith('/') ? req.url : '/';
+    const url = `https://${req.headers.host ?? state.authority}${path}`;
     if (state.failure || !state.lane) {
       answerWithError(ctx, state, req, res, url, state.failure ?? failureAnswer(state.target.host, state.target.port, null));
       return;
@@ -168,7 +187,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     forwardExchange(ctx, state, req, res, {
       host: state.target.host,
       port: state.target.port,
-      path: req.url ?? '/',
+      path,
       url,
       route: { kind: 'lane', lane: state.lane },
     });
@@ -179,20 +198,27 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     if (!state) return void socket.destroy();
     state.requests++;
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      refuse(socket, { status: 400, title: 'Bad upgrade request', detail: 'only WebSocket upgrades are relayed' });
+      const detail = `only WebSocket upgrades are relayed, not ${JSON.stringify(req.headers.upgrade ?? '')}`;
+      emitError(state.conn, 'bad-request', 400, detail);
+      refuse(socket, { status: 400, title: 'Bad upgrade request', detail });
       return;
     }
     if (state.failure) {
       refuse(socket, state.failure);
       return;
     }
-    const url = `wss://${req.headers.host ?? state.authority}${req.url ?? '/'}`;
-    void relayWebSocket(ctx, state, req, socket, head, {
-      url,
+    // The URL comes from the tunnel's own authority and an origin-form path, never from a raw Host line.
+    const path = req.url?.startsWith('/') ? req.url : null;
+    if (!path) {
+      refuse(socket, { status: 400, title: 'Bad upgrade request', detail: 'a WebSocket upgrade needs an origin-form target such as /chat' });
+      return;
+    }
+    relayWebSocket(ctx, state, req, socket, head, {
+      url: `wss://${state.authority}${path}`,
       host: state.target.host,
       port: state.target.port,
       connect: async () => state.lane?.takeIdle() ?? (await openVerifiedUpstream(ctx, state.conn, state.upstreamTarget)).socket,
-    });
+    }).catch((error: unknown) => relayFailed(state.conn, socket, error));
   });
 
   // CONNECT inside an intercepted tunnel: nested tunnels are not relayed (RFC 9110 §9.3.6 lets a proxy refuse).
@@ -202,6 +228,25 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     emitError(state?.conn ?? null, 'bad-request', 405, `A CONNECT to ${req.url ?? ''} arrived inside an intercepted tunnel; mitmlab does not nest tunnels.`);
     refuse(socket, { status: 405, title: 'CONNECT inside a tunnel', detail: 'mitmlab does not open a tunnel inside an intercepted connection.' });
   });
+
+  /**
+   * Counts a request in flight until its response closes. A client that pipelines many requests behind a slow one
+   * would otherwise make the server parse and hold them all (each with its flow and buffers): past a few in flight,
+   * stop reading from it until answers go out.
+   */
+  function holdPipelining(socket: Duplex, res: http.ServerResponse, counter: { active: number }): void {
+    counter.active++;
+    if (counter.active > MAX_IN_FLIGHT) socket.pause();
+    res.once('close', () => {
+      counter.active--;
+      if (counter.active <= MAX_IN_FLIGHT && socket.isPaused()) socket.resume();
+    });
+  }
+
+  function relayFailed(conn: string, socket: Duplex, error: unknown): void {
+    emitError(conn, 'internal', null, `The WebSocket relay failed: ${(error as Error).message ?? String(error)}`);
+    socket.destroy();
+  }
 
   function refuseDuplicateHost(req: http.IncomingMessage, res: http.ServerResponse, conn: string): boolean {
     let hosts = 0;
@@ -225,6 +270,9 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       const answer = clientErrorAnswer(error);
       if (!answer) return void socket.destroy();
       emitError(conn, answer.code, answer.status, answer.detail);
+      // A response already on its way cannot be followed by an error page (it would land inside its body).
+      const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      if (current?.headersSent) return void socket.destroy();
       refuse(socket, answer);
     });
   }

@@ -30,6 +30,7 @@ export function sniffClientHello(socket: Socket, head: Buffer, options: SniffOpt
     let buffered = head;
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
+    let helloTimer = false;
 
     const settle = (result: Sniffed): void => {
       if (settled) return;
@@ -57,8 +58,12 @@ export function sniffClientHello(socket: Socket, head: Buffer, options: SniffOpt
           settle({ kind: 'invalid', reason: parsed.reason, buffered });
           return;
         case 'incomplete':
-          clearTimeout(timer);
-          timer = setTimeout(() => settle({ kind: 'timeout', buffered }), options.timeoutMs);
+          // One deadline from the first byte: a hello trickled in byte by byte does not get to extend it.
+          if (!helloTimer) {
+            clearTimeout(timer);
+            helloTimer = true;
+            timer = setTimeout(() => settle({ kind: 'timeout', buffered }), options.timeoutMs);
+          }
           return;
       }
     };

@@ -45,4 +45,7 @@ export async function relayTunnel(
   upstream.on('error', close);
   client.on('close', close);
   upstream.on('close', close);
+  // --idle-timeout applies to tunnels too: traffic in either direction keeps both sockets alive.
+  client.setTimeout(ctx.config.timeouts.idleMs, close);
+  upstream.setTimeout(ctx.config.timeouts.idleMs, close);
 }

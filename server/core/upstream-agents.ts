@@ -37,11 +37,11 @@ export async function openVerifiedUpstream(ctx: ProxyContext, conn: string, targ
 /** The shared pool for plain http:// forwarding: keep-alive, bounded per host. */
 export class PlainAgent extends http.Agent {
   constructor(private readonly ctx: ProxyContext) {
+    // Active connections are not capped (a capped pool would queue a request behind long polls and server-sent
+    // events with no timeout); idle keep-alive connections are: that is the bounded part of the pool.
     super({
       keepAlive: true,
-      maxSockets: ctx.config.upstreamPoolPerHost,
       maxFreeSockets: ctx.config.upstreamPoolPerHost,
-      maxTotalSockets: ctx.config.upstreamPoolPerHost * 16,
       timeout: ctx.config.timeouts.idleMs,
     });
   }

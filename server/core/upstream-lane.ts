@@ -17,6 +17,8 @@ function ignoreError(): void {
 
 export class UpstreamLane {
   #idle: Duplex | null = null;
+  /** The socket a request holds right now (closed with the lane if the browser goes away). */
+  #lent: Duplex | null = null;
   #busy = false;
   #closed = false;
   readonly #waiters: Array<() => void> = [];
@@ -37,17 +39,19 @@ export class UpstreamLane {
     if (!idle) return null;
     this.#busy = true;
     this.lastConnectMs = -1;
+    this.#lent = idle;
     return idle;
   }
 
   /** Waits for the lane, then hands out the idle socket or a freshly opened one. */
   async acquire(): Promise<Duplex> {
-    while (this.#busy) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    while (this.#busy && !this.#closed) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     if (this.#closed) throw Object.assign(new Error('the browser connection closed'), { code: 'ECONNRESET' });
     this.#busy = true;
     const idle = this.#unpark();
     if (idle) {
       this.lastConnectMs = -1;
+      this.#lent = idle;
       return idle;
     }
     const started = performance.now();
@@ -58,6 +62,7 @@ export class UpstreamLane {
         socket.destroy();
         throw Object.assign(new Error('the browser connection closed'), { code: 'ECONNRESET' });
       }
+      this.#lent = socket;
       return socket;
     } catch (error) {
       this.#next();
@@ -67,6 +72,7 @@ export class UpstreamLane {
 
   /** Returns the lane after a response: the socket is kept for the next request when it is still usable. */
   release(socket: Duplex | null, reusable: boolean): void {
+    if (socket === this.#lent) this.#lent = null;
     if (socket) {
       if (reusable && usable(socket) && !this.#closed) this.#park(socket);
       else socket.destroy();
@@ -84,6 +90,9 @@ export class UpstreamLane {
     this.#closed = true;
     this.#idle?.destroy();
     this.#idle = null;
+    this.#lent?.destroy();
+    this.#lent = null;
+    // Waiters wake, see the lane closed and fail their request; none is left hanging.
     for (const waiter of this.#waiters.splice(0)) waiter();
   }
 

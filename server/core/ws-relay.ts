@@ -86,6 +86,16 @@ export async function relayWebSocket(
     .map((p) => p.trim())
     .filter(Boolean);
   const headers = pairsToObject(forwardableHeaders(req.rawHeaders, undefined, HANDSHAKE_FIELDS));
+  // The browser may leave before the origin's 101: then the origin side must go too (nothing else would close it).
+  let handedOver = false;
+  let upstreamRef: WebSocket | null = null;
+  clientSocket.once('close', () => {
+    if (!handedOver) upstreamRef?.terminate();
+  });
+  if (clientSocket.destroyed) {
+    socket.destroy();
+    return;
+  }
   const upstream = new WebSocket(target.url, protocols, {
     createConnection: () => socket as never,
     headers,
@@ -93,6 +103,7 @@ export async function relayWebSocket(
     handshakeTimeout: ctx.config.timeouts.connectMs,
     maxPayload: MAX_PAYLOAD,
   });
+  upstreamRef = upstream;
 
   upstream.once('unexpected-response', (_request, response) => {
     // The origin refused the upgrade: pass its answer on and record it as an ordinary response.
@@ -133,6 +144,11 @@ export async function relayWebSocket(
       if (!socket.destroyed) socket.end(rawErrorResponse({ status: 400, title: 'Bad WebSocket handshake', detail: error.message }));
       ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id, code: 'bad-request', status: 400, message: `The browser's WebSocket handshake was refused: ${error.message}`, at: Date.now() });
     });
+    if (clientSocket.destroyed) {
+      upstream.terminate();
+      return;
+    }
+    handedOver = true;
     acceptor.handleUpgrade(req, clientSocket, head, (browser) => {
       const elapsed = performance.now() - t0;
       ctx.bus.emit({
@@ -221,6 +237,14 @@ function handshakeProblem(req: http.IncomingMessage): ErrorAnswer | null {
   // The key is 16 random bytes in base64: 24 characters ending in "==" (RFC 6455 §4.1, item 7).
   if (typeof key !== 'string' || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
     return { status: 400, title: 'Bad WebSocket handshake', detail: 'the Sec-WebSocket-Key header is missing or is not 16 bytes in base64' };
+  }
+  // Subprotocols are distinct tokens (RFC 6455 §4.1 item 10, RFC 9110 §5.6.2).
+  const offered = (req.headers['sec-websocket-protocol'] ?? '').toString();
+  if (offered !== '') {
+    const list = offered.split(',').map((p) => p.trim());
+    if (list.some((p) => !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(p)) || new Set(list).size !== list.length) {
+      return { status: 400, title: 'Bad WebSocket handshake', detail: 'Sec-WebSocket-Protocol must list distinct tokens' };
+    }
   }
   if (req.headers['sec-websocket-version'] !== '13') {
     return {
