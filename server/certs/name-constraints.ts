@@ -1,4 +1,4 @@
-// Name constraints for the lab CA (RFC 5280 §4.2.1.10): with `--permit`, the CA can only vouch for the listed DNS
+// Name constraints for the lab CA (RFC 5280 §4.2.1.10): with `--ca-permit`, the CA can only vouch for the listed DNS
 // suffixes and IP ranges, so a leaked lab CA key cannot be used against the open web. Pure.
 
 import { childrenOf, contentOf, readTlv } from './der.js';
@@ -24,9 +24,9 @@ export function parsePermit(entries: readonly string[]): PermitParse {
     const slash = entry.indexOf('/');
     const hostPart = slash >= 0 ? entry.slice(0, slash) : entry;
     const host = normalizeHost(hostPart.replace(/^\*?\./, ''));
-    if (host.kind === 'invalid') return { ok: false, reason: `--permit ${JSON.stringify(raw)}: ${host.reason}` };
+    if (host.kind === 'invalid') return { ok: false, reason: `ca-permit: ${JSON.stringify(raw)}: ${host.reason}` };
     if (host.kind === 'dns') {
-      if (slash >= 0) return { ok: false, reason: `--permit ${JSON.stringify(raw)}: a prefix length needs an IP address` };
+      if (slash >= 0) return { ok: false, reason: `ca-permit: ${JSON.stringify(raw)}: a prefix length needs an IP address` };
       if (!value.dns.includes(host.name)) value.dns.push(host.name);
       continue;
     }
@@ -34,7 +34,7 @@ export function parsePermit(entries: readonly string[]): PermitParse {
     const prefixText = slash >= 0 ? entry.slice(slash + 1) : String(bits);
     const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
     if (!(prefix >= 0 && prefix <= bits)) {
-      return { ok: false, reason: `--permit ${JSON.stringify(raw)}: the prefix length must be 0–${bits}` };
+      return { ok: false, reason: `ca-permit: ${JSON.stringify(raw)}: the prefix length must be 0–${bits}` };
     }
     const bytes = ipToBytes(host.address)!;
     const mask = prefixMask(prefix, bytes.length);

@@ -4,6 +4,7 @@
 
 import { isIP } from 'node:net';
 import { normalizeHost } from '../certs/hostnames.js';
+import { parsePermit } from '../certs/name-constraints.js';
 import { parseCidr } from '../core/policy.js';
 
 export type Command = 'start' | 'ca' | 'sessions' | 'export';
@@ -24,8 +25,9 @@ export interface OptionSpec {
   alias?: string;
 }
 
+// 0 asks the system for any free port (the tests use it); the URL printed at start shows the port it got.
 const port = (name: string) => (value: number) =>
-  Number.isInteger(value) && value >= 0 && value <= 65535 ? null : `${name} must be 1–65535`;
+  Number.isInteger(value) && value >= 0 && value <= 65535 ? null : `${name} must be 0–65535 (0 = any free port)`;
 const positive = (name: string) => (value: number) => (value > 0 ? null : `${name} must be greater than 0`);
 const everyItem = (check: (item: string) => string | null) => (values: string[]) => {
   for (const value of values) {
@@ -42,8 +44,8 @@ const hostPattern = (option: string) =>
 
 export const OPTIONS: readonly OptionSpec[] = [
   { name: 'listen-host', kind: 'string', arg: 'HOST', default: '127.0.0.1', commands: ['start'], help: 'Address the proxy binds. Anything but loopback exposes everyone\'s plaintext to this machine.', validate: ((v: string) => (isIP(v) || v === 'localhost' ? null : 'listen-host must be an IP address or localhost')) },
-  { name: 'listen-port', kind: 'int', arg: 'PORT', default: 8080, commands: ['start'], help: 'Port of the proxy (point the browser\'s HTTP and HTTPS proxy here).', validate: port('listen-port') },
-  { name: 'ui-port', kind: 'int', arg: 'PORT', default: 8081, commands: ['start'], help: 'Port of the live view, which always binds 127.0.0.1.', validate: port('ui-port') },
+  { name: 'listen-port', kind: 'int', arg: 'PORT', default: 8080, commands: ['start'], help: 'Port of the proxy (point the browser\'s HTTP and HTTPS proxy here); 0 picks any free port.', validate: port('listen-port') },
+  { name: 'ui-port', kind: 'int', arg: 'PORT', default: 8081, commands: ['start'], help: 'Port of the live view, which always binds 127.0.0.1; 0 picks any free port.', validate: port('ui-port') },
   { name: 'no-ui', kind: 'flag', default: false, commands: ['start'], help: 'Do not start the live view.' },
   { name: 'data-dir', kind: 'string', arg: 'DIR', default: './data', commands: ['start', 'sessions', 'export'], help: 'Where sessions, bodies and the live-view token are kept.' },
   { name: 'ca-dir', kind: 'string', arg: 'DIR', default: './ca', commands: ['start', 'ca'], help: 'Where the lab CA lives (created on first run).' },
@@ -58,11 +60,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'ws-cap', kind: 'bytes', arg: 'BYTES', default: 64 * 1024, commands: ['start'], help: 'Bytes of each WebSocket message kept.', validate: positive('ws-cap') },
   { name: 'tls-capture', kind: 'bytes', arg: 'BYTES', default: 256 * 1024, commands: ['start'], help: 'Raw TLS bytes kept per leg for the handshake ladder and pcapng export; later records are only counted.', validate: positive('tls-capture') },
   { name: 'max-header-size', kind: 'bytes', arg: 'BYTES', default: 32 * 1024, commands: ['start'], help: 'Largest request head accepted; larger gets 431.', validate: positive('max-header-size') },
-  { name: 'connect-timeout', kind: 'int', arg: 'MS', default: 10_000, commands: ['start'], help: 'DNS + TCP connect to an origin; past it the browser gets 504.', validate: positive('connect-timeout') },
+  { name: 'connect-timeout', kind: 'int', arg: 'MS', default: 10_000, commands: ['start'], help: 'One deadline for reaching an origin: the DNS lookup and the TCP connect together; past it the browser gets 504.', validate: positive('connect-timeout') },
   { name: 'handshake-timeout', kind: 'int', arg: 'MS', default: 10_000, commands: ['start'], help: 'TLS handshake on either leg.', validate: positive('handshake-timeout') },
   { name: 'idle-timeout', kind: 'int', arg: 'MS', default: 120_000, commands: ['start'], help: 'Connections with no traffic for this long are closed.', validate: positive('idle-timeout') },
   { name: 'headers-timeout', kind: 'int', arg: 'MS', default: 30_000, commands: ['start'], help: 'A request head must arrive within this.', validate: positive('headers-timeout') },
-  { name: 'ca-permit', kind: 'list', arg: 'SUFFIX', default: [], commands: ['start', 'ca'], help: 'When creating the CA, restrict it to these DNS suffixes / IP CIDRs (name constraints), so a leaked lab CA cannot intercept the open web.' },
+  { name: 'ca-permit', kind: 'list', arg: 'SUFFIX', default: [], commands: ['start', 'ca'], help: 'When creating the CA, restrict it to these DNS suffixes / IP CIDRs (name constraints), so a leaked lab CA cannot intercept the open web.', validate: everyItem(validatePermit) as never },
   { name: 'leaf-key', kind: 'string', arg: 'rsa|ec', default: 'rsa', commands: ['start'], help: 'Key type of the one leaf key shared by all minted certificates.', validate: ((v: string) => (v === 'rsa' || v === 'ec' ? null : 'leaf-key must be rsa or ec')) },
   { name: 'cert-cache', kind: 'int', arg: 'N', default: 1000, commands: ['start'], help: 'Minted certificates kept ready (LRU).', validate: positive('cert-cache') },
   { name: 'flow-cap', kind: 'int', arg: 'N', default: 50_000, commands: ['start'], help: 'Flow summaries kept in memory per session; older ones stay on disk.', validate: positive('flow-cap') },
@@ -74,6 +76,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'delete', kind: 'string', arg: 'ID', default: null, commands: ['sessions'], help: 'Delete the session ID.' },
   { name: 'help', alias: '-h', kind: 'flag', default: false, commands: ['start', 'ca', 'sessions', 'export'], help: 'Show help.' },
 ];
+
+function validatePermit(value: string): string | null {
+  const parsed = parsePermit([value]);
+  return parsed.ok ? null : `${parsed.reason} (use DNS suffixes like lab.test, IPs or CIDRs like 10.0.0.0/8)`;
+}
 
 function validateResolve(value: string): string | null {
   const colon = value.indexOf(':');

@@ -71,9 +71,11 @@ export interface ExposedSecret {
   location: 'request-header' | 'request-body' | 'url' | 'response-header' | 'response-body';
 }
 
+/** How the client reached the proxy. Only `explicit` is emitted: `transparent` is reserved, not implemented yet. */
 export type ListenerMode = 'explicit' | 'transparent';
 
-export type TunnelReason = 'passthrough' | 'not-tls' | 'policy';
+/** Why bytes were relayed uninspected: a --passthrough host, or a CONNECT tunnel not opening with a ClientHello. */
+export type TunnelReason = 'passthrough' | 'not-tls';
 
 /** Proxy errors with a stable code; `status` is the HTTP status the client got, if any. */
 export type ProxyErrorCode =
@@ -83,7 +85,6 @@ export type ProxyErrorCode =
   | 'loop-refused'
   | 'client-not-allowed'
   | 'not-a-proxy-request'
-  | 'destination-refused'
   | 'upstream-dns'
   | 'upstream-unreachable'
   | 'upstream-timeout'
@@ -95,7 +96,7 @@ export type ProxyErrorCode =
   | 'timeout'
   | 'internal';
 
-export type StoreErrorCode = 'write-failed' | 'read-failed';
+export type StoreErrorCode = 'write-failed';
 
 export type ProxyEvent =
   | { type: 'connection-open'; conn: ConnId; client: Endpoint; mode: ListenerMode; at: number }
@@ -131,7 +132,7 @@ export type ProxyEvent =
       groupBits: number | null;
       /** Signature algorithms both sides support (OpenSSL names). */
       sharedSigalgs: string[];
-      /** TCP connect time (upstream leg) in ms; null on the client leg (the browser connected to us). */
+      /** DNS lookup + TCP connect time (upstream leg) in ms; null on the client leg (the browser connected to us). */
       connectMs: number | null;
       handshakeMs: number;
       at: number;

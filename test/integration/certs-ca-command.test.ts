@@ -141,6 +141,6 @@ describe('mitmlab ca', () => {
     expect(shown.err).toContain('mitmlab ca rotate');
     const bad = await ca('init', { caDir: await caDir(), permit: ['a/b'] });
     expect(bad.code).toBe(1);
-    expect(bad.err).toContain('--permit');
+    expect(bad.err).toContain('ca-permit: "a/b"');
   });
 });

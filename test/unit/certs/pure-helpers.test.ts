@@ -47,7 +47,7 @@ describe('parsePermit', () => {
   it.each([['a/b'], ['lab.test/8'], ['10.0.0.0/33'], ['::/129'], ['10.0.0.0/x'], [''], ['../x'], ['%00']])('rejects %j', (entry) => {
     const parsed = parsePermit([entry]);
     expect(parsed.ok).toBe(false);
-    if (!parsed.ok) expect(parsed.reason).toContain('--permit');
+    if (!parsed.ok) expect(parsed.reason).toContain('ca-permit: ');
   });
 
   it('describes what it builds', () => {

@@ -10,7 +10,8 @@ describe('parseArgs', () => {
   });
 
   it.each([
-    [['--listen-port', '99999'], 'listen-port must be 1–65535'],
+    [['--listen-port', '99999'], 'listen-port must be 0–65535 (0 = any free port)'],
+    [['--ui-port', '65536'], 'ui-port must be 0–65535'],
     [['--listen-port', 'abc'], 'listen-port must be a whole number'],
     [['--body-cap', 'lots'], 'body-cap must be a size'],
     [['--nope'], 'unknown option --nope'],
@@ -20,6 +21,9 @@ describe('parseArgs', () => {
     [['--allow', '10.0.0.0/99'], 'is not an IP or CIDR block'],
     [['--passthrough', '../../etc'], 'is not a host name'],
     [['--leaf-key', 'dsa'], 'leaf-key must be rsa or ec'],
+    [['--ca-permit', '10.0.0.0/33'], 'ca-permit: "10.0.0.0/33": the prefix length must be 0–32'],
+    [['ca', 'init', '--ca-permit', 'lab.test', '--ca-permit', 'lab.test/8'], 'ca-permit: "lab.test/8": a prefix length needs an IP address'],
+    [['ca', 'rotate', '--ca-permit', '../x'], 'use DNS suffixes like lab.test'],
     [['--listen-host', 'example.com'], 'listen-host must be an IP address'],
     [['frobnicate'], 'unknown command'],
     [['sessions', '--listen-port', '1'], 'does not apply to "sessions"'],
@@ -35,6 +39,11 @@ describe('parseArgs', () => {
     expect(parsed.ok && parsed.options['passthrough']).toEqual(['a.test', '*.b.test']);
     expect(parsed.ok && parsed.options['body-cap']).toBe(512 * 1024);
     expect(parsed.ok && parsed.options['help']).toBe(true);
+  });
+
+  it('accepts port 0 (any free port) and valid --ca-permit entries', () => {
+    const parsed = parseArgs(['--listen-port', '0', '--ui-port', '0', '--ca-permit', '*.lab.test', '--ca-permit', '10.0.0.0/8', '--ca-permit', '::1']);
+    expect(parsed.ok && [parsed.options['listen-port'], parsed.options['ui-port'], parsed.options['ca-permit']]).toEqual([0, 0, ['*.lab.test', '10.0.0.0/8', '::1']]);
   });
 
   it('parses commands with sub-actions and aliases', () => {
