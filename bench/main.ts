@@ -1,5 +1,6 @@
 // `npm run bench`: starts a loopback HTTPS origin and one load client, runs each scenario on direct, mitmlab,
-// http-mitm-proxy and mitmdump, prints a table with ratios and writes the figures to <data-dir>/bench/<timestamp>.json.
+// http-mitm-proxy and mitmdump (and the opt-in reference tls-relay), prints a table with ratios and writes the figures
+// to <data-dir>/bench/<timestamp>.json.
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,9 +15,10 @@ import { createOriginPki, type OriginPki } from './pki.js';
 import { startHttpMitmProxy } from './peers/http-mitm-proxy.js';
 import { startMitmdump, mitmdumpVersion } from './peers/mitmdump.js';
 import { startMitmlab } from './peers/mitmlab.js';
+import { startTlsRelay } from './peers/tls-relay.js';
 import type { PeerName, RunningPeer } from './peers/peer.js';
 import { CpuMeter, killAll, ownPids, stopProcess, trackChild, type CpuShare } from './processes.js';
-import { acceptance, renderChecks, renderTable } from './report.js';
+import { acceptance, ratioLegend, renderChecks, renderTable } from './report.js';
 import type { BenchResults } from './results.js';
 import { summarize } from './stats.js';
 import { HOSTS_DOMAIN, NAME_SUFFIX, ORIGIN_HOST, runScenario, type BenchContext, type StartPeerOptions } from './scenarios.js';
@@ -182,6 +184,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         case 'mitmdump':
           peer = await startMitmdump(setup, mitmdump ?? 'unknown');
           break;
+        case 'tls-relay':
+          peer = await startTlsRelay(setup);
+          break;
       }
       if (!options.buffering) labels[name] ??= peer.label;
       return peer;
@@ -227,7 +232,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       method: {
         runs: 'timed scenarios: median of the runs with min–max; runs interleaved across peers in rotating order',
         client: 'one Node process, raw HTTP/1.1 over TLS (CONNECT through the proxies), no TLS session reuse',
-        names: `origin names under ${NAME_SUFFIX} go to 127.0.0.1: mitmlab --resolve, a dns.lookup override in http-mitm-proxy's process, a server_connect addon in mitmdump`,
+        names: `origin names under ${NAME_SUFFIX} go to 127.0.0.1: mitmlab --resolve, a dns.lookup override in http-mitm-proxy's process, a server_connect addon in mitmdump; tls-relay connects every name to 127.0.0.1`,
         rss: 'VmRSS of the proxy process from /proc/<pid>/status, sampled every 50–100 ms',
       },
       results,
@@ -238,7 +243,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
     const m = report.machine as { cpu: string; cores: number; memoryGiB: number; os: string };
     console.log(`\n## mitmlab bench, ${stamp}\n`);
-    console.log(`${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${process.version}. Timed scenarios: median of ${settings.runs} run(s) of ${settings.durationMs / 1000} s (min–max in brackets); memory: worst run. "mitmlab vs X": how many times better mitmlab is (> 1 is better).\n`);
+    console.log(`${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${process.version}. Timed scenarios: median of ${settings.runs} run(s) of ${settings.durationMs / 1000} s (min–max in brackets); memory: worst run. ${ratioLegend(peers)}\n`);
     console.log(renderTable(results, { ...settings, peers }, labels));
     const foreign = Object.values(results.scenarios).flatMap((byPeer) => Object.values(byPeer ?? {}).flatMap((r) => (r?.runs ?? []).map((run) => run['foreignCores'] ?? Number.NaN)));
     const load = summarize(foreign);

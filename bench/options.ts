@@ -1,6 +1,6 @@
 // `npm run bench` options: declared once (name, default, help), parsed into settings. Pure: no I/O.
 
-import { PEER_NAMES, type PeerName } from './peers/peer.js';
+import { DEFAULT_PEERS, OPT_IN_PEERS, PEER_NAMES, type PeerName } from './peers/peer.js';
 
 export const SCENARIO_NAMES = ['keepalive', 'download', 'newconn', 'firstcontact', 'websocket', 'flows'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
@@ -46,7 +46,11 @@ interface OptionSpec {
 export const OPTIONS: readonly OptionSpec[] = [
   { name: 'quick', help: 'One short run of each scenario (2 s windows, 20 new hosts, 5k flows, 64 MiB download), for iteration.' },
   { name: 'only', arg: 'LIST', help: `Comma-separated scenarios to run: ${SCENARIO_NAMES.join(', ')} (default: all).` },
-  { name: 'peers', arg: 'LIST', help: `Comma-separated peers: ${PEER_NAMES.join(', ')} (default: all; mitmdump is skipped when not on PATH).` },
+  {
+    name: 'peers',
+    arg: 'LIST',
+    help: `Comma-separated peers: ${PEER_NAMES.join(', ')} (default: ${DEFAULT_PEERS.join(', ')}; mitmdump is skipped when not on PATH). Opt-in, only when named: ${OPT_IN_PEERS.join(', ')}, a bare TLS relay that shows the floor cost of any intercepting proxy here.`,
+  },
   { name: 'runs', arg: 'N', help: 'Runs of each timed scenario per peer, interleaved (default 3; 1 with --quick).' },
   { name: 'duration', arg: 'SECONDS', help: 'Counted window of each timed run (default 5; 2 with --quick), after a 1 s warm-up.' },
   { name: 'flows', arg: 'N', help: 'Requests before the flows scenario reads RSS (default 20000; 5000 with --quick).' },
@@ -60,7 +64,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 /** The --help text. */
 export function helpText(): string {
   const lines = OPTIONS.map((o) => `  --${o.name}${o.arg ? ` ${o.arg}` : ''}`.padEnd(22) + o.help);
-  return ['usage: npm run bench -- [options]', '', 'Measures direct, mitmlab, http-mitm-proxy and mitmdump side by side on loopback.', '', ...lines].join('\n');
+  return ['usage: npm run bench -- [options]', '', 'Measures direct, mitmlab, http-mitm-proxy and mitmdump side by side on loopback (and, when named, tls-relay as a reference).', '', ...lines].join('\n');
 }
 
 export type ParsedBench = { ok: true; settings: BenchSettings } | { ok: true; help: true } | { ok: false; error: string };
@@ -94,7 +98,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBench {
   const quick = given.has('quick');
   const scenarios = given.has('only') ? list(given.get('only') as string, SCENARIO_NAMES, 'only') : [...SCENARIO_NAMES];
   if (typeof scenarios === 'string') return { ok: false, error: scenarios };
-  const peers = given.has('peers') ? list(given.get('peers') as string, PEER_NAMES, 'peers') : [...PEER_NAMES];
+  const peers = given.has('peers') ? list(given.get('peers') as string, PEER_NAMES, 'peers') : [...DEFAULT_PEERS];
   if (typeof peers === 'string') return { ok: false, error: peers };
   const positive = (name: string, fallback: number, max: number): number | string => {
     if (!given.has(name)) return fallback;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseBenchArgs, type BenchSettings } from '../../../bench/options.js';
-import { acceptance, METRICS, pairedAdvantage, renderChecks, renderTable } from '../../../bench/report.js';
+import { helpText, parseBenchArgs, type BenchSettings } from '../../../bench/options.js';
+import { acceptance, METRICS, pairedAdvantage, ratioLegend, renderChecks, renderTable } from '../../../bench/report.js';
 import type { BenchResults, PeerResult } from '../../../bench/results.js';
 
 function settings(): BenchSettings {
@@ -76,6 +76,27 @@ describe('renderTable', () => {
     expect(lines[2]).toContain('0.40× (0.30×–0.50×)');
     expect(lines).toHaveLength(3);
   });
+  it('adds the tls-relay column and its ratio only when the relay ran', () => {
+    const results: BenchResults = {
+      scenarios: { keepalive: { direct: peer([{ rps: 1000 }]), 'tls-relay': peer([{ rps: 800, cpuUs: 100 }]), mitmlab: peer([{ rps: 400, cpuUs: 400 }]) } },
+    };
+    const labels = { direct: 'direct', 'tls-relay': 'bare TLS relay', mitmlab: 'mitmlab' };
+    const lines = renderTable(results, { ...settings(), peers: ['direct', 'tls-relay', 'mitmlab'] }, labels).split('\n');
+    expect(lines[0]).toBe('| scenario | direct | bare TLS relay | mitmlab | mitmlab ÷ direct | mitmlab vs tls-relay |');
+    expect(lines[2]).toBe('| keep-alive HTTPS GETs of 1 KiB, 32 connections (req/s, higher is better) | 1,000 | 800 | 400 | 0.40× | 0.50× |');
+    expect(lines[3]).toBe('| proxy CPU time per keep-alive request (µs, lower is better) | — | 100 | 400 | — | 0.25× |');
+    // Named but failed to start: no label, so no column and no ratio.
+    const without = renderTable(results, { ...settings(), peers: ['direct', 'tls-relay', 'mitmlab'] }, { direct: 'direct', mitmlab: 'mitmlab' });
+    expect(without).not.toContain('tls-relay');
+  });
+});
+
+describe('ratioLegend', () => {
+  it('explains the relay column only when both it and mitmlab ran', () => {
+    expect(ratioLegend(['direct', 'mitmlab', 'http-mitm-proxy', 'mitmdump'])).toBe('"mitmlab vs X": how many times better mitmlab is (> 1 is better).');
+    expect(ratioLegend(['direct', 'tls-relay'])).not.toContain('ceiling');
+    expect(ratioLegend(['direct', 'tls-relay', 'mitmlab'])).toContain('"mitmlab vs tls-relay" is expected below 1');
+  });
 });
 
 describe('parseBenchArgs', () => {
@@ -87,6 +108,12 @@ describe('parseBenchArgs', () => {
   it('understands --quick, --only, --peers, --runs and --duration', () => {
     const parsed = parseBenchArgs(['--quick', '--only', 'keepalive,download', '--peers=direct,mitmlab', '--runs', '2', '--duration', '1.5', '--flows', '50000']);
     expect(parsed).toMatchObject({ ok: true, settings: { quick: true, scenarios: ['keepalive', 'download'], peers: ['direct', 'mitmlab'], runs: 2, durationMs: 1500, newHosts: 20, flows: 50_000, flowsTimeoutMs: 150_000 } });
+  });
+  it('leaves the opt-in tls-relay out of the default peers and runs it when named', () => {
+    expect(settings().peers).toEqual(['direct', 'mitmlab', 'http-mitm-proxy', 'mitmdump']);
+    expect(parseBenchArgs(['--peers', 'direct,mitmlab,tls-relay'])).toMatchObject({ ok: true, settings: { peers: ['direct', 'mitmlab', 'tls-relay'] } });
+    expect(parseBenchArgs(['--peers=tls-relay'])).toMatchObject({ ok: true, settings: { peers: ['tls-relay'] } });
+    expect(helpText()).toMatch(/Opt-in, only when named: tls-relay/);
   });
   it('keeps only mitmlab and direct when profiling', () => {
     expect(parseBenchArgs(['--profile'])).toMatchObject({ ok: true, settings: { profile: true, peers: ['direct', 'mitmlab'] } });

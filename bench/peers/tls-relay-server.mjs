@@ -1,0 +1,80 @@
+// The reference peer `tls-relay`: the least work any TLS-intercepting proxy must do. It answers CONNECT, terminates
+// the client's TLS with the origin's own certificate, opens its own verified TLS to the origin and copies cleartext
+// both ways. No HTTP parsing, no capture, no logging: what it costs is the two TLS legs' crypto plus Node's I/O.
+//
+// Both TLSSockets sit straight on their TCP handles (native TLS, no JS stream in between). Settings come from the
+// environment: BENCH_RELAY_CERT / BENCH_RELAY_KEY (the origin's leaf), BENCH_RELAY_ROOT (the origin's root, to verify
+// the upstream leg). Every name goes to 127.0.0.1, sent as SNI and checked against the certificate: this peer exists
+// for the bench's loopback origin only.
+
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+
+// Built once, as any proxy would: a secure context per connection would add a cost that is not the floor.
+const clientLeg = tls.createSecureContext({ cert: readFileSync(process.env.BENCH_RELAY_CERT), key: readFileSync(process.env.BENCH_RELAY_KEY) });
+const originLeg = tls.createSecureContext({ ca: readFileSync(process.env.BENCH_RELAY_ROOT) });
+// The same ALPN as mitmlab offers on both legs, so the handshakes match byte for byte in what they negotiate.
+const ALPN = ['http/1.1'];
+const MAX_HEAD = 8192;
+// mitmlab resumes upstream TLS sessions per name; so does the relay, or the "floor" would pay a cost mitmlab avoids.
+const sessions = new Map();
+
+/** Joins two sockets: cleartext flows both ways; when one side goes, the other flushes what it holds and goes too. */
+function join(a, b) {
+  a.pipe(b);
+  b.pipe(a);
+  const fail = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.on('error', fail);
+  b.on('error', fail);
+  // destroySoon: end, then destroy once written, so a response the origin ended with `Connection: close` arrives whole.
+  a.on('close', () => b.destroySoon());
+  b.on('close', () => a.destroySoon());
+}
+
+/** TLS on the client's own TCP socket, and a new TLS connection to the origin for `host`, joined. */
+function relay(socket, host, port) {
+  const client = new tls.TLSSocket(socket, { isServer: true, secureContext: clientLeg, ALPNProtocols: ALPN });
+  const key = `${host}:${port}`;
+  const origin = tls.connect({ host: '127.0.0.1', port, servername: host, secureContext: originLeg, ALPNProtocols: ALPN, session: sessions.get(key) });
+  origin.setNoDelay(true);
+  origin.on('session', (session) => sessions.set(key, session));
+  // Both handshakes run at once; bytes the client sends before the origin is ready wait in the origin socket.
+  join(client, origin);
+}
+
+const server = net.createServer({ noDelay: true }, (socket) => {
+  let head = Buffer.alloc(0);
+  const onData = (chunk) => {
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (head.length > MAX_HEAD) socket.destroy();
+      return;
+    }
+    socket.off('data', onData);
+    socket.pause();
+    // Only the request line matters: `CONNECT host:port HTTP/1.x`.
+    const match = /^CONNECT (\S+):(\d{1,5}) HTTP\/1\.[01]\r\n/.exec(head.toString('latin1', 0, end + 2));
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) return void socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
+    // Anything sent after the head already belongs to TLS; the TLSSocket reads a socket's buffered data first.
+    if (end + 4 < head.length) socket.unshift(head.subarray(end + 4));
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    relay(socket, match[1], port);
+  };
+  socket.on('data', onData);
+  // A client that leaves before or during CONNECT; after it, errors surface on the TLSSocket instead.
+  socket.on('error', () => socket.destroy());
+});
+
+server.listen(0, '127.0.0.1', () => console.log(`tls-relay listening on ${server.address().port}`));
+const stop = () => {
+  server.close();
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
