@@ -6,7 +6,7 @@ import type { X509Certificate } from 'node:crypto';
 import type http from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
-import { normalizeHost } from '../certs/hostnames.js';
+import { hostKey, namesCover, normalizeHost } from '../certs/hostnames.js';
 import type { HostName } from '../certs/hostnames.js';
 import type { Endpoint } from '../protocol/events.js';
 import type { ClientHello } from '../protocol/tls.js';
@@ -316,18 +316,20 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
   };
 }
 
-/** The forged certificate's names: the requested host first, then the origin's own DNS/IP SANs. */
+/**
+ * The forged certificate's names: the origin's own DNS/IP SANs, in its order, so the forged certificate reads like
+ * the real one. When they already cover the name the browser checks, that is all: every host one origin certificate
+ * covers (a wildcard, a CDN's name list) then shares one forged certificate and one TLS context, and a new host under
+ * it costs no mint. Otherwise (or with no origin certificate) the browser's name goes first.
+ */
 function certNames(certHost: string, originLeaf: X509Certificate | undefined): HostName[] {
-  const names: HostName[] = [];
+  const copied: HostName[] = [];
   const seen = new Set<string>();
   const add = (name: HostName): void => {
-    const key = name.kind === 'dns' ? name.name : name.address;
-    if (seen.has(key) || names.length > MAX_COPIED_SANS) return;
-    seen.add(key);
-    names.push(name);
+    if (seen.has(hostKey(name)) || copied.length > MAX_COPIED_SANS) return;
+    seen.add(hostKey(name));
+    copied.push(name);
   };
-  const primary = normalizeHost(certHost);
-  if (primary.kind !== 'invalid') add(primary);
   for (const entry of (originLeaf?.subjectAltName ?? '').split(', ')) {
     if (entry.startsWith('DNS:')) {
       const value = entry.slice(4);
@@ -340,7 +342,9 @@ function certNames(certHost: string, originLeaf: X509Certificate | undefined): H
       if (host.kind === 'ip') add(host);
     }
   }
-  return names;
+  const primary = normalizeHost(certHost);
+  if (primary.kind === 'invalid' || namesCover(copied, primary)) return copied;
+  return [primary, ...copied.filter((name) => hostKey(name) !== hostKey(primary))];
 }
 
 function formatHostPort(host: string, port: number): string {

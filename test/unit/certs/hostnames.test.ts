@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { certNamesFor, hostKey, isCertDnsName, normalizeHost, sanForHost, type HostName } from '../../../server/certs/hostnames.js';
+import { certNamesFor, hostKey, isCertDnsName, namesCover, normalizeHost, sanForHost, type HostName } from '../../../server/certs/hostnames.js';
 
 describe('normalizeHost', () => {
   const valid: Array<[string, HostName]> = [
@@ -127,5 +127,31 @@ describe('sanForHost and isCertDnsName', () => {
     expect(isCertDnsName('*')).toBe(false);
     expect(isCertDnsName('a..b')).toBe(false);
     expect(isCertDnsName('a/b')).toBe(false);
+  });
+});
+
+describe('namesCover (RFC 6125 §6.4.3)', () => {
+  const dns = (name: string): HostName => ({ kind: 'dns', name });
+  const ip = (address: string, version: 4 | 6 = 4): HostName => ({ kind: 'ip', address, version });
+
+  it('matches the same name, or a wildcard exactly one label above it', () => {
+    const names = [dns('example.com'), dns('*.example.com')];
+    expect(namesCover(names, dns('example.com'))).toBe(true);
+    expect(namesCover(names, dns('www.example.com'))).toBe(true);
+    expect(namesCover(names, dns('a.b.example.com'))).toBe(false);
+    expect(namesCover(names, dns('example.org'))).toBe(false);
+    expect(namesCover([dns('*.example.com')], dns('example.com'))).toBe(false);
+  });
+
+  it('matches IP literals only against the same IP', () => {
+    expect(namesCover([ip('127.0.0.1'), dns('localhost')], ip('127.0.0.1'))).toBe(true);
+    expect(namesCover([dns('127.0.0.1')], ip('127.0.0.1'))).toBe(false);
+    expect(namesCover([ip('::1', 6)], ip('::1', 6))).toBe(true);
+    expect(namesCover([ip('127.0.0.2')], ip('127.0.0.1'))).toBe(false);
+  });
+
+  it("ignores names with '_', which a forged certificate keeps only in first place", () => {
+    expect(namesCover([dns('a_b.example.com')], dns('a_b.example.com'))).toBe(false);
+    expect(namesCover([dns('*.x_y.example.com')], dns('a.x_y.example.com'))).toBe(false);
   });
 });
