@@ -185,7 +185,8 @@ export async function main(argv: readonly string[]): Promise<number> {
           peer = await startMitmdump(setup, mitmdump ?? 'unknown');
           break;
         case 'tls-relay':
-          peer = await startTlsRelay(setup);
+        case 'http-relay':
+          peer = await startTlsRelay(setup, name);
           break;
       }
       if (!options.buffering) labels[name] ??= peer.label;
@@ -232,7 +233,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       method: {
         runs: 'timed scenarios: median of the runs with min–max; runs interleaved across peers in rotating order',
         client: 'one Node process, raw HTTP/1.1 over TLS (CONNECT through the proxies), no TLS session reuse',
-        names: `origin names under ${NAME_SUFFIX} go to 127.0.0.1: mitmlab --resolve, a dns.lookup override in http-mitm-proxy's process, a server_connect addon in mitmdump; tls-relay connects every name to 127.0.0.1`,
+        names: `origin names under ${NAME_SUFFIX} go to 127.0.0.1: mitmlab --resolve, a dns.lookup override in http-mitm-proxy's process, a server_connect addon in mitmdump; tls-relay and http-relay connect every name to 127.0.0.1`,
         rss: 'VmRSS of the proxy process from /proc/<pid>/status, sampled every 50–100 ms',
       },
       results,

@@ -49,7 +49,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: 'peers',
     arg: 'LIST',
-    help: `Comma-separated peers: ${PEER_NAMES.join(', ')} (default: ${DEFAULT_PEERS.join(', ')}; mitmdump is skipped when not on PATH). Opt-in, only when named: ${OPT_IN_PEERS.join(', ')}, a bare TLS relay that shows the floor cost of any intercepting proxy here.`,
+    help: `Comma-separated peers: ${PEER_NAMES.join(', ')} (default: ${DEFAULT_PEERS.join(', ')}; mitmdump is skipped when not on PATH). Opt-in, only when named: ${OPT_IN_PEERS.join(', ')}: bare relays (bytes; node:http) that show the floor cost of an intercepting proxy here.`,
   },
   { name: 'runs', arg: 'N', help: 'Runs of each timed scenario per peer, interleaved (default 3; 1 with --quick).' },
   { name: 'duration', arg: 'SECONDS', help: 'Counted window of each timed run (default 5; 2 with --quick), after a 1 s warm-up.' },
@@ -64,7 +64,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 /** The --help text. */
 export function helpText(): string {
   const lines = OPTIONS.map((o) => `  --${o.name}${o.arg ? ` ${o.arg}` : ''}`.padEnd(22) + o.help);
-  return ['usage: npm run bench -- [options]', '', 'Measures direct, mitmlab, http-mitm-proxy and mitmdump side by side on loopback (and, when named, tls-relay as a reference).', '', ...lines].join('\n');
+  return ['usage: npm run bench -- [options]', '', 'Measures direct, mitmlab, http-mitm-proxy and mitmdump side by side on loopback (and, when named, tls-relay and http-relay as references).', '', ...lines].join('\n');
 }
 
 export type ParsedBench = { ok: true; settings: BenchSettings } | { ok: true; help: true } | { ok: false; error: string };

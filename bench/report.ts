@@ -107,12 +107,20 @@ export function renderTable(results: BenchResults, settings: BenchSettings, labe
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-/** How to read the "mitmlab vs X" columns; the tls-relay column, when it ran, is a reference rather than a rival. */
+/** How to read the "mitmlab vs X" columns; the relay columns, when they ran, are references rather than rivals. */
 export function ratioLegend(peers: readonly PeerName[]): string {
   const legend = '"mitmlab vs X": how many times better mitmlab is (> 1 is better).';
-  if (!peers.includes('tls-relay') || !peers.includes('mitmlab')) return legend;
-  // The relay does the two TLS legs' crypto and nothing else: no intercepting proxy here can beat it.
-  return `${legend} tls-relay is the ceiling any intercepting proxy could reach on this machine with Node's TLS, so "mitmlab vs tls-relay" is expected below 1: it is the share of that ceiling mitmlab reaches.`;
+  if (!peers.includes('mitmlab')) return legend;
+  // The relays do the two TLS legs' crypto (and, for http-relay, node:http) and nothing else: no intercepting proxy
+  // built the same way can beat them.
+  const notes: string[] = [];
+  if (peers.includes('tls-relay')) {
+    notes.push(`tls-relay is the ceiling any intercepting proxy could reach on this machine with Node's TLS, so "mitmlab vs tls-relay" is expected below 1: it is the share of that ceiling mitmlab reaches.`);
+  }
+  if (peers.includes('http-relay')) {
+    notes.push('http-relay adds node:http on both legs and nothing else: the ceiling of a Node proxy that reads HTTP, with no capture.');
+  }
+  return [legend, ...notes].join(' ');
 }
 
 /** One acceptance criterion of issue 6 and what this run measured. pass is null when it was not measured. */

@@ -1,17 +1,18 @@
-// What the orchestrator knows about a peer under test: direct, mitmlab, http-mitm-proxy, mitmdump or tls-relay.
+// What the orchestrator knows about a peer under test: direct, mitmlab, http-mitm-proxy, mitmdump, tls-relay or http-relay.
 
 import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OriginPki } from '../pki.js';
 
-export const PEER_NAMES = ['direct', 'mitmlab', 'http-mitm-proxy', 'mitmdump', 'tls-relay'] as const;
+export const PEER_NAMES = ['direct', 'mitmlab', 'http-mitm-proxy', 'mitmdump', 'tls-relay', 'http-relay'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 /**
- * Peers that run only when named in --peers. tls-relay is a reference, not a product: the floor cost of terminating
- * and re-originating TLS on this machine, to read the real proxies' figures against.
+ * Peers that run only when named in --peers. They are references, not products: tls-relay is the floor cost of
+ * terminating and re-originating TLS on this machine, http-relay the floor of doing that with node:http on both legs,
+ * to read the real proxies' figures against.
  */
-export const OPT_IN_PEERS: readonly PeerName[] = ['tls-relay'];
+export const OPT_IN_PEERS: readonly PeerName[] = ['tls-relay', 'http-relay'];
 export const DEFAULT_PEERS: readonly PeerName[] = PEER_NAMES.filter((p) => !OPT_IN_PEERS.includes(p));
 
 /** How late the event loop of a Node proxy ran, from bench/probe/loop-delay.mjs. */

@@ -2,6 +2,10 @@
 // the client's TLS with the origin's own certificate, opens its own verified TLS to the origin and copies cleartext
 // both ways. No HTTP parsing, no capture, no logging: what it costs is the two TLS legs' crypto plus Node's I/O.
 //
+// BENCH_RELAY_MODE=http makes it the reference peer `http-relay` instead: the same native TLS legs with node:http on
+// both (an http.Server reads each request from the client's TLSSocket and forwards it with https.request over a
+// keep-alive agent, piping both bodies). That is the least a Node proxy that sees HTTP must do, still with no capture.
+//
 // Both TLSSockets sit straight on their TCP handles (native TLS, no JS stream in between). Settings come from the
 // environment: BENCH_RELAY_CERT / BENCH_RELAY_KEY (the origin's leaf), BENCH_RELAY_ROOT (the origin's root, to verify
 // the upstream leg). Every name goes to 127.0.0.1, sent as SNI and checked against the certificate: this peer exists
@@ -9,6 +13,8 @@
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import http from 'node:http';
+import https from 'node:https';
 import tls from 'node:tls';
 
 // Built once, as any proxy would: a secure context per connection would add a cost that is not the floor.
@@ -35,9 +41,31 @@ function join(a, b) {
   b.on('close', () => a.destroySoon());
 }
 
+const originAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, ca: readFileSync(process.env.BENCH_RELAY_ROOT) });
+/** The CONNECT target of each client TLSSocket (http-relay): requests go there, with the CONNECT name as SNI. */
+const targets = new WeakMap();
+const httpLayer = http.createServer((req, res) => {
+  const { host, port } = targets.get(req.socket);
+  const upstream = https.request(
+    { agent: originAgent, host: '127.0.0.1', port, servername: host, ALPNProtocols: ALPN, method: req.method, path: req.url, headers: req.headers },
+    (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  upstream.on('error', () => res.destroy());
+  req.pipe(upstream);
+});
+
 /** TLS on the client's own TCP socket, and a new TLS connection to the origin for `host`, joined. */
 function relay(socket, host, port) {
   const client = new tls.TLSSocket(socket, { isServer: true, secureContext: clientLeg, ALPNProtocols: ALPN });
+  if (process.env.BENCH_RELAY_MODE === 'http') {
+    targets.set(client, { host, port });
+    client.once('secure', () => httpLayer.emit('connection', client));
+    client.on('error', () => client.destroy());
+    return;
+  }
   const key = `${host}:${port}`;
   const origin = tls.connect({ host: '127.0.0.1', port, servername: host, secureContext: originLeg, ALPNProtocols: ALPN, session: sessions.get(key) });
   origin.setNoDelay(true);
@@ -71,7 +99,7 @@ const server = net.createServer({ noDelay: true }, (socket) => {
   socket.on('error', () => socket.destroy());
 });
 
-server.listen(0, '127.0.0.1', () => console.log(`tls-relay listening on ${server.address().port}`));
+server.listen(0, '127.0.0.1', () => console.log(`${process.env.BENCH_RELAY_MODE === 'http' ? 'http-relay' : 'tls-relay'} listening on ${server.address().port}`));
 const stop = () => {
   server.close();
   process.exit(0);

@@ -96,6 +96,13 @@ describe('ratioLegend', () => {
     expect(ratioLegend(['direct', 'mitmlab', 'http-mitm-proxy', 'mitmdump'])).toBe('"mitmlab vs X": how many times better mitmlab is (> 1 is better).');
     expect(ratioLegend(['direct', 'tls-relay'])).not.toContain('ceiling');
     expect(ratioLegend(['direct', 'tls-relay', 'mitmlab'])).toContain('"mitmlab vs tls-relay" is expected below 1');
+    expect(ratioLegend(['direct', 'tls-relay', 'mitmlab'])).not.toContain('http-relay');
+  });
+
+  it('explains the http-relay column on its own or with the TLS relay', () => {
+    expect(ratioLegend(['direct', 'http-relay', 'mitmlab'])).toContain('http-relay adds node:http on both legs');
+    expect(ratioLegend(['direct', 'http-relay', 'mitmlab'])).not.toContain('tls-relay is');
+    expect(ratioLegend(['direct', 'tls-relay', 'http-relay', 'mitmlab'])).toMatch(/tls-relay is the ceiling.*http-relay adds/);
   });
 });
 
@@ -113,7 +120,9 @@ describe('parseBenchArgs', () => {
     expect(settings().peers).toEqual(['direct', 'mitmlab', 'http-mitm-proxy', 'mitmdump']);
     expect(parseBenchArgs(['--peers', 'direct,mitmlab,tls-relay'])).toMatchObject({ ok: true, settings: { peers: ['direct', 'mitmlab', 'tls-relay'] } });
     expect(parseBenchArgs(['--peers=tls-relay'])).toMatchObject({ ok: true, settings: { peers: ['tls-relay'] } });
-    expect(helpText()).toMatch(/Opt-in, only when named: tls-relay/);
+    expect(parseBenchArgs([])).not.toMatchObject({ settings: { peers: expect.arrayContaining(['http-relay']) } });
+    expect(parseBenchArgs(['--peers', 'mitmlab,http-relay'])).toMatchObject({ ok: true, settings: { peers: ['mitmlab', 'http-relay'] } });
+    expect(helpText()).toMatch(/Opt-in, only when named: tls-relay, http-relay/);
   });
   it('keeps only mitmlab and direct when profiling', () => {
     expect(parseBenchArgs(['--profile'])).toMatchObject({ ok: true, settings: { profile: true, peers: ['direct', 'mitmlab'] } });
