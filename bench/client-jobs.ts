@@ -207,9 +207,23 @@ async function webSocketEcho(job: Extract<Job, { kind: 'websocket' }>, onMark: W
     const secure = await openTls(job.target, job.host, context, CONNECT_TIMEOUT_MS);
     const ws = new WebSocket(url, { createConnection: () => secure, perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
+      // A peer that never answers the upgrade must not hang the bench.
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error(`no answer to the WebSocket upgrade within ${REQUEST_TIMEOUT_MS} ms`));
+      }, REQUEST_TIMEOUT_MS);
+      ws.once('open', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      ws.once('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        clearTimeout(timer);
+        reject(new Error(`upgrade answered ${res.statusCode}`));
+      });
     });
     return ws;
   }));

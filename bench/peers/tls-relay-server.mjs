@@ -56,6 +56,25 @@ const httpLayer = http.createServer((req, res) => {
   upstream.on('error', () => res.destroy());
   req.pipe(upstream);
 });
+// WebSocket (RFC 6455 §4): forward the upgrade, send the origin's 101 back, then copy frames both ways.
+httpLayer.on('upgrade', (req, socket, head) => {
+  const { host, port } = targets.get(socket);
+  const upstream = https.request({ host: '127.0.0.1', port, servername: host, ca: originAgent.options.ca, method: req.method, path: req.url, headers: req.headers });
+  upstream.on('upgrade', (answer, originSocket, originHead) => {
+    const lines = [`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage}`];
+    for (let i = 0; i < answer.rawHeaders.length; i += 2) lines.push(`${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}`);
+    socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (originHead.length > 0) socket.write(originHead);
+    if (head.length > 0) originSocket.write(head);
+    join(socket, originSocket);
+  });
+  upstream.on('response', (answer) => {
+    socket.end(`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage}\r\nContent-Length: 0\r\n\r\n`);
+    answer.resume();
+  });
+  upstream.on('error', () => socket.destroy());
+  upstream.end();
+});
 
 /** TLS on the client's own TCP socket, and a new TLS connection to the origin for `host`, joined. */
 function relay(socket, host, port) {
