@@ -96,19 +96,27 @@ export interface VerifyInput {
 
 /** Runs the four browser checks and combines them with Node's verdict. */
 export function verifyUpstreamChain(input: VerifyInput): UpstreamVerification {
-  const now = input.now ?? new Date();
-  const checks: VerificationCheck[] = [
-    validityCheck(input.chain, now),
-    chainCheck(input.chain, input.trust),
-    nameCheck(input.chain[0], input.host),
-    signatureCheck(input.chain, input.trust),
-  ];
+  return combineChecks(chainChecks(input.chain, input.trust, input.now ?? new Date()), nameCheck(input.chain[0], input.host), input.nodeError);
+}
+
+/** The three checks that depend on the chain alone (not on the host it was presented for). */
+export function chainChecks(chain: readonly X509Certificate[], trust: TrustStore, now: Date): [VerificationCheck, VerificationCheck, VerificationCheck] {
+  return [validityCheck(chain, now), chainCheck(chain, trust), signatureCheck(chain, trust)];
+}
+
+/** The verdict from the chain's checks, the name check and Node's own verdict (which outranks ours). */
+export function combineChecks(
+  [validity, chain, signature]: readonly [VerificationCheck, VerificationCheck, VerificationCheck],
+  name: VerificationCheck,
+  nodeError: string | null,
+): UpstreamVerification {
+  const checks = [validity, chain, name, signature];
   const failed = checks.find((check) => !check.ok);
-  const trusted = input.nodeError === null && failed === undefined;
+  const trusted = nodeError === null && failed === undefined;
   let reason: string | null = null;
-  if (input.nodeError !== null) reason = verificationReason(input.nodeError);
+  if (nodeError !== null) reason = verificationReason(nodeError);
   else if (failed) reason = failed.reason;
-  return { trusted, errorCode: input.nodeError, reason, checks };
+  return { trusted, errorCode: nodeError, reason, checks };
 }
 
 function validityCheck(chain: readonly X509Certificate[], now: Date): VerificationCheck {
@@ -146,7 +154,8 @@ function chainCheck(chain: readonly X509Certificate[], trust: TrustStore): Verif
   return { check: 'chain', ok: false, reason: 'unknown issuer' };
 }
 
-function nameCheck(leaf: X509Certificate | undefined, host: string): VerificationCheck {
+/** Whether the leaf names `host` (RFC 6125; the subject CN is never used, as browsers do). */
+export function nameCheck(leaf: X509Certificate | undefined, host: string): VerificationCheck {
   if (!leaf) return { check: 'name', ok: false, reason: 'the origin sent no certificate' };
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   const matched = isIP(bare) ? leaf.checkIP(bare) : leaf.checkHost(bare, { subject: 'never' });

@@ -5,6 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
 import { TrustStore, verificationReason, verifyUpstreamChain } from '../../../server/tls/verification.js';
+import { CertMemo } from '../../../server/core/cert-memo.js';
 
 let pki: TestPki;
 let trust: TrustStore;
@@ -66,5 +67,20 @@ describe('verifyUpstreamChain', () => {
   it('names OpenSSL codes in words', () => {
     expect(verificationReason('UNABLE_TO_GET_ISSUER_CERT_LOCALLY')).toBe('unknown issuer');
     expect(verificationReason('SOME_NEW_CODE')).toBe('some new code');
+  });
+});
+
+describe('CertMemo.verify', () => {
+  it('gives the same verdicts as verifyUpstreamChain while sharing one chain across hosts', () => {
+    const memo = new CertMemo(trust);
+    const chain = chainOf(pki.valid.certPem);
+    for (const [host, nodeError] of [['origin.test', null], ['other.test', null], ['127.0.0.1', null], ['origin.test', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']] as const) {
+      const memoized = memo.verify(chain, host, nodeError);
+      expect(memoized).toEqual(verifyUpstreamChain({ chain, host, nodeError, trust }));
+    }
+    // A host the chain does not name fails the name check even though the chain's own checks were cached.
+    const mismatch = memo.verify(chain, 'elsewhere.test', null);
+    expect(mismatch.trusted).toBe(false);
+    expect(checks(mismatch)).toEqual({ validity: true, chain: true, name: false, signature: true });
   });
 });
