@@ -129,6 +129,8 @@ export interface StartDeps {
 export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv = process.env, deps: StartDeps = {}): Promise<RunningMitmlab> {
   const warnings: string[] = [];
   const onWarning = deps.onWarning;
+  // Warnings after start-up go to the caller's sink when there is one; until then they are collected and returned.
+  const warn = (message: string): void => void (onWarning ? onWarning(message) : warnings.push(message));
   const upstreamCaPems = await readTrustFiles(options.upstreamCa, env.NODE_EXTRA_CA_CERTS);
   const ca = await loadOrCreateCa({ dir: options.caDir, permit: options.caPermit });
   const leafKey = await loadOrCreateLeafKey({ dir: options.caDir, type: options.leafKey });
@@ -165,7 +167,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     ...(options.session ? { session: options.session } : {}),
     flowCap: options.flowCap,
     ...(options.retain ? { retain: options.retain } : {}),
-    onWarning: (message) => (onWarning ?? ((m: string) => warnings.push(m)))(message),
+    onWarning: warn,
   });
   store.attach(bus);
   // A continued session keeps numbering connections where it stopped, so flow ids never collide in one log.
@@ -191,7 +193,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   };
 
   const keylogPaths = [options.keylog, env.SSLKEYLOGFILE].filter((p): p is string => Boolean(p));
-  const closeKeylog = attachKeylogFiles(bus, keylogPaths, (message) => (onWarning ?? ((m: string) => warnings.push(m)))(message));
+  const closeKeylog = attachKeylogFiles(bus, keylogPaths, warn);
 
   // The live view starts first so its port is known to the loop guard before the proxy accepts anything.
   let hub: Hub | null = null;

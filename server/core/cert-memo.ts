@@ -4,8 +4,7 @@
 
 import { createHash, type X509Certificate } from 'node:crypto';
 import { summarizeCertificate } from '../certs/summary.js';
-import type { CertificateSummary, UpstreamVerification } from '../protocol/tls.js';
-import type { VerificationCheck } from '../protocol/tls.js';
+import type { CertificateSummary, UpstreamVerification, VerificationCheck } from '../protocol/tls.js';
 import { chainChecks, combineChecks, nameCheck, type TrustStore } from '../tls/verification.js';
 
 const MAX_ENTRIES = 2_000;

@@ -22,6 +22,14 @@ import type { ProxyErrorCode } from '../protocol/events.js';
 // Requests in flight per connection before mitmlab stops reading more from it (HTTP/1.1 pipelining, RFC 9112 §9.3.2).
 const MAX_IN_FLIGHT = 8;
 
+function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
+  return (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+}
+
+function notWebSocket(req: http.IncomingMessage): string {
+  return `only WebSocket upgrades are relayed, not ${JSON.stringify(req.headers.upgrade ?? '')}`;
+}
+
 function safeUrl(text: string): URL | null {
   try {
     return new URL(text);
@@ -154,12 +162,8 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     const site = connections.get(socket as Socket);
     if (!site) return void socket.destroy();
     const url = parseAbsoluteHttpUrl(req.url);
-    if (!url.ok || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      const detail = url.ok ? `only WebSocket upgrades are relayed, not ${JSON.stringify(req.headers.upgrade ?? '')}` : url.detail;
-      emitError(site.conn, 'bad-request', 400, detail);
-      refuse(socket, { status: 400, title: 'Bad upgrade request', detail });
-      return;
-    }
+    if (!url.ok) return refuseUpgrade(site.conn, socket, url.detail);
+    if (!isWebSocketUpgrade(req)) return refuseUpgrade(site.conn, socket, notWebSocket(req));
     relayWebSocket(ctx, site, req, socket, head, {
       url: url.href.replace(/^http/, 'ws'),
       host: url.host,
@@ -197,12 +201,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     const state = interceptedConnection(socket);
     if (!state) return void socket.destroy();
     state.requests++;
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      const detail = `only WebSocket upgrades are relayed, not ${JSON.stringify(req.headers.upgrade ?? '')}`;
-      emitError(state.conn, 'bad-request', 400, detail);
-      refuse(socket, { status: 400, title: 'Bad upgrade request', detail });
-      return;
-    }
+    if (!isWebSocketUpgrade(req)) return refuseUpgrade(state.conn, socket, notWebSocket(req));
     if (state.failure) {
       refuse(socket, state.failure);
       return;
@@ -241,6 +240,12 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       counter.active--;
       if (counter.active <= MAX_IN_FLIGHT && socket.isPaused()) socket.resume();
     });
+  }
+
+  /** Records and answers an upgrade mitmlab does not relay (400, with the reason in the page and the event). */
+  function refuseUpgrade(conn: string, socket: Duplex, detail: string): void {
+    emitError(conn, 'bad-request', 400, detail);
+    refuse(socket, { status: 400, title: 'Bad upgrade request', detail });
   }
 
   function relayFailed(conn: string, socket: Duplex, error: unknown): void {
