@@ -16,6 +16,7 @@ import { parseCidr, type OwnEndpoints } from '../core/policy.js';
 import { startProxy } from '../core/proxy.js';
 import { RecentUse } from '../core/recent-use.js';
 import { CertMemo } from '../core/cert-memo.js';
+import { OriginNames } from '../core/origin-names.js';
 import { UpstreamSessions } from '../core/upstream-sessions.js';
 import { EventBus } from '../events/bus.js';
 import { TrustStore } from '../tls/verification.js';
@@ -180,6 +181,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     caDer: ca.certDer,
     trust,
     certMemo: new CertMemo(trust),
+    originNames: new OriginNames(),
     upstreamSessions: new UpstreamSessions(),
     upstreamTls: tls.createSecureContext({ ca: trustPems }),
     destination: {

@@ -9,6 +9,7 @@ import type { TrustStore } from '../tls/verification.js';
 import type { CertMemo } from './cert-memo.js';
 import type { ProxyConfig } from './config.js';
 import type { DestinationOptions } from './destination.js';
+import type { OriginNames } from './origin-names.js';
 import type { RecentUse } from './recent-use.js';
 import type { UpstreamSessions } from './upstream-sessions.js';
 
@@ -23,6 +24,8 @@ export interface ProxyContext {
   trust: TrustStore;
   /** Certificate summaries and verdicts, computed once per distinct certificate. */
   certMemo: CertMemo;
+  /** Per port, the names each host's origin certificate carried: lets the browser's handshake start at once. */
+  originNames: OriginNames;
   /** Resumable sessions towards origins, with the chain and verdict of their full handshake. */
   upstreamSessions: UpstreamSessions;
   /** One SecureContext for every upstream connection (building one with ~150 roots costs milliseconds). */

@@ -6,8 +6,6 @@ import type { X509Certificate } from 'node:crypto';
 import type http from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
-import { hostKey, namesCover, normalizeHost } from '../certs/hostnames.js';
-import type { HostName } from '../certs/hostnames.js';
 import type { Endpoint } from '../protocol/events.js';
 import type { ClientHello } from '../protocol/tls.js';
 import { classifyClientFailure, classifyUpstreamFailure } from '../tls/failures.js';
@@ -15,6 +13,7 @@ import type { ConnectTarget } from './connect-target.js';
 import type { ProxyContext } from './context.js';
 import type { ExchangeSite } from './http-exchange.js';
 import { LegRecorder } from './leg-recorder.js';
+import { forgedNames, originSans } from './origin-names.js';
 import { matchesAny } from './policy.js';
 import { sniffClientHello } from './sniff.js';
 import { establishedEvent } from './tls-established.js';
@@ -58,8 +57,6 @@ const CLOSED_AFTER_HANDSHAKE_WINDOW_MS = 2_000;
 const SIBLING_WINDOW_MS = 60_000;
 // Server-speaks-first protocols (SMTP, SSH…) send nothing first: after this, relay raw.
 const SILENCE_MS = 3_000;
-// The most SANs copied from the origin's certificate into the forged one.
-const MAX_COPIED_SANS = 100;
 
 /** Handles a CONNECT whose target already passed validation and the loop guard. */
 export async function handleConnect(
@@ -127,52 +124,62 @@ async function intercept(
   const clientRecorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'client', ctx.config.tlsCaptureBudget);
   clientRecorder.emitClientHello(hello, helloMessage);
 
-  // Connect upstream first (eagerly), so the forged certificate can copy the origin's names and an upstream
-  // failure is known before the browser sends its request.
-  const upstream = await connectOrigin(ctx, conn, upstreamTarget, certHost);
-
-  let minted;
-  try {
-    minted = await ctx.certs.get(certNames(certHost, upstream.chain[0]));
-  } catch (error) {
+  // The origin's answer decides the forged certificate's names (they copy its SANs). When a certificate seen before
+  // on this port covers the name, the browser's handshake starts now with that certificate and runs alongside the
+  // origin's; otherwise it waits for the origin. Either way, requests wait for the origin's outcome (`ready`), so an
+  // upstream failure is known before the first request is answered.
+  const origin = connectOrigin(ctx, conn, upstreamTarget, certHost);
+  const predicted = ctx.originNames.predict(target.port, certHost);
+  const names = predicted ? [...predicted] : forgedNames(certHost, originSans((await origin).chain[0]));
+  const forged = await ctx.certs.get(names).catch((error: unknown) => {
     ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not mint a certificate for ${certHost}: ${String(error)}`, at: Date.now() });
-    upstream.tls?.socket.destroy();
+    return null;
+  });
+  if (!forged) {
+    void origin.then((upstream) => upstream.tls?.socket.destroy());
     socket.destroy();
     return;
   }
-  if (upstream.chain.length > 0) {
-    ctx.bus.emit({
-      type: 'tls-certificates',
-      conn,
-      host: certHost,
-      upstream: upstream.chain.map((cert) => ctx.certMemo.summary(cert)),
-      forged: [ctx.certMemo.summary(minted.certDer), ctx.certMemo.summary(ctx.caDer)],
-      verification: upstream.tls?.verification ?? upstream.verification!,
-      insecureAllowed: upstream.insecure,
-      at: Date.now(),
-    });
-  }
 
-  const state: InterceptedConnection = {
-    conn,
-    client,
-    flowCount: 0,
-    target: { host: target.host, port: target.port },
-    certHost,
-    authority: formatHostPort(certHost, target.port),
-    upstreamTarget,
-    lane: upstream.tls
-      ? new UpstreamLane(async () => (await openVerifiedUpstream(ctx, conn, upstreamTarget)).socket, upstream.tls.socket)
-      : null,
-    failure: upstream.failure,
-    requests: 0,
-    active: 0,
-  };
+  let state: InterceptedConnection | null = null;
+  const ready = origin.then((upstream): InterceptedConnection => {
+    if (upstream.chain.length > 0) {
+      if (upstream.tls) ctx.originNames.learn(target.port, certHost, originSans(upstream.chain[0]));
+      ctx.bus.emit({
+        type: 'tls-certificates',
+        conn,
+        host: certHost,
+        upstream: upstream.chain.map((cert) => ctx.certMemo.summary(cert)),
+        forged: [ctx.certMemo.summary(forged.certDer), ctx.certMemo.summary(ctx.caDer)],
+        verification: upstream.tls?.verification ?? upstream.verification!,
+        insecureAllowed: upstream.insecure,
+        at: Date.now(),
+      });
+    }
+    state = {
+      conn,
+      client,
+      flowCount: 0,
+      target: { host: target.host, port: target.port },
+      certHost,
+      authority: formatHostPort(certHost, target.port),
+      upstreamTarget,
+      lane: upstream.tls
+        ? new UpstreamLane(async () => (await openVerifiedUpstream(ctx, conn, upstreamTarget)).socket, upstream.tls.socket)
+        : null,
+      failure: upstream.failure,
+      requests: 0,
+      active: 0,
+    };
+    return state;
+  });
+  /** Closes the origin side, now or once it is reached. */
+  const dropUpstream = (): void => void ready.then((s) => s.lane?.destroy());
 
   // The browser may have gone while mitmlab reached the origin and minted: nothing left to terminate.
   if (socket.destroyed || !socket.readable) {
     clientRecorder.finish();
-    upstream.tls?.socket.destroy();
+    dropUpstream();
     const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLIENT_HANGUP' });
     ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     return;
@@ -180,7 +187,7 @@ async function intercept(
   const tee = new TeeSocket(socket, clientRecorder, buffered);
   const clientTls = new tls.TLSSocket(tee, {
     isServer: true,
-    secureContext: minted.context,
+    secureContext: forged.context,
     ALPNProtocols: ['http/1.1'], // HTTP/2 on the client leg comes later
   });
   const started = performance.now();
@@ -197,7 +204,7 @@ async function intercept(
     const failure = classifyClientFailure({ leg: 'client', host: certHost, code, peerAlert: clientRecorder.peerAlert() });
     ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     clientTls.destroy();
-    state.lane?.destroy();
+    dropUpstream();
   }
 
   // Node's server TLSSocket over a JS stream reports neither an EOF during the handshake nor an alert after it:
@@ -243,16 +250,26 @@ async function intercept(
         handshakeMs: secureAt - started,
       }),
     );
-    intercepted.set(clientTls, state);
-    httpLayer.emit('connection', clientTls);
+    // The HTTP layer reads the decrypted stream once the origin's outcome is known; until then the browser's first
+    // request waits in the socket's buffer. Handed over at once when the outcome is in: a client that closes right
+    // after its Finished has its EOF read in the same turn.
+    const attach = (connection: InterceptedConnection): void => {
+      if (clientTls.destroyed) return;
+      intercepted.set(clientTls, connection);
+      // The client closed its side while the origin was reached, before the HTTP layer listened: nothing to read.
+      if (clientTls.readableEnded) return void clientTls.end();
+      httpLayer.emit('connection', clientTls);
+    };
+    if (state) attach(state);
+    else void ready.then(attach);
   });
   clientTls.once('close', () => {
     clearTimeout(handshakeTimer);
     // Closed before the handshake finished without an error Node reported: classify from the transcript.
     if (secureAt === 0 && !failed) fail(clientRecorder.silentlyRejected() ? 'SILENT_CERT_REJECT' : 'ECONNRESET');
     clientRecorder.finish();
-    state.lane?.destroy();
-    const unusedQuickClose = secureAt > 0 && state.requests === 0 && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS;
+    dropUpstream();
+    const unusedQuickClose = secureAt > 0 && (state?.requests ?? 0) === 0 && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS;
     if (unusedQuickClose && !ctx.recentUse.usedSince(client.address, certHost, Date.now() - SIBLING_WINDOW_MS)) {
       const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLOSED_AFTER_HANDSHAKE' });
       ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
@@ -314,37 +331,6 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
     failure: failureAnswer(target.host, target.port, new UntrustedUpstreamError(reason)),
     insecure: false,
   };
-}
-
-/**
- * The forged certificate's names: the origin's own DNS/IP SANs, in its order, so the forged certificate reads like
- * the real one. When they already cover the name the browser checks, that is all: every host one origin certificate
- * covers (a wildcard, a CDN's name list) then shares one forged certificate and one TLS context, and a new host under
- * it costs no mint. Otherwise (or with no origin certificate) the browser's name goes first.
- */
-function certNames(certHost: string, originLeaf: X509Certificate | undefined): HostName[] {
-  const copied: HostName[] = [];
-  const seen = new Set<string>();
-  const add = (name: HostName): void => {
-    if (seen.has(hostKey(name)) || copied.length > MAX_COPIED_SANS) return;
-    seen.add(hostKey(name));
-    copied.push(name);
-  };
-  for (const entry of (originLeaf?.subjectAltName ?? '').split(', ')) {
-    if (entry.startsWith('DNS:')) {
-      const value = entry.slice(4);
-      // Wildcards are copied as they are (*.example.com covers the subdomains the origin serves).
-      const wildcard = value.startsWith('*.');
-      const host = normalizeHost(wildcard ? value.slice(2) : value);
-      if (host.kind === 'dns') add(wildcard ? { kind: 'dns', name: `*.${host.name}` } : host);
-    } else if (entry.startsWith('IP Address:')) {
-      const host = normalizeHost(entry.slice('IP Address:'.length));
-      if (host.kind === 'ip') add(host);
-    }
-  }
-  const primary = normalizeHost(certHost);
-  if (primary.kind === 'invalid' || namesCover(copied, primary)) return copied;
-  return [primary, ...copied.filter((name) => hostKey(name) !== hostKey(primary))];
 }
 
 function formatHostPort(host: string, port: number): string {

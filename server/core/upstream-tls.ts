@@ -11,6 +11,7 @@ import { connectTcp, DestinationError } from './destination.js';
 import { LegRecorder } from './leg-recorder.js';
 import { TeeSocket } from './tee-socket.js';
 import { establishedEvent } from './tls-established.js';
+import { nameCheck } from '../tls/verification.js';
 
 export interface UpstreamTls {
   socket: tls.TLSSocket;
@@ -38,6 +39,9 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
   const started = performance.now();
   const sessionKey = UpstreamSessions.key(target.host, target.port, target.servername);
   const cached = ctx.upstreamSessions.get(sessionKey);
+  // On a client socket, Node 20's getPeerX509Certificate() takes the leaf off OpenSSL's peer chain (a second call
+  // gives the next certificate, or undefined: seen on loopback), so the leaf is read once and kept here.
+  let peerLeaf: X509Certificate | undefined;
   const socket = tls.connect({
     socket: tee,
     ...(cached ? { session: cached.session } : {}),
@@ -48,7 +52,14 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
     secureContext: ctx.upstreamTls,
     rejectUnauthorized: false, // we verify below and answer the browser with the reason
     ALPNProtocols: ['http/1.1'],
+    // Node's name check, from the X509Certificate (see withoutPeerCertificateObject); the error code is Node's own.
+    checkServerIdentity: (hostname: string) => {
+      peerLeaf = socket.getPeerX509Certificate();
+      const check = nameCheck(peerLeaf, hostname);
+      return check.ok ? undefined : Object.assign(new Error(check.reason), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    },
   });
+  const restorePeerCertificate = withoutPeerCertificateObject(socket);
   socket.on('keylog', (line: Buffer) => {
     ctx.bus.emit({ type: 'tls-keylog', conn, leg: 'upstream', line: line.toString('latin1').trimEnd(), at: Date.now() });
   });
@@ -64,11 +75,13 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
       reject(new DestinationError('HANDSHAKE_TIMEOUT', `TLS handshake with ${target.host} timed out`));
     }, ctx.config.timeouts.handshakeMs);
     socket.once('secureConnect', () => {
+      restorePeerCertificate();
       clearTimeout(timer);
       socket.removeAllListeners('error');
       resolve();
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
+      restorePeerCertificate();
       clearTimeout(timer);
       recorder.emitHellos();
       const failure = Object.assign(error, { peerAlert: recorder.peerAlert() });
@@ -83,7 +96,7 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
     ({ chain, verification } = cached);
   } else {
     if (cached) ctx.upstreamSessions.delete(sessionKey); // the origin declined to resume
-    chain = peerChain(socket);
+    chain = peerChain(peerLeaf ?? socket.getPeerX509Certificate());
     const nodeError = socket.authorized ? null : String(socket.authorizationError ?? 'UNKNOWN');
     verification = ctx.certMemo.verify(chain, target.servername ?? target.host, nodeError);
   }
@@ -94,14 +107,30 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
 }
 
 /**
+ * Node's TLS client calls getPeerCertificate(true) after each full handshake only to hand the result to
+ * checkServerIdentity (lib/_tls_wrap.js, onConnectSecure): an object per certificate of the chain with three
+ * fingerprints each, ~0.6 ms per handshake (measured in a CPU profile of the bench's first contacts). mitmlab's
+ * checkServerIdentity reads the X509Certificate instead, so until the handshake ends that object is not built. The
+ * returned function puts Node's method back.
+ */
+function withoutPeerCertificateObject(socket: tls.TLSSocket): () => void {
+  const own = socket as tls.TLSSocket & { getPeerCertificate: tls.TLSSocket['getPeerCertificate'] };
+  own.getPeerCertificate = ((detailed?: boolean) =>
+    detailed ? {} : tls.TLSSocket.prototype.getPeerCertificate.call(socket)) as tls.TLSSocket['getPeerCertificate'];
+  return () => {
+    delete (own as Partial<typeof own>).getPeerCertificate;
+  };
+}
+
+/**
  * The chain as the origin presented it, leaf first, linked through X509Certificate.issuerCertificate.
  * Not getPeerCertificate(true): it builds an object per certificate with three fingerprints each (~0.6 ms per
  * connection, measured), where the X509Certificate objects come ready from OpenSSL.
  */
-function peerChain(socket: tls.TLSSocket): X509Certificate[] {
+function peerChain(leaf: X509Certificate | undefined): X509Certificate[] {
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
-  let cert: X509Certificate | undefined = socket.getPeerX509Certificate();
+  let cert = leaf;
   while (cert && !seen.has(cert.serialNumber + cert.subject) && chain.length < 16) {
     seen.add(cert.serialNumber + cert.subject);
     chain.push(cert);

@@ -67,6 +67,15 @@ describe('untrusted origins are refused with the reason', () => {
     expect(certs.forged[0]!.issuer).toContain('mitmlab');
   });
 
+  it('the wrong-host origin keeps Node\'s name error code, and only its name check fails', async () => {
+    await get(HOST, origins.wrongHost!.port, '/hello?name');
+    const certs = await mitm.waitFor('tls-certificates', (e) => e.verification.checks.some((c) => c.check === 'name' && !c.ok));
+    expect(certs.verification.errorCode).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+    expect(certs.verification.trusted).toBe(false);
+    const byName = Object.fromEntries(certs.verification.checks.map((c) => [c.check, c.ok]));
+    expect(byName).toEqual({ validity: true, chain: true, name: false, signature: true });
+  });
+
   it('--upstream-insecure lets an expired origin through and flags it', async () => {
     const response = await get('insecure.test', origins.expired!.port);
     expect(response.status).toBe(200);
