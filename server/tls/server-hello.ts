@@ -77,7 +77,7 @@ function applyExtension(hello: ServerHello, ext: RawExtension): void {
       // RFC 8446 §4.2.8: ServerHello carries one KeyShareEntry; a HelloRetryRequest only the selected_group.
       decodeExtension(ext, (d) => {
         hello.keyShareGroup = d.u16('key_share group');
-        if (!hello.helloRetryRequest) d.bytes(d.vector(2, 'key_exchange').remaining);
+        if (!hello.helloRetryRequest) d.vector(2, 'key_exchange'); // read past the share; its bytes are not shown
       });
       return;
     case Ext.alpn:

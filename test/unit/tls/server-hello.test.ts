@@ -29,6 +29,8 @@ describe('parseServerHello', () => {
     expect(r.value.sessionId).toHaveLength(64); // echo of the client's 32-byte compatibility session id
     const ks = r.value.extensions.find((e) => e.type === 51)!;
     expect(sh.readUInt16BE(ks.span.offset)).toBe(51);
+    // A well-formed share decodes cleanly: no error and no raw fallback on any extension.
+    expect(r.value.extensions.filter((e) => e.error !== undefined || e.raw !== undefined)).toEqual([]);
   });
 
   it('recognises a HelloRetryRequest by its special random and reads the requested group', () => {
