@@ -142,39 +142,51 @@ async function intercept(
   }
 
   let state: InterceptedConnection | null = null;
-  const ready = origin.then((upstream): InterceptedConnection => {
-    if (upstream.chain.length > 0) {
-      if (upstream.tls) ctx.originNames.learn(target.port, certHost, originSans(upstream.chain[0]));
-      ctx.bus.emit({
-        type: 'tls-certificates',
+  const ready = origin.then((upstream): InterceptedConnection | null => {
+    try {
+      if (upstream.chain.length > 0) {
+        if (upstream.tls) ctx.originNames.learn(target.port, certHost, originSans(upstream.chain[0]));
+        ctx.bus.emit({
+          type: 'tls-certificates',
+          conn,
+          host: certHost,
+          upstream: upstream.chain.map((cert) => ctx.certMemo.summary(cert)),
+          forged: [ctx.certMemo.summary(forged.certDer), ctx.certMemo.summary(ctx.caDer)],
+          verification: upstream.tls?.verification ?? upstream.verification!,
+          insecureAllowed: upstream.insecure,
+          at: Date.now(),
+        });
+      }
+      state = {
         conn,
-        host: certHost,
-        upstream: upstream.chain.map((cert) => ctx.certMemo.summary(cert)),
-        forged: [ctx.certMemo.summary(forged.certDer), ctx.certMemo.summary(ctx.caDer)],
-        verification: upstream.tls?.verification ?? upstream.verification!,
-        insecureAllowed: upstream.insecure,
-        at: Date.now(),
-      });
+        client,
+        flowCount: 0,
+        target: { host: target.host, port: target.port },
+        certHost,
+        authority: formatHostPort(certHost, target.port),
+        upstreamTarget,
+        lane: upstream.tls
+          ? new UpstreamLane(async () => (await openVerifiedUpstream(ctx, conn, upstreamTarget)).socket, upstream.tls.socket)
+          : null,
+        failure: upstream.failure,
+        requests: 0,
+        active: 0,
+      };
+      return state;
+    } catch (error) {
+      // A certificate mitmlab could not summarize, or the like: nothing to serve this connection with.
+      ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not set up the connection to ${certHost}: ${String(error)}`, at: Date.now() });
+      upstream.tls?.socket.destroy();
+      socket.destroy();
+      return null;
     }
-    state = {
-      conn,
-      client,
-      flowCount: 0,
-      target: { host: target.host, port: target.port },
-      certHost,
-      authority: formatHostPort(certHost, target.port),
-      upstreamTarget,
-      lane: upstream.tls
-        ? new UpstreamLane(async () => (await openVerifiedUpstream(ctx, conn, upstreamTarget)).socket, upstream.tls.socket)
-        : null,
-      failure: upstream.failure,
-      requests: 0,
-      active: 0,
-    };
-    return state;
+  }, (error: unknown) => {
+    ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not reach ${certHost}: ${String(error)}`, at: Date.now() });
+    socket.destroy();
+    return null;
   });
   /** Closes the origin side, now or once it is reached. */
-  const dropUpstream = (): void => void ready.then((s) => s.lane?.destroy());
+  const dropUpstream = (): void => void ready.then((s) => s?.lane?.destroy());
 
   // The browser may have gone while mitmlab reached the origin and minted: nothing left to terminate.
   if (socket.destroyed || !socket.readable) {
@@ -253,8 +265,8 @@ async function intercept(
     // The HTTP layer reads the decrypted stream once the origin's outcome is known; until then the browser's first
     // request waits in the socket's buffer. Handed over at once when the outcome is in: a client that closes right
     // after its Finished has its EOF read in the same turn.
-    const attach = (connection: InterceptedConnection): void => {
-      if (clientTls.destroyed) return;
+    const attach = (connection: InterceptedConnection | null): void => {
+      if (!connection || clientTls.destroyed) return;
       intercepted.set(clientTls, connection);
       // The client closed its side while the origin was reached, before the HTTP layer listened: nothing to read.
       if (clientTls.readableEnded) return void clientTls.end();
