@@ -92,13 +92,14 @@ export function certNamesFor(host: HostName): HostName[] {
 
 /**
  * True when a certificate naming `names` is valid for `host`: the same IP, the same DNS name, or a wildcard one label
- * above it (RFC 6125 §6.4.3: `*.example.com` covers `a.example.com`, not `example.com` or `a.b.example.com`).
+ * above it (RFC 6125 §6.4.3: `*.example.com` covers `a.example.com`, not `example.com` or `a.b.example.com`). A
+ * wildcard over a single label (`*.test`) covers nothing: browsers, Node and OpenSSL all refuse it.
  * Names with '_' are left out: leafNames drops them from every position but the first.
  */
 export function namesCover(names: readonly HostName[], host: HostName): boolean {
   if (host.kind === 'ip') return names.some((name) => name.kind === 'ip' && name.address === host.address);
   const dot = host.name.indexOf('.');
-  const parent = dot > 0 ? host.name.slice(dot + 1) : null;
+  const parent = dot > 0 && host.name.indexOf('.', dot + 1) > 0 ? host.name.slice(dot + 1) : null;
   return names.some(
     (name) => name.kind === 'dns' && !name.name.includes('_') && (name.name === host.name || (parent !== null && name.name === `*.${parent}`)),
   );

@@ -129,6 +129,8 @@ async function intercept(
   // origin's; otherwise it waits for the origin. Either way, requests wait for the origin's outcome (`ready`), so an
   // upstream failure is known before the first request is answered.
   const origin = connectOrigin(ctx, conn, upstreamTarget, certHost);
+  // Handled below once the certificate is ready; a rejection during the mint must not go unhandled meanwhile.
+  origin.catch(() => {});
   const predicted = ctx.originNames.predict(target.port, certHost);
   const names = predicted ? [...predicted] : forgedNames(certHost, originSans((await origin).chain[0]));
   const forged = await ctx.certs.get(names).catch((error: unknown) => {
@@ -136,12 +138,14 @@ async function intercept(
     return null;
   });
   if (!forged) {
-    void origin.then((upstream) => upstream.tls?.socket.destroy());
+    origin.then((upstream) => upstream.tls?.socket.destroy(), () => {});
     socket.destroy();
     return;
   }
 
   let state: InterceptedConnection | null = null;
+  // Set when the connection could not be set up: its close is then not a client failure to classify.
+  let aborted = false;
   const ready = origin.then((upstream): InterceptedConnection | null => {
     try {
       if (upstream.chain.length > 0) {
@@ -176,12 +180,14 @@ async function intercept(
     } catch (error) {
       // A certificate mitmlab could not summarize, or the like: nothing to serve this connection with.
       ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not set up the connection to ${certHost}: ${String(error)}`, at: Date.now() });
+      aborted = true;
       upstream.tls?.socket.destroy();
       socket.destroy();
       return null;
     }
   }, (error: unknown) => {
     ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not reach ${certHost}: ${String(error)}`, at: Date.now() });
+    aborted = true;
     socket.destroy();
     return null;
   });
@@ -278,10 +284,12 @@ async function intercept(
   clientTls.once('close', () => {
     clearTimeout(handshakeTimer);
     // Closed before the handshake finished without an error Node reported: classify from the transcript.
-    if (secureAt === 0 && !failed) fail(clientRecorder.silentlyRejected() ? 'SILENT_CERT_REJECT' : 'ECONNRESET');
+    if (secureAt === 0 && !failed && !aborted) fail(clientRecorder.silentlyRejected() ? 'SILENT_CERT_REJECT' : 'ECONNRESET');
     clientRecorder.finish();
     dropUpstream();
-    const unusedQuickClose = secureAt > 0 && (state?.requests ?? 0) === 0 && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS;
+    // A request still waiting in the socket for the origin's outcome counts as use too.
+    const unused = (state?.requests ?? 0) === 0 && clientTls.readableLength === 0;
+    const unusedQuickClose = !aborted && secureAt > 0 && unused && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS;
     if (unusedQuickClose && !ctx.recentUse.usedSince(client.address, certHost, Date.now() - SIBLING_WINDOW_MS)) {
       const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLOSED_AFTER_HANDSHAKE' });
       ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });

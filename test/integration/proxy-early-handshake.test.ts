@@ -9,9 +9,11 @@ import { readFile } from 'node:fs/promises';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
-import { requestOver, tlsThroughProxy } from '../helpers/proxy-client.js';
+import tls from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectTunnel, requestOver } from '../helpers/proxy-client.js';
 
-const NAMES = ['a', 'b', 'c', 'd', 'e'].map((label) => `${label}.wild.test`);
+const NAMES = ['a', 'b', 'c', 'd', 'e', 'f'].map((label) => `${label}.wild.test`);
 let pki: TestPki;
 let origin: Origin;
 let mitm: TestMitmlab;
@@ -62,12 +64,16 @@ function legOrder(conn: string): string[] {
 
 async function contact(name: string) {
   const before = mitm.ofType('connect').length;
-  const socket = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${name}:${port}`, servername: name, ca });
+  const raw = await connectTunnel(mitm.proxyPort, `${name}:${port}`);
+  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const secure = tls.connect({ socket: raw, servername: name, ca }, () => resolve(secure));
+    secure.once('error', reject);
+  });
   const conn = mitm.ofType('connect').slice(before).find((e) => e.host === name)!.conn;
   // What mitmlab had recorded when the browser's handshake completed.
   const legsAtSecure = legOrder(conn);
   const eventsAtSecure = mitm.events.filter((e) => 'conn' in e && e.conn === conn).map((e) => e.type);
-  return { socket, conn, legsAtSecure, eventsAtSecure, san: new X509Certificate(socket.getPeerX509Certificate()!.raw).subjectAltName };
+  return { socket, raw, conn, legsAtSecure, eventsAtSecure, san: new X509Certificate(socket.getPeerX509Certificate()!.raw).subjectAltName };
 }
 
 describe('the browser handshake runs alongside the origin one', () => {
@@ -123,5 +129,17 @@ describe('the browser handshake runs alongside the origin one', () => {
     // The origin leg was reached afterwards and then closed (its transcript comes when its socket closes).
     await mitm.waitFor('tls-transcript', (e) => e.conn === early.conn && e.leg === 'upstream', 5_000);
     expect(legOrder(early.conn)).toEqual(['client', 'upstream']);
+  });
+
+  it('a request waiting for the origin counts as use: a reset then is not reported as a silent rejection', async () => {
+    forward.delayMs = 800;
+    const early = await contact(NAMES[5]!);
+    expect(early.legsAtSecure).not.toContain('upstream');
+    early.socket.write(`GET /hello HTTP/1.1\r\nHost: ${NAMES[5]}\r\n\r\n`);
+    await sleep(150); // the request reaches mitmlab and waits there for the origin
+    early.raw.resetAndDestroy();
+    await mitm.waitFor('tls-transcript', (e) => e.conn === early.conn && e.leg === 'client');
+    await mitm.bus.flushed();
+    expect(mitm.ofType('tls-failed').filter((e) => e.conn === early.conn && e.leg === 'client')).toEqual([]);
   });
 });

@@ -143,6 +143,12 @@ describe('namesCover (RFC 6125 §6.4.3)', () => {
     expect(namesCover([dns('*.example.com')], dns('example.com'))).toBe(false);
   });
 
+  it('a wildcard over a single label covers nothing (browsers, Node and OpenSSL refuse *.test)', () => {
+    expect(namesCover([dns('*.test')], dns('b.test'))).toBe(false);
+    expect(namesCover([dns('*.test')], dns('test'))).toBe(false);
+    expect(namesCover([dns('b.test')], dns('b.test'))).toBe(true);
+  });
+
   it('matches IP literals only against the same IP', () => {
     expect(namesCover([ip('127.0.0.1'), dns('localhost')], ip('127.0.0.1'))).toBe(true);
     expect(namesCover([dns('127.0.0.1')], ip('127.0.0.1'))).toBe(false);

@@ -68,6 +68,14 @@ describe('OriginNames', () => {
     expect(names.predict(8443, '127.0.0.2')).toBeNull();
   });
 
+  it('never predicts from a wildcard over a single label, which no browser accepts', () => {
+    const names = new OriginNames();
+    names.learn(443, 'a.test', [dns('a.test'), dns('*.test')]);
+    expect(names.predict(443, 'a.test')).toEqual([dns('a.test'), dns('*.test')]);
+    expect(names.predict(443, 'b.test')).toBeNull();
+    expect(forgedNames('b.test', [dns('a.test'), dns('*.test')])).toEqual([dns('b.test'), dns('a.test'), dns('*.test')]);
+  });
+
   it('is bounded: the oldest names are forgotten first', () => {
     const names = new OriginNames(3);
     for (const host of ['a.test', 'b.test', 'c.test', 'd.test']) names.learn(443, host, [dns(host)]);
