@@ -146,51 +146,25 @@ async function intercept(
   let state: InterceptedConnection | null = null;
   // Set when the connection could not be set up: its close is then not a client failure to classify.
   let aborted = false;
-  const ready = origin.then((upstream): InterceptedConnection | null => {
-    try {
-      if (upstream.chain.length > 0) {
-        if (upstream.tls) ctx.originNames.learn(target.port, certHost, originSans(upstream.chain[0]));
-        ctx.bus.emit({
-          type: 'tls-certificates',
-          conn,
-          host: certHost,
-          upstream: upstream.chain.map((cert) => ctx.certMemo.summary(cert)),
-          forged: [ctx.certMemo.summary(forged.certDer), ctx.certMemo.summary(ctx.caDer)],
-          verification: upstream.tls?.verification ?? upstream.verification!,
-          insecureAllowed: upstream.insecure,
-          at: Date.now(),
-        });
-      }
-      state = {
-        conn,
-        client,
-        flowCount: 0,
-        target: { host: target.host, port: target.port },
-        certHost,
-        authority: formatHostPort(certHost, target.port),
-        upstreamTarget,
-        lane: upstream.tls
-          ? new UpstreamLane(async () => (await openVerifiedUpstream(ctx, conn, upstreamTarget)).socket, upstream.tls.socket)
-          : null,
-        failure: upstream.failure,
-        requests: 0,
-        active: 0,
-      };
-      return state;
-    } catch (error) {
-      // A certificate mitmlab could not summarize, or the like: nothing to serve this connection with.
-      ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not set up the connection to ${certHost}: ${String(error)}`, at: Date.now() });
-      aborted = true;
-      upstream.tls?.socket.destroy();
-      socket.destroy();
-      return null;
-    }
-  }, (error: unknown) => {
-    ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not reach ${certHost}: ${String(error)}`, at: Date.now() });
+  const abort = (what: string, error: unknown): null => {
+    ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `${what}: ${String(error)}`, at: Date.now() });
     aborted = true;
     socket.destroy();
     return null;
-  });
+  };
+  const site = { conn, client, target, certHost, upstreamTarget };
+  const ready = origin.then(
+    (upstream) => {
+      try {
+        return (state = settle(ctx, site, upstream, forged.certDer));
+      } catch (error) {
+        // A certificate mitmlab could not summarize, or the like: nothing to serve this connection with.
+        upstream.tls?.socket.destroy();
+        return abort(`Could not set up the connection to ${certHost}`, error);
+      }
+    },
+    (error: unknown) => abort(`Could not reach ${certHost}`, error),
+  );
   /** Closes the origin side, now or once it is reached. */
   const dropUpstream = (): void => void ready.then((s) => s?.lane?.destroy());
 
@@ -295,6 +269,48 @@ async function intercept(
       ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     }
   });
+}
+
+/**
+ * What the origin's outcome means for one intercepted connection: its certificates on record (the origin's chain and
+ * the forged one the browser was given), the origin's names remembered for the next connection, and the state the
+ * connection's requests use.
+ */
+function settle(
+  ctx: ProxyContext,
+  site: Pick<InterceptedConnection, 'conn' | 'client' | 'certHost' | 'upstreamTarget'> & { target: Extract<ConnectTarget, { ok: true }> },
+  upstream: OriginOutcome,
+  forgedDer: Buffer,
+): InterceptedConnection {
+  const { conn, target, certHost, upstreamTarget } = site;
+  if (upstream.chain.length > 0) {
+    if (upstream.tls) ctx.originNames.learn(target.port, certHost, originSans(upstream.chain[0]));
+    ctx.bus.emit({
+      type: 'tls-certificates',
+      conn,
+      host: certHost,
+      upstream: upstream.chain.map((cert) => ctx.certMemo.summary(cert)),
+      forged: [ctx.certMemo.summary(forgedDer), ctx.certMemo.summary(ctx.caDer)],
+      verification: upstream.tls?.verification ?? upstream.verification!,
+      insecureAllowed: upstream.insecure,
+      at: Date.now(),
+    });
+  }
+  return {
+    conn,
+    client: site.client,
+    flowCount: 0,
+    target: { host: target.host, port: target.port },
+    certHost,
+    authority: formatHostPort(certHost, target.port),
+    upstreamTarget,
+    lane: upstream.tls
+      ? new UpstreamLane(async () => (await openVerifiedUpstream(ctx, conn, upstreamTarget)).socket, upstream.tls.socket)
+      : null,
+    failure: upstream.failure,
+    requests: 0,
+    active: 0,
+  };
 }
 
 interface OriginOutcome {
