@@ -1,17 +1,18 @@
 // mitmlab ↔ origin: a TLS client connection through a tee (so its raw bytes are recorded), verified by the four
-// browser checks. Session resumption is never offered upstream, so every handshake shows the origin's chain.
+// browser checks. Sessions are resumed per origin and name (upstream-sessions.ts); a resumed handshake carries no
+// certificates, so it reports the chain and verdict of the full handshake that made the session.
 
 import type { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { UpstreamVerification } from '../protocol/tls.js';
+import { nameCheck } from '../tls/verification.js';
 import { UpstreamSessions } from './upstream-sessions.js';
 import type { ProxyContext } from './context.js';
 import { connectTcp, DestinationError } from './destination.js';
 import { LegRecorder } from './leg-recorder.js';
 import { TeeSocket } from './tee-socket.js';
 import { establishedEvent } from './tls-established.js';
-import { nameCheck } from '../tls/verification.js';
 
 export interface UpstreamTls {
   socket: tls.TLSSocket;
