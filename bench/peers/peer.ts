@@ -19,8 +19,12 @@ export const DEFAULT_PEERS: readonly PeerName[] = PEER_NAMES.filter((p) => !OPT_
 export interface LoopDelay {
   /** Longest lateness of a 5 ms timer: includes time the process was not scheduled at all. */
   maxMs: number;
-  /** Longest lateness bounded by the CPU the process used meanwhile: a block it caused itself. */
+  /** Longest lateness bounded by the on-CPU time of the loop's own thread meanwhile: a block the loop caused itself. */
   busyMaxMs: number;
+  /** Longest lateness bounded by the CPU of the whole process (all threads: thread pool, GC, compiler). */
+  processBusyMaxMs: number;
+  /** What busyMaxMs was bounded by: the loop thread (Linux schedstat), or the process where that is missing. */
+  bound: 'loop-thread' | 'process';
   meanMs: number;
   samples: number;
 }
@@ -82,7 +86,7 @@ export async function readLoopProbe(child: ChildProcess, file: string, lastSeq: 
       const report = JSON.parse(await readFile(file, 'utf8')) as LoopDelay & { seq: number };
       if (report.seq > lastSeq.value) {
         lastSeq.value = report.seq;
-        return { maxMs: report.maxMs, busyMaxMs: report.busyMaxMs, meanMs: report.meanMs, samples: report.samples };
+        return { maxMs: report.maxMs, busyMaxMs: report.busyMaxMs, processBusyMaxMs: report.processBusyMaxMs, bound: report.bound, meanMs: report.meanMs, samples: report.samples };
       }
     } catch {
       // Not written yet.
