@@ -19,7 +19,7 @@ export const DEFAULT_PEERS: readonly PeerName[] = PEER_NAMES.filter((p) => !OPT_
 export interface LoopDelay {
   /** Longest lateness of a 5 ms timer: includes time the process was not scheduled at all. */
   maxMs: number;
-  /** Longest lateness bounded by the on-CPU time of the loop's own thread meanwhile: a block the loop caused itself. */
+  /** Longest lateness less the time the loop's thread waited for a CPU meanwhile: a block the loop caused itself. */
   busyMaxMs: number;
   /** Longest lateness bounded by the CPU of the whole process (all threads: thread pool, GC, compiler). */
   processBusyMaxMs: number;

@@ -1,0 +1,110 @@
+// The event-loop probe against three real kinds of lateness: the loop computing, the loop sleeping in a blocking
+// call, and the loop's thread starved of a CPU by another process. Only the first two are blocks the proxy caused.
+
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const probe = fileURLToPath(new URL('../../../bench/probe/loop-delay.mjs', import.meta.url));
+
+interface Report {
+  maxMs: number;
+  busyMaxMs: number;
+  processBusyMaxMs: number;
+  bound: string;
+}
+
+// Resets the probe, prints "ready", lets the chosen phase happen, then prints the probe's report for it.
+const script = `
+const { readFileSync } = require('node:fs');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const spin = (ms) => { const end = performance.now() + ms; while (performance.now() < end); };
+async function report() {
+  process.kill(process.pid, 'SIGUSR2');
+  await sleep(80);
+  return JSON.parse(readFileSync(process.env.BENCH_LOOP_PROBE_OUT, 'utf8'));
+}
+(async () => {
+  await sleep(30);
+  await report();
+  console.log('ready');
+  const phase = process.argv[1];
+  if (phase === 'spin') spin(80);
+  if (phase === 'sleep') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 80);
+  if (phase === 'starved') {
+    // Short slices of work, so the loop stays runnable while another process holds the only CPU it may use.
+    const end = performance.now() + 700;
+    while (performance.now() < end) { spin(1); await new Promise((r) => setImmediate(r)); }
+  }
+  await sleep(30);
+  console.log(JSON.stringify(await report()));
+})();
+`;
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'mitmlab-probe-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs the script under the probe; `onReady` starts whatever should compete with it. */
+function run(phase: string, prefix: string[] = [], nodeFlags: string[] = [], onReady?: () => Promise<void>): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    const args = [...prefix, process.execPath, ...nodeFlags, '--import', probe, '-e', script, phase];
+    const child = spawn(args[0]!, args.slice(1), { env: { ...process.env, BENCH_LOOP_PROBE_OUT: path.join(dir, `${phase}.json`) } });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.startsWith('ready\n') && onReady) {
+        const start = onReady;
+        onReady = undefined;
+        start().catch(reject);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) reject(new Error(`probe script failed (${code}): ${err || out}`));
+      else resolve(JSON.parse(last) as Report);
+    });
+  });
+}
+
+/** Keeps CPU 0 busy for `ms` from a normal-priority process. */
+function hog(ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', ['-c', '0', process.execPath, '-e', `const e = Date.now() + ${ms}; while (Date.now() < e);`]);
+    child.on('error', reject);
+    child.on('close', () => resolve());
+  });
+}
+
+describe.skipIf(process.platform !== 'linux')('bench/probe/loop-delay.mjs', () => {
+  it('counts 80 ms of computing on the loop as a block', async () => {
+    const r = await run('spin');
+    expect(r.bound).toBe('loop-thread');
+    expect(r.busyMaxMs).toBeGreaterThan(60);
+  });
+
+  it('counts 80 ms asleep in a blocking call as a block, which a CPU-time bound misses', async () => {
+    const r = await run('sleep');
+    expect(r.busyMaxMs).toBeGreaterThan(60);
+    expect(r.processBusyMaxMs).toBeLessThan(r.busyMaxMs - 40);
+  });
+
+  it('does not count the time the loop waited for a CPU that another process held', async () => {
+    // The script may only use CPU 0, at SCHED_IDLE priority: while the hog runs there, the loop hardly runs at all.
+    // --single-threaded keeps V8's helper threads out of it: starved the same way, they would make the loop thread
+    // sleep while it waits for them (parallel scavenges, background compiles), and that sleep does count as a block.
+    const r = await run('starved', ['taskset', '-c', '0', 'chrt', '--idle', '0'], ['--single-threaded'], () => hog(300));
+    expect(r.maxMs).toBeGreaterThan(150);
+    expect(r.busyMaxMs).toBeLessThan(30);
+  });
+});
