@@ -23,6 +23,7 @@ export const CA_FILES = {
   der: 'mitmlab-ca.cer',
   key: 'mitmlab-ca.key',
   leafKey: 'mitmlab-leaf.key',
+  leafKeyEc: 'mitmlab-leaf-ec.key',
 } as const;
 
 /** Default CA lifetime: one year, then `mitmlab ca rotate`. */
@@ -78,7 +79,7 @@ export interface LabCa {
 }
 
 /** Paths of the CA files in a folder. */
-export function caPaths(dir: string): { dir: string; certPath: string; derPath: string; keyPath: string; leafKeyPath: string } {
+export function caPaths(dir: string): { dir: string; certPath: string; derPath: string; keyPath: string; leafKeyPath: string; leafKeyEcPath: string } {
   const abs = path.resolve(dir);
   return {
     dir: abs,
@@ -86,6 +87,7 @@ export function caPaths(dir: string): { dir: string; certPath: string; derPath: 
     derPath: path.join(abs, CA_FILES.der),
     keyPath: path.join(abs, CA_FILES.key),
     leafKeyPath: path.join(abs, CA_FILES.leafKey),
+    leafKeyEcPath: path.join(abs, CA_FILES.leafKeyEc),
   };
 }
 

@@ -1,4 +1,4 @@
-// A bounded LRU of minted leaves and their TLS contexts, keyed by the certificate's name set.
+// A bounded LRU of minted leaves and their TLS contexts, keyed by the leaf key type and the certificate's name set.
 //
 // Chain choice: by default each context serves leaf + lab CA. A client that trusts the CA needs only the leaf
 // (RFC 8446 §4.4.2 lets a server omit the trust anchor), but with the CA in the chain tools (openssl s_client
@@ -21,6 +21,7 @@ import tls from 'node:tls';
 import { CertError } from './errors.js';
 import { hostKey, type HostName } from './hostnames.js';
 import type { LeafKey } from './leaf-key.js';
+import type { KeyType } from './sign.js';
 import { attachChain, keyedContext, LEAF_SECURE_OPTIONS } from './attach-cert.js';
 import { leafNames, mintLeafAsync, type MintCa } from './mint.js';
 
@@ -38,12 +39,15 @@ export interface MintedLeaf {
   notAfter: Date;
   /** SAN entries as text, in order. */
   names: string[];
+  /** The leaf key it carries. */
+  keyType: KeyType;
 }
 
 /** What CertCache needs. */
 export interface CertCacheOptions {
   ca: MintCa & { certPem: string };
-  leafKey: LeafKey;
+  /** The leaf key, or one per type (RSA and EC): get() then mints with the type asked for. */
+  leafKey: LeafKey | readonly LeafKey[];
   /** Most certificates kept (default 1000). */
   max?: number | undefined;
   /** What the server sends: leaf + lab CA (default) or the leaf alone. */
@@ -57,7 +61,9 @@ export interface CertCacheOptions {
 /** Bounded LRU of minted leaves; concurrent requests for the same names share one mint. */
 export class CertCache {
   readonly #ca: CertCacheOptions['ca'];
-  readonly #leafKey: LeafKey;
+  /** The leaf keys by type; the first one given serves a get() without a type. */
+  readonly #leafKeys: ReadonlyMap<KeyType, LeafKey>;
+  readonly #defaultKey: LeafKey;
   readonly #max: number;
   readonly #chainTail: string;
   readonly #refreshBeforeMs: number;
@@ -73,7 +79,10 @@ export class CertCache {
     const max = opts.max ?? DEFAULT_CERT_CACHE_MAX;
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`CertCache max must be a positive integer (got ${max})`);
     this.#ca = opts.ca;
-    this.#leafKey = opts.leafKey;
+    const keys = Array.isArray(opts.leafKey) ? (opts.leafKey as readonly LeafKey[]) : [opts.leafKey as LeafKey];
+    if (keys.length === 0) throw new RangeError('CertCache needs a leaf key');
+    this.#leafKeys = new Map(keys.map((key) => [key.type, key]));
+    this.#defaultKey = keys[0]!;
     this.#max = max;
     this.#chainTail = opts.chain === 'leaf' ? '' : opts.ca.certPem;
     this.#refreshBeforeMs = opts.refreshBeforeMs ?? DAY_MS;
@@ -90,11 +99,20 @@ export class CertCache {
     return this.#mints;
   }
 
-  /** The leaf for these names: cached, shared with a mint under way, or minted now. */
-  get(names: HostName[]): Promise<MintedLeaf> {
+  /** The key types this cache mints with. */
+  get keyTypes(): KeyType[] {
+    return [...this.#leafKeys.keys()];
+  }
+
+  /**
+   * The leaf for these names, with the leaf key of `keyType` when this cache has one (else its first key): cached,
+   * shared with a mint under way, or minted now.
+   */
+  get(names: HostName[], keyType?: KeyType): Promise<MintedLeaf> {
+    const leafKey = (keyType && this.#leafKeys.get(keyType)) || this.#defaultKey;
     let key: string;
     try {
-      key = leafNames(names).map(hostKey).join(',');
+      key = `${leafKey.type}|${leafNames(names).map(hostKey).join(',')}`;
     } catch (error) {
       return Promise.reject(error instanceof CertError ? error : new CertError('MINT_BAD_NAME', String(error)));
     }
@@ -106,7 +124,7 @@ export class CertCache {
     }
     const pending = this.#pending.get(key);
     if (pending) return pending;
-    const minting = this.#mint(names).then(
+    const minting = this.#mint(names, leafKey).then(
       (leaf) => {
         this.#pending.delete(key);
         this.#entries.delete(key);
@@ -134,19 +152,19 @@ export class CertCache {
     return left <= 0 || (left < this.#refreshBeforeMs && leaf.notAfter.getTime() < Math.floor(this.#ca.notAfter.getTime() / 1000) * 1000);
   }
 
-  async #mint(names: HostName[]): Promise<MintedLeaf> {
+  async #mint(names: HostName[], leafKey: LeafKey): Promise<MintedLeaf> {
     if (this.#active >= MINT_CONCURRENCY) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     this.#active++;
     try {
       // Builds the certificate here and starts signing it on the thread pool…
-      const signing = mintLeafAsync(this.#ca, this.#leafKey, names, this.#now());
+      const signing = mintLeafAsync(this.#ca, leafKey, names, this.#now());
       // …and parses the key into a fresh context meanwhile.
-      const context = keyedContext(this.#leafKey.contextKeyPem);
+      const context = keyedContext(leafKey.contextKeyPem);
       const minted = await signing;
       const chain = minted.certPem + this.#chainTail;
-      const ready = context && attachChain(context, chain) ? context : tls.createSecureContext({ key: this.#leafKey.contextKeyPem, cert: chain, secureOptions: LEAF_SECURE_OPTIONS, ca: [] });
+      const ready = context && attachChain(context, chain) ? context : tls.createSecureContext({ key: leafKey.contextKeyPem, cert: chain, secureOptions: LEAF_SECURE_OPTIONS, ca: [] });
       this.#mints++;
-      return { context: ready, certPem: minted.certPem, certDer: minted.certDer, notAfter: minted.notAfter, names: minted.names };
+      return { context: ready, certPem: minted.certPem, certDer: minted.certDer, notAfter: minted.notAfter, names: minted.names, keyType: leafKey.type };
     } finally {
       this.#active--;
       // Hand the slot over on a later turn of the event loop: resumed in this microtask queue, a burst of waiting

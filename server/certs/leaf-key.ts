@@ -1,6 +1,7 @@
-// The one leaf key pair of a CA. Every minted certificate carries this same public key: per-host RSA key generation
-// costs 100–400 ms and would block (DESIGN.md §1). Generated async once, then kept next to the CA (0600) so a
-// restart is instant; rotating the CA archives it with the CA.
+// The leaf key pairs of a CA, one per key type. Every certificate minted for a type carries that type's one public
+// key: per-host RSA key generation costs 100–400 ms and would block (DESIGN.md §1). Generated async once, then kept
+// next to the CA (0600: mitmlab-leaf.key for RSA, mitmlab-leaf-ec.key for EC) so a restart is instant; rotating
+// the CA archives them with the CA.
 
 import crypto, { type KeyObject } from 'node:crypto';
 import path from 'node:path';
@@ -29,16 +30,19 @@ export interface LeafKey {
 
 /** Where and which leaf key. */
 export interface LeafKeyOptions {
-  /** The CA folder; the key is kept there as mitmlab-leaf.key. Omit to keep the key in memory only. */
+  /** The CA folder; the key is kept there (mitmlab-leaf.key, mitmlab-leaf-ec.key). Omit to keep it in memory only. */
   dir?: string | undefined;
   /** RSA-2048 (default) or EC P-256. */
   type?: KeyType | undefined;
 }
 
+/** `--leaf-key`: both types (each client gets the one it accepts, see key-choice.ts), or one for every client. */
+export type LeafKeyChoice = 'auto' | KeyType;
+
 /** Loads the CA folder's leaf key, or generates (and saves) one of the requested type. */
 export async function loadOrCreateLeafKey(opts: LeafKeyOptions = {}): Promise<LeafKey> {
   const type = opts.type ?? 'rsa';
-  const file = opts.dir ? path.join(path.resolve(opts.dir), CA_FILES.leafKey) : null;
+  const file = opts.dir ? path.join(path.resolve(opts.dir), type === 'rsa' ? CA_FILES.leafKey : CA_FILES.leafKeyEc) : null;
   if (file) {
     const pem = await readIfExists(file).catch(() => null);
     if (pem) {
@@ -53,6 +57,12 @@ export async function loadOrCreateLeafKey(opts: LeafKeyOptions = {}): Promise<Le
   const key = await generateLeafKey(type);
   if (file) await writeFileAtomic(file, key.privateKey.export({ type: 'pkcs8', format: 'pem' }), 0o600);
   return key;
+}
+
+/** The leaf keys `choice` needs: EC P-256 first, then RSA-2048, for 'auto'. */
+export async function loadOrCreateLeafKeys(opts: { dir?: string | undefined; choice: LeafKeyChoice }): Promise<LeafKey[]> {
+  const types: KeyType[] = opts.choice === 'auto' ? ['ec', 'rsa'] : [opts.choice];
+  return Promise.all(types.map((type) => loadOrCreateLeafKey({ dir: opts.dir, type })));
 }
 
 /** Generates a fresh leaf key pair on the thread pool. */

@@ -145,8 +145,9 @@ async function describe(ca: LabCa, opts: CaCommandOptions, io: CaCommandIo): Pro
     `SHA-256       ${ca.sha256Fingerprint}`,
     `SPKI SHA-256  ${ca.spkiSha256Base64}`,
   ];
-  const leafSpki = await leafSpkiHash(ca.dir);
-  if (leafSpki) lines.push(`leaf SPKI     ${leafSpki}  (the key of every minted certificate)`);
+  for (const leaf of await leafSpkiHashes(ca.dir)) {
+    lines.push(`leaf SPKI     ${leaf.hash}  (${leaf.type === 'rsa' ? 'RSA-2048' : 'EC P-256'}: the key of every minted ${leaf.type === 'rsa' ? 'RSA' : 'EC'} certificate)`);
+  }
   lines.push(`valid until   ${until}  (${days < 0 ? `expired ${-days} days ago` : `${days} days left`})`);
   lines.push(`constraints   ${ca.nameConstraints.length > 0 ? ca.nameConstraints.join(', ') : 'none: this CA can vouch for any host'}`);
   io.stdout(lines.join('\n'));
@@ -158,13 +159,18 @@ async function describe(ca: LabCa, opts: CaCommandOptions, io: CaCommandIo): Pro
   for (const warning of ca.warnings) io.stderr(`warning: ${warning}`);
 }
 
-// The leaf key is optional (made on first `mitmlab start`); its SPKI hash is what Chromium's
-// --ignore-certificate-errors-spki-list matches for every minted certificate.
-async function leafSpkiHash(dir: string): Promise<string | null> {
-  try {
-    const pem = await fs.readFile(caPaths(dir).leafKeyPath);
-    return leafKeyFrom(crypto.createPrivateKey(pem)).spkiSha256Base64;
-  } catch {
-    return null;
+// The leaf keys are optional (made on first `mitmlab start`, one per key type it serves); their SPKI hashes are what
+// Chromium's --ignore-certificate-errors-spki-list matches for the minted certificates.
+async function leafSpkiHashes(dir: string): Promise<Array<{ type: 'rsa' | 'ec'; hash: string }>> {
+  const paths = caPaths(dir);
+  const found: Array<{ type: 'rsa' | 'ec'; hash: string }> = [];
+  for (const file of [paths.leafKeyEcPath, paths.leafKeyPath]) {
+    try {
+      const key = leafKeyFrom(crypto.createPrivateKey(await fs.readFile(file)));
+      found.push({ type: key.type, hash: key.spkiSha256Base64 });
+    } catch {
+      // Not made yet, or unreadable: `mitmlab start` makes it again.
+    }
   }
+  return found;
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import { loadOrCreateCa, type LabCa } from '../certs/ca.js';
 import { CertCache } from '../certs/context-cache.js';
-import { loadOrCreateLeafKey } from '../certs/leaf-key.js';
+import { loadOrCreateLeafKeys, type LeafKeyChoice } from '../certs/leaf-key.js';
 import { DEFAULT_TIMEOUTS, type ProxyConfig } from '../core/config.js';
 import type { ProxyContext } from '../core/context.js';
 import { parseCidr, type OwnEndpoints } from '../core/policy.js';
@@ -52,7 +52,7 @@ export interface StartOptions {
   idleTimeoutMs: number;
   headersTimeoutMs: number;
   caPermit: string[];
-  leafKey: 'rsa' | 'ec';
+  leafKey: LeafKeyChoice;
   certCache: number;
   flowCap: number;
   retain: number | null;
@@ -86,7 +86,7 @@ export function startOptionsFrom(options: ParsedOptions): StartOptions {
     idleTimeoutMs: n('idle-timeout'),
     headersTimeoutMs: n('headers-timeout'),
     caPermit: l('ca-permit'),
-    leafKey: s('leaf-key') as 'rsa' | 'ec',
+    leafKey: s('leaf-key') as LeafKeyChoice,
     certCache: n('cert-cache'),
     flowCap: n('flow-cap'),
     retain: (options['retain'] as number | null) ?? null,
@@ -134,9 +134,9 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   const warn = (message: string): void => void (onWarning ? onWarning(message) : warnings.push(message));
   const upstreamCaPems = await readTrustFiles(options.upstreamCa, env.NODE_EXTRA_CA_CERTS);
   const ca = await loadOrCreateCa({ dir: options.caDir, permit: options.caPermit });
-  const leafKey = await loadOrCreateLeafKey({ dir: options.caDir, type: options.leafKey });
+  const leafKeys = await loadOrCreateLeafKeys({ dir: options.caDir, choice: options.leafKey });
   warnings.push(...ca.warnings);
-  const certs = new CertCache({ ca, leafKey, max: options.certCache });
+  const certs = new CertCache({ ca, leafKey: leafKeys, max: options.certCache });
   const bus = new EventBus();
   const trustPems = [...tls.rootCertificates, ...upstreamCaPems];
   const trust = new TrustStore(trustPems);

@@ -6,6 +6,7 @@ import type { X509Certificate } from 'node:crypto';
 import type http from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
+import { leafKeyTypeFor } from '../certs/key-choice.js';
 import type { Endpoint } from '../protocol/events.js';
 import type { ClientHello } from '../protocol/tls.js';
 import { classifyClientFailure, classifyUpstreamFailure } from '../tls/failures.js';
@@ -133,7 +134,8 @@ async function intercept(
   origin.catch(() => {});
   const predicted = ctx.originNames.predict(target.port, certHost);
   const names = predicted ? [...predicted] : forgedNames(certHost, originSans((await origin).chain[0]));
-  const forged = await ctx.certs.get(names).catch((error: unknown) => {
+  // EC P-256 for clients that take it (cheaper to sign), RSA for the rest: see key-choice.ts.
+  const forged = await ctx.certs.get(names, leafKeyTypeFor(hello)).catch((error: unknown) => {
     ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not mint a certificate for ${certHost}: ${String(error)}`, at: Date.now() });
     return null;
   });

@@ -206,14 +206,15 @@ describe('loadOrCreateCa: reload and errors', () => {
 });
 
 describe('rotateCa', () => {
-  it('archives the old CA (and its leaf key) into a dated folder and creates a new one', async () => {
+  it('archives the old CA (and its leaf keys) into a dated folder and creates a new one', async () => {
     const dir = await caDir();
     const old = await loadOrCreateCa({ dir });
     await loadOrCreateLeafKey({ dir, type: 'ec' });
+    await loadOrCreateLeafKey({ dir, type: 'rsa' });
     const now = new Date('2026-11-22T05:10:00.123Z');
     const { ca, archivedTo } = await rotateCa({ dir, now });
     expect(archivedTo).toBe(path.join(old.dir, 'old-2026-11-22T05-10-00Z'));
-    expect((await fs.readdir(archivedTo!)).sort()).toEqual(['mitmlab-ca.cer', 'mitmlab-ca.key', 'mitmlab-ca.pem', 'mitmlab-leaf.key']);
+    expect((await fs.readdir(archivedTo!)).sort()).toEqual(['mitmlab-ca.cer', 'mitmlab-ca.key', 'mitmlab-ca.pem', 'mitmlab-leaf-ec.key', 'mitmlab-leaf.key']);
     if (posix) expect(await mode(archivedTo!)).toBe(0o700);
     const archived = await loadOrCreateCa({ dir: archivedTo!, create: false });
     expect(archived.sha256Fingerprint).toBe(old.sha256Fingerprint);
@@ -221,6 +222,7 @@ describe('rotateCa', () => {
     expect(ca.sha256Fingerprint).not.toBe(old.sha256Fingerprint);
     expect(ca.subject).not.toBe(old.subject); // new per-install suffix
     await expect(fs.stat(path.join(dir, CA_FILES.leafKey))).rejects.toThrow();
+    await expect(fs.stat(path.join(dir, CA_FILES.leafKeyEc))).rejects.toThrow();
     const reloaded = await loadOrCreateCa({ dir, create: false });
     expect(reloaded.sha256Fingerprint).toBe(ca.sha256Fingerprint);
 

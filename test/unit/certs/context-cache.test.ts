@@ -46,6 +46,23 @@ describe('CertCache', () => {
     expect(cache.mints).toBe(1);
   });
 
+  it('with an RSA and an EC leaf key, mints per key type and serves the type asked for', async () => {
+    const rsaKey = await sharedLeafKey('rsa');
+    const cache = new CertCache({ ca, leafKey: [leafKey, rsaKey] });
+    expect(cache.keyTypes).toEqual(['ec', 'rsa']);
+    const ec = await cache.get([dns('both.test')], 'ec');
+    const rsa = await cache.get([dns('both.test')], 'rsa');
+    expect([ec.keyType, rsa.keyType]).toEqual(['ec', 'rsa']);
+    expect(new X509Certificate(ec.certDer).publicKey.asymmetricKeyType).toBe('ec');
+    expect(new X509Certificate(rsa.certDer).publicKey.asymmetricKeyType).toBe('rsa');
+    expect(cache.mints).toBe(2);
+    expect(await cache.get([dns('both.test')], 'rsa')).toBe(rsa);
+    // Without a type, or with one it has no key for, the first key given serves.
+    expect(await cache.get([dns('both.test')])).toBe(ec);
+    const single = new CertCache({ ca, leafKey });
+    expect((await single.get([dns('one.test')], 'rsa')).keyType).toBe('ec');
+  });
+
   it('evicts the least recently used entry beyond max', async () => {
     const cache = new CertCache({ ca, leafKey, max: 2 });
     const a = await cache.get([dns('a.test')]);

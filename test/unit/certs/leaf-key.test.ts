@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadOrCreateLeafKey } from '../../../server/certs/leaf-key.js';
+import { loadOrCreateLeafKey, loadOrCreateLeafKeys } from '../../../server/certs/leaf-key.js';
 import { pemLine, tempDir } from './fixtures.js';
 
 describe('loadOrCreateLeafKey', () => {
@@ -19,17 +19,28 @@ describe('loadOrCreateLeafKey', () => {
     expect(key.contextKeyPem).toMatch(new RegExp(`^${pemLine('BEGIN', 'RSA PRIVATE KEY')}`));
   });
 
-  it('replaces the saved key when another type is asked for, or when it is unreadable', async () => {
+  it('keeps the EC key in its own file, next to the RSA one, and replaces an unreadable one', async () => {
     const dir = await tempDir();
     const rsa = await loadOrCreateLeafKey({ dir });
     const ec = await loadOrCreateLeafKey({ dir, type: 'ec' });
     expect(ec.type).toBe('ec');
     expect(ec.privateKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
     expect(ec.contextKeyPem).toMatch(new RegExp(`^${pemLine('BEGIN', 'EC PRIVATE KEY')}`));
-    expect(ec.spkiDer.equals(rsa.spkiDer)).toBe(false);
-    await fs.writeFile(path.join(dir, 'mitmlab-leaf.key'), 'garbage');
+    if (process.platform !== 'win32') expect((await fs.stat(path.join(dir, 'mitmlab-leaf-ec.key'))).mode & 0o777).toBe(0o600);
+    expect((await loadOrCreateLeafKey({ dir })).spkiDer.equals(rsa.spkiDer)).toBe(true);
+    await fs.writeFile(path.join(dir, 'mitmlab-leaf-ec.key'), 'garbage');
     const fresh = await loadOrCreateLeafKey({ dir, type: 'ec' });
     expect(fresh.spkiDer.equals(ec.spkiDer)).toBe(false);
+    // A key of the other type in the file (a CA folder from before the EC file existed) is replaced too.
+    await fs.copyFile(path.join(dir, 'mitmlab-leaf-ec.key'), path.join(dir, 'mitmlab-leaf.key'));
+    expect((await loadOrCreateLeafKey({ dir })).type).toBe('rsa');
+  });
+
+  it('loads both keys for --leaf-key auto, EC first, and one for rsa or ec', async () => {
+    const dir = await tempDir();
+    expect((await loadOrCreateLeafKeys({ dir, choice: 'auto' })).map((key) => key.type)).toEqual(['ec', 'rsa']);
+    expect((await loadOrCreateLeafKeys({ dir, choice: 'rsa' })).map((key) => key.type)).toEqual(['rsa']);
+    expect((await loadOrCreateLeafKeys({ dir, choice: 'ec' })).map((key) => key.type)).toEqual(['ec']);
   });
 
   it('keeps the key in memory only without a folder', async () => {

@@ -20,7 +20,7 @@ describe('parseArgs', () => {
     [['--resolve', 'a.test:not-an-ip'], 'is not an IP address'],
     [['--allow', '10.0.0.0/99'], 'is not an IP or CIDR block'],
     [['--passthrough', '../../etc'], 'is not a host name'],
-    [['--leaf-key', 'dsa'], 'leaf-key must be rsa or ec'],
+    [['--leaf-key', 'dsa'], 'leaf-key must be auto, rsa or ec'],
     [['--ca-permit', '10.0.0.0/33'], 'ca-permit: "10.0.0.0/33": the prefix length must be 0–32'],
     [['ca', 'init', '--ca-permit', 'lab.test', '--ca-permit', 'lab.test/8'], 'ca-permit: "lab.test/8": a prefix length needs an IP address'],
     [['ca', 'rotate', '--ca-permit', '../x'], 'use DNS suffixes like lab.test'],
