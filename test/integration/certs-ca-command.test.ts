@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadOrCreateCa } from '../../server/certs/ca.js';
+import { loadOrCreateLeafKeys } from '../../server/certs/leaf-key.js';
 import { runCaCommand, type CaSubcommand, type CaCommandOptions } from '../../server/cli/ca-command.js';
 import { opensslFingerprint } from '../helpers/openssl.js';
 import { run } from '../helpers/run.js';
@@ -52,6 +53,18 @@ describe('mitmlab ca', () => {
     expect(shown.out).toContain(`SPKI SHA-256  ${spki.stdout.trim()}`);
     expect(shown.out).toMatch(/valid until   \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}\((364|365) days left\)/);
     expect(shown.out).toContain('constraints   permit DNS:lab.test, exclude IP:0.0.0.0/0, exclude IP:::/0');
+  });
+
+  it.skipIf(!requireTools('openssl'))('show prints the SPKI hash of each leaf key once mitmlab made them, as openssl computes it', async () => {
+    const dir = await caDir();
+    await ca('init', { caDir: dir });
+    expect((await ca('show', { caDir: dir })).out).not.toContain('leaf SPKI');
+    await loadOrCreateLeafKeys({ dir, choice: 'auto' });
+    const shown = (await ca('show', { caDir: dir })).out;
+    for (const [file, label] of [['mitmlab-leaf-ec.key', 'EC P-256'], ['mitmlab-leaf.key', 'RSA-2048']] as const) {
+      const spki = await run('sh', ['-c', `openssl pkey -in '${path.join(dir, file)}' -pubout -outform der | openssl dgst -sha256 -binary | openssl enc -base64`]);
+      expect(shown).toContain(`leaf SPKI     ${spki.stdout.trim()}  (${label}:`);
+    }
   });
 
   it('show warns within 30 days of expiry and after it', async () => {
