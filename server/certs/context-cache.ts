@@ -81,6 +81,7 @@ export class CertCache {
     this.#ca = opts.ca;
     const keys = Array.isArray(opts.leafKey) ? (opts.leafKey as readonly LeafKey[]) : [opts.leafKey as LeafKey];
     if (keys.length === 0) throw new RangeError('CertCache needs a leaf key');
+    if (new Set(keys.map((key) => key.type)).size !== keys.length) throw new RangeError('CertCache takes at most one leaf key per key type');
     this.#leafKeys = new Map(keys.map((key) => [key.type, key]));
     this.#defaultKey = keys[0]!;
     this.#max = max;

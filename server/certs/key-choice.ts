@@ -8,10 +8,10 @@
 // The rule follows what a TLS server may send:
 // - the client must list ecdsa_secp256r1_sha256 in signature_algorithms (RFC 8446 §4.2.3; RFC 5246 §7.4.1.4.1 for
 //   TLS 1.2, where the same code point means SHA-256 with ECDSA);
-// - with TLS 1.3 on offer that is all (mitmlab's client leg negotiates 1.3, and the cipher suite does not name a key
-//   type: RFC 8446 §4.4.2.2);
-// - a TLS 1.2-only client must also offer an ECDHE_ECDSA suite, and list P-256 if it lists curves at all
-//   (RFC 8422 §5.1: the server's ECDSA key must be on one of the client's curves).
+// - when both sides can do TLS 1.3, that is all (the cipher suite names no key type there: RFC 8446 §4.4.2.2);
+// - otherwise TLS 1.2 is negotiated, and the client must also offer an ECDHE_ECDSA suite, and list P-256 if it lists
+//   curves at all (RFC 8422 §5.1: the server's ECDSA key must be on one of the client's curves). This assumes Node's
+//   default cipher list, which enables the suites below; a --tls-cipher-list without them needs --leaf-key rsa.
 
 import type { ClientHello } from '../protocol/tls.js';
 import type { KeyType } from './sign.js';
@@ -32,10 +32,13 @@ const ECDHE_ECDSA_SUITES = new Set([
   0xcca9, // TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
 ]);
 
-/** The leaf key type to serve this client: 'ec' when it can verify an EC P-256 certificate, else 'rsa'. */
-export function leafKeyTypeFor(hello: ClientHello): KeyType {
+/**
+ * The leaf key type to serve this client: 'ec' when it can verify an EC P-256 certificate, else 'rsa'. `server.tls13`
+ * says whether mitmlab's side allows TLS 1.3 (Node's tls.DEFAULT_MAX_VERSION, which --tls-max-v1.2 lowers).
+ */
+export function leafKeyTypeFor(hello: ClientHello, server: { tls13: boolean }): KeyType {
   if (!hello.signatureAlgorithms.includes(ECDSA_SECP256R1_SHA256)) return 'rsa';
-  if (hello.supportedVersions.includes(TLS13)) return 'ec';
+  if (server.tls13 && hello.supportedVersions.includes(TLS13)) return 'ec';
   const curveOk = hello.supportedGroups.length === 0 || hello.supportedGroups.includes(SECP256R1);
   return curveOk && hello.cipherSuites.some((suite) => ECDHE_ECDSA_SUITES.has(suite)) ? 'ec' : 'rsa';
 }

@@ -4,6 +4,7 @@
 // the CA archives them with the CA.
 
 import crypto, { type KeyObject } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CA_FILES } from './ca.js';
@@ -42,27 +43,47 @@ export type LeafKeyChoice = 'auto' | KeyType;
 /** Loads the CA folder's leaf key, or generates (and saves) one of the requested type. */
 export async function loadOrCreateLeafKey(opts: LeafKeyOptions = {}): Promise<LeafKey> {
   const type = opts.type ?? 'rsa';
-  const file = opts.dir ? path.join(path.resolve(opts.dir), type === 'rsa' ? CA_FILES.leafKey : CA_FILES.leafKeyEc) : null;
-  if (file) {
-    const pem = await readIfExists(file).catch(() => null);
-    if (pem) {
-      try {
-        const key = leafKeyFrom(crypto.createPrivateKey(pem));
-        if (key.type === type) return key;
-      } catch {
-        // Unreadable or of another type: the leaf key is derived state, so a new one simply replaces it.
-      }
-    }
+  const dir = opts.dir ? path.resolve(opts.dir) : null;
+  const file = dir ? path.join(dir, type === 'rsa' ? CA_FILES.leafKey : CA_FILES.leafKeyEc) : null;
+  if (file && dir) {
+    await adoptOldEcKey(dir);
+    const saved = await readLeafKey(file);
+    if (saved?.type === type) return saved;
+    // Unreadable or of another type: the leaf key is derived state, so a new one simply replaces it.
   }
   const key = await generateLeafKey(type);
   if (file) await writeFileAtomic(file, key.privateKey.export({ type: 'pkcs8', format: 'pem' }), 0o600);
   return key;
 }
 
-/** The leaf keys `choice` needs: EC P-256 first, then RSA-2048, for 'auto'. */
+/** The leaf keys `choice` needs: EC P-256 first, then RSA-2048, for 'auto'. One after the other: see adoptOldEcKey. */
 export async function loadOrCreateLeafKeys(opts: { dir?: string | undefined; choice: LeafKeyChoice }): Promise<LeafKey[]> {
   const types: KeyType[] = opts.choice === 'auto' ? ['ec', 'rsa'] : [opts.choice];
-  return Promise.all(types.map((type) => loadOrCreateLeafKey({ dir: opts.dir, type })));
+  const keys: LeafKey[] = [];
+  for (const type of types) keys.push(await loadOrCreateLeafKey({ dir: opts.dir, type }));
+  return keys;
+}
+
+async function readLeafKey(file: string): Promise<LeafKey | null> {
+  const pem = await readIfExists(file).catch(() => null);
+  if (!pem) return null;
+  try {
+    return leafKeyFrom(crypto.createPrivateKey(pem));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Before the EC key had its own file, `--leaf-key ec` kept it in mitmlab-leaf.key. Moved to mitmlab-leaf-ec.key (when
+ * that is free), it stays the key of every EC certificate, so an SPKI hash pinned for it (Chromium's
+ * --ignore-certificate-errors-spki-list) still matches, and mitmlab-leaf.key is free for the RSA key.
+ */
+async function adoptOldEcKey(dir: string): Promise<void> {
+  const oldFile = path.join(dir, CA_FILES.leafKey);
+  const ecFile = path.join(dir, CA_FILES.leafKeyEc);
+  if ((await readLeafKey(oldFile))?.type !== 'ec' || (await fs.stat(ecFile).then(() => true, () => false))) return;
+  await fs.rename(oldFile, ecFile);
 }
 
 /** Generates a fresh leaf key pair on the thread pool. */

@@ -164,10 +164,11 @@ async function describe(ca: LabCa, opts: CaCommandOptions, io: CaCommandIo): Pro
 async function leafSpkiHashes(dir: string): Promise<Array<{ type: 'rsa' | 'ec'; hash: string }>> {
   const paths = caPaths(dir);
   const found: Array<{ type: 'rsa' | 'ec'; hash: string }> = [];
-  for (const file of [paths.leafKeyEcPath, paths.leafKeyPath]) {
+  for (const [file, type] of [[paths.leafKeyEcPath, 'ec'], [paths.leafKeyPath, 'rsa']] as const) {
     try {
       const key = leafKeyFrom(crypto.createPrivateKey(await fs.readFile(file)));
-      found.push({ type: key.type, hash: key.spkiSha256Base64 });
+      // A key of the other type in the file is a leftover that `mitmlab start` replaces: no certificate uses it.
+      if (key.type === type) found.push({ type, hash: key.spkiSha256Base64 });
     } catch {
       // Not made yet, or unreadable: `mitmlab start` makes it again.
     }

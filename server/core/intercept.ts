@@ -135,7 +135,7 @@ async function intercept(
   const predicted = ctx.originNames.predict(target.port, certHost);
   const names = predicted ? [...predicted] : forgedNames(certHost, originSans((await origin).chain[0]));
   // EC P-256 for clients that take it (cheaper to sign), RSA for the rest: see key-choice.ts.
-  const forged = await ctx.certs.get(names, leafKeyTypeFor(hello)).catch((error: unknown) => {
+  const forged = await ctx.certs.get(names, leafKeyTypeFor(hello, { tls13: tls.DEFAULT_MAX_VERSION === 'TLSv1.3' })).catch((error: unknown) => {
     ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not mint a certificate for ${certHost}: ${String(error)}`, at: Date.now() });
     return null;
   });

@@ -65,6 +65,9 @@ describe('mitmlab ca', () => {
       const spki = await run('sh', ['-c', `openssl pkey -in '${path.join(dir, file)}' -pubout -outform der | openssl dgst -sha256 -binary | openssl enc -base64`]);
       expect(shown).toContain(`leaf SPKI     ${spki.stdout.trim()}  (${label}:`);
     }
+    // A key of the other type left in a file is not in use, and not shown.
+    await fs.copyFile(path.join(dir, 'mitmlab-leaf-ec.key'), path.join(dir, 'mitmlab-leaf.key'));
+    expect((await ca('show', { caDir: dir })).out.match(/leaf SPKI/g)).toHaveLength(1);
   });
 
   it('show warns within 30 days of expiry and after it', async () => {

@@ -3,6 +3,7 @@
 // lab CA; mitmlab's tls-certificates event must name that same certificate.
 
 import { X509Certificate } from 'node:crypto';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -68,5 +69,27 @@ describe.skipIf(!haveTools)('--leaf-key auto', () => {
     const { shown, recorded } = await fetchWith(rsaOnly, []);
     expect(shown.publicKey.asymmetricKeyType).toBe('rsa');
     expect(recorded.sha256).toBe(shown.fingerprint256);
+  });
+});
+
+describe.skipIf(!haveTools)('--leaf-key auto when mitmlab stops at TLS 1.2 (as under NODE_OPTIONS=--tls-max-v1.2)', () => {
+  let capped: TestMitmlab;
+  const defaultMax = tls.DEFAULT_MAX_VERSION;
+  beforeAll(async () => {
+    // Read when each context is made: a fresh mitmlab mints its contexts under the lowered default.
+    tls.DEFAULT_MAX_VERSION = 'TLSv1.2';
+    capped = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+  });
+  afterAll(async () => {
+    tls.DEFAULT_MAX_VERSION = defaultMax;
+    await capped?.close();
+  });
+
+  it('a TLS 1.3 client offering only ECDHE_RSA suites for TLS 1.2 gets RSA, and one offering ECDSA suites gets EC', async () => {
+    const rsa = await fetchWith(capped, ['-cipher', 'ECDHE-RSA-AES128-GCM-SHA256']);
+    expect(rsa.shown.publicKey.asymmetricKeyType).toBe('rsa');
+    expect(rsa.recorded.sha256).toBe(rsa.shown.fingerprint256);
+    const ec = await fetchWith(capped, []);
+    expect(ec.shown.publicKey.asymmetricKeyType).toBe('ec');
   });
 });

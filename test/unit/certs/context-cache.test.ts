@@ -61,6 +61,7 @@ describe('CertCache', () => {
     expect(await cache.get([dns('both.test')])).toBe(ec);
     const single = new CertCache({ ca, leafKey });
     expect((await single.get([dns('one.test')], 'rsa')).keyType).toBe('ec');
+    expect(() => new CertCache({ ca, leafKey: [leafKey, leafKey] })).toThrow(RangeError);
   });
 
   it('evicts the least recently used entry beyond max', async () => {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadOrCreateLeafKey, loadOrCreateLeafKeys } from '../../../server/certs/leaf-key.js';
+import { generateLeafKey, loadOrCreateLeafKey, loadOrCreateLeafKeys } from '../../../server/certs/leaf-key.js';
 import { pemLine, tempDir } from './fixtures.js';
 
 describe('loadOrCreateLeafKey', () => {
@@ -34,6 +34,19 @@ describe('loadOrCreateLeafKey', () => {
     // A key of the other type in the file (a CA folder from before the EC file existed) is replaced too.
     await fs.copyFile(path.join(dir, 'mitmlab-leaf-ec.key'), path.join(dir, 'mitmlab-leaf.key'));
     expect((await loadOrCreateLeafKey({ dir })).type).toBe('rsa');
+  });
+
+  it('adopts the EC key an older version kept in mitmlab-leaf.key, so its SPKI hash stays valid', async () => {
+    for (const choice of ['auto', 'rsa'] as const) {
+      const dir = await tempDir();
+      const old = await generateLeafKey('ec');
+      await fs.writeFile(path.join(dir, 'mitmlab-leaf.key'), old.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      const keys = await loadOrCreateLeafKeys({ dir, choice });
+      expect(keys.at(-1)!.type).toBe('rsa');
+      const ec = await loadOrCreateLeafKey({ dir, type: 'ec' });
+      expect(ec.spkiSha256Base64, choice).toBe(old.spkiSha256Base64);
+      if (process.platform !== 'win32') expect((await fs.stat(path.join(dir, 'mitmlab-leaf-ec.key'))).mode & 0o777).toBe(0o600);
+    }
   });
 
   it('loads both keys for --leaf-key auto, EC first, and one for rsa or ec', async () => {
