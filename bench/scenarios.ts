@@ -220,6 +220,7 @@ async function firstContactScenario(ctx: BenchContext): Promise<ScenarioResults>
           };
           result.runs.push(figures);
           if (r.errors > 0) note(result, run, `${r.errors} hosts failed (first: ${r.firstError ?? '?'})`);
+          if (loop?.bound === 'process') note(result, run, 'event-loop blocks bounded by the process\'s CPU time: this system gives no per-thread schedstat');
           ctx.log(`[firstcontact] run ${run + 1}/${s.runs} ${peer.name}: extra p50 ${fmt(figures.extraMs!, 2)} ms over ${r.samples.length} hosts (first ${fmt(figures.firstP50Ms!, 2)} ms, second ${fmt(figures.secondP50Ms!, 2)} ms, worst first ${fmt(figures.firstMaxMs!, 1)} ms)${loop ? `, event loop blocked up to ${fmt(loop.busyMaxMs, 1)} ms (${loop.bound === 'loop-thread' ? 'less its thread\'s waits for a CPU' : 'bounded by process CPU'}; bounded by process CPU ${fmt(loop.processBusyMaxMs, 1)} ms, late up to ${fmt(loop.maxMs, 1)} ms)` : ''}${noise(r.cpu)}`);
         } catch (error) {
           result.runs.push({ extraMs: Number.NaN });

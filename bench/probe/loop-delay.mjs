@@ -17,10 +17,14 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const out = process.env.BENCH_LOOP_PROBE_OUT;
 
-/** Nanoseconds the main thread has waited for a CPU while runnable, or null where Linux's schedstat is missing. */
+/**
+ * Nanoseconds the main thread has waited for a CPU while runnable, or null where Linux's schedstat is missing. A
+ * kernel without scheduler statistics shows zeros there: a thread that runs this has run for more than 0 ns.
+ */
 function loopThreadWaitNs() {
   try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1').split(' ')[1]);
+    const [runNs, waitNs] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1').split(' ').map(Number);
+    return runNs > 0 && Number.isFinite(waitNs) ? waitNs : null;
   } catch {
     return null;
   }

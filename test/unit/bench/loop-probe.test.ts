@@ -1,7 +1,8 @@
 // The event-loop probe against three real kinds of lateness: the loop computing, the loop sleeping in a blocking
 // call, and the loop's thread starved of a CPU by another process. Only the first two are blocks the proxy caused.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +23,10 @@ const script = `
 const { readFileSync } = require('node:fs');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const spin = (ms) => { const end = performance.now() + ms; while (performance.now() < end); };
+// Spins until this thread has run for ms on a CPU: on a busy machine wall time would include time it waited for one.
+const schedstat = '/proc/self/task/' + process.pid + '/schedstat';
+const ranNs = () => Number(readFileSync(schedstat, 'latin1').split(' ')[0]);
+const spinCpu = (ms) => { const end = ranNs() + ms * 1e6; while (ranNs() < end); };
 async function report() {
   process.kill(process.pid, 'SIGUSR2');
   await sleep(80);
@@ -32,7 +37,7 @@ async function report() {
   await report();
   console.log('ready');
   const phase = process.argv[1];
-  if (phase === 'spin') spin(80);
+  if (phase === 'spin') spinCpu(80);
   if (phase === 'sleep') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 80);
   if (phase === 'starved') {
     // Short slices of work, so the loop stays runnable while another process holds the only CPU it may use.
@@ -52,8 +57,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs the script under the probe; `onReady` starts whatever should compete with it. */
-function run(phase: string, prefix: string[] = [], nodeFlags: string[] = [], onReady?: () => Promise<void>): Promise<Report> {
+/** Runs the script under the probe; `onReady` gets its pid and starts whatever should compete with it. */
+function run(phase: string, prefix: string[] = [], nodeFlags: string[] = [], onReady?: (pid: number) => Promise<void>): Promise<Report> {
   return new Promise((resolve, reject) => {
     const args = [...prefix, process.execPath, ...nodeFlags, '--import', probe, '-e', script, phase];
     const child = spawn(args[0]!, args.slice(1), { env: { ...process.env, BENCH_LOOP_PROBE_OUT: path.join(dir, `${phase}.json`) } });
@@ -65,7 +70,7 @@ function run(phase: string, prefix: string[] = [], nodeFlags: string[] = [], onR
       if (out.startsWith('ready\n') && onReady) {
         const start = onReady;
         onReady = undefined;
-        start().catch(reject);
+        start(child.pid!).catch(reject);
       }
     });
     child.on('error', reject);
@@ -77,16 +82,29 @@ function run(phase: string, prefix: string[] = [], nodeFlags: string[] = [], onR
   });
 }
 
-/** Keeps CPU 0 busy for `ms` from a normal-priority process. */
-function hog(ms: number): Promise<void> {
+/** Runs a command to its end; rejects when it fails. */
+function exec(command: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('taskset', ['-c', '0', process.execPath, '-e', `const e = Date.now() + ${ms}; while (Date.now() < e);`]);
+    const child = spawn(command, args, { stdio: 'ignore' });
     child.on('error', reject);
-    child.on('close', () => resolve());
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`))));
   });
 }
 
-describe.skipIf(process.platform !== 'linux')('bench/probe/loop-delay.mjs', () => {
+/** Keeps CPU 0 busy for `ms` from a normal-priority process. */
+const hog = (ms: number): Promise<void> => exec('taskset', ['-c', '0', process.execPath, '-e', `const e = Date.now() + ${ms}; while (Date.now() < e);`]);
+
+const hasTool = (tool: string): boolean => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
+// What the tests rely on: Linux's per-thread scheduler statistics, CPU 0, and taskset and chrt (util-linux).
+const usable =
+  process.platform === 'linux' &&
+  existsSync(`/proc/self/task/${process.pid}/schedstat`) &&
+  Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1').split(' ')[0]) > 0 &&
+  hasTool('taskset') &&
+  hasTool('chrt') &&
+  spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+
+describe.skipIf(!usable)('bench/probe/loop-delay.mjs', () => {
   it('counts 80 ms of computing on the loop as a block', async () => {
     const r = await run('spin');
     expect(r.bound).toBe('loop-thread');
@@ -100,10 +118,15 @@ describe.skipIf(process.platform !== 'linux')('bench/probe/loop-delay.mjs', () =
   });
 
   it('does not count the time the loop waited for a CPU that another process held', async () => {
-    // The script may only use CPU 0, at SCHED_IDLE priority: while the hog runs there, the loop hardly runs at all.
+    // The script may only use CPU 0. Once it is ready, its threads drop to SCHED_IDLE while a hog runs there, so
+    // the loop hardly runs at all; then they get their normal policy back (as root; otherwise they finish idle).
     // --single-threaded keeps V8's helper threads out of it: starved the same way, they would make the loop thread
     // sleep while it waits for them (parallel scavenges, background compiles), and that sleep does count as a block.
-    const r = await run('starved', ['taskset', '-c', '0', 'chrt', '--idle', '0'], ['--single-threaded'], () => hog(300));
+    const r = await run('starved', ['taskset', '-c', '0'], ['--single-threaded'], async (pid) => {
+      await exec('chrt', ['--idle', '--all-tasks', '--pid', '0', String(pid)]);
+      await hog(300);
+      await exec('chrt', ['--other', '--all-tasks', '--pid', '0', String(pid)]).catch(() => {});
+    });
     expect(r.maxMs).toBeGreaterThan(150);
     expect(r.busyMaxMs).toBeLessThan(30);
   });
