@@ -18,7 +18,11 @@ export interface CliProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs `mitmlab args…` from the TypeScript sources and waits for "proxy listening on". */
+/**
+ * Runs `mitmlab args…` from the TypeScript sources and waits for its whole start banner: "proxy listening on" comes
+ * first, and the live view's line follows in a later write, so a caller reading output() right after "proxy
+ * listening on" could miss it. The banner ends with the "browser:" line.
+ */
 export async function startCli(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliProcess> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
@@ -33,7 +37,7 @@ export async function startCli(args: readonly string[], options: { cwd?: string;
     const timer = setTimeout(() => reject(new Error(`mitmlab did not start:\n${text}`)), options.timeoutMs ?? 30_000);
     const check = (): void => {
       const match = /proxy listening on http:\/\/[^:]+:(\d+)/.exec(text);
-      if (match) {
+      if (match && /^browser: /m.test(text)) {
         clearTimeout(timer);
         resolve(Number(match[1]));
       }
