@@ -18,13 +18,18 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 const out = process.env.BENCH_LOOP_PROBE_OUT;
 
 /**
- * Nanoseconds the main thread has waited for a CPU while runnable, or null where Linux's schedstat is missing. A
- * kernel without scheduler statistics shows zeros there: a thread that runs this has run for more than 0 ns.
+ * The wait field of a schedstat line (nanoseconds runnable but not running), or null when it cannot be trusted: a
+ * kernel without scheduler statistics shows zeros, and a thread that reads this has run for more than 0 ns.
  */
+export function waitNsFrom(schedstat) {
+  const [runNs, waitNs] = String(schedstat).trim().split(/\s+/).map(Number);
+  return runNs > 0 && Number.isFinite(waitNs) ? waitNs : null;
+}
+
+/** Nanoseconds the main thread has waited for a CPU while runnable, or null where Linux's schedstat is missing. */
 function loopThreadWaitNs() {
   try {
-    const [runNs, waitNs] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1').split(' ').map(Number);
-    return runNs > 0 && Number.isFinite(waitNs) ? waitNs : null;
+    return waitNsFrom(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1'));
   } catch {
     return null;
   }

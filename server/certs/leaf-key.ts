@@ -8,7 +8,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CA_FILES } from './ca.js';
-import { readIfExists, writeFileAtomic } from './secure-files.js';
+import { isErrno } from './errors.js';
+import { readIfExists, withLock, writeFileAtomic } from './secure-files.js';
 import type { KeyType } from './sign.js';
 
 const generateKeyPair = promisify(crypto.generateKeyPair);
@@ -56,15 +57,22 @@ export async function loadOrCreateLeafKey(opts: LeafKeyOptions = {}): Promise<Le
   return key;
 }
 
-/** The leaf keys `choice` needs: EC P-256 first, then RSA-2048, for 'auto'. One after the other: see adoptOldEcKey. */
+/**
+ * The leaf keys `choice` needs: EC P-256 first, then RSA-2048, for 'auto'. Under the CA folder's lock: moving an old
+ * key (adoptOldEcKey) and writing new ones must not interleave with another mitmlab starting, or a `ca rotate`.
+ */
 export async function loadOrCreateLeafKeys(opts: { dir?: string | undefined; choice: LeafKeyChoice }): Promise<LeafKey[]> {
   const types: KeyType[] = opts.choice === 'auto' ? ['ec', 'rsa'] : [opts.choice];
-  const keys: LeafKey[] = [];
-  for (const type of types) keys.push(await loadOrCreateLeafKey({ dir: opts.dir, type }));
-  return keys;
+  const load = async (): Promise<LeafKey[]> => {
+    const keys: LeafKey[] = [];
+    for (const type of types) keys.push(await loadOrCreateLeafKey({ dir: opts.dir, type }));
+    return keys;
+  };
+  return opts.dir ? withLock(path.resolve(opts.dir), load) : load();
 }
 
-async function readLeafKey(file: string): Promise<LeafKey | null> {
+/** The leaf key saved in `file`, or null when it is missing or unreadable. */
+export async function readLeafKey(file: string): Promise<LeafKey | null> {
   const pem = await readIfExists(file).catch(() => null);
   if (!pem) return null;
   try {
@@ -82,8 +90,14 @@ async function readLeafKey(file: string): Promise<LeafKey | null> {
 async function adoptOldEcKey(dir: string): Promise<void> {
   const oldFile = path.join(dir, CA_FILES.leafKey);
   const ecFile = path.join(dir, CA_FILES.leafKeyEc);
-  if ((await readLeafKey(oldFile))?.type !== 'ec' || (await fs.stat(ecFile).then(() => true, () => false))) return;
-  await fs.rename(oldFile, ecFile);
+  if ((await readLeafKey(oldFile))?.type !== 'ec' || (await readLeafKey(ecFile))?.type === 'ec') return;
+  try {
+    await fs.rename(oldFile, ecFile);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return; // moved meanwhile by a process that did not take the lock
+    throw error;
+  }
+  await fs.chmod(ecFile, 0o600);
 }
 
 /** Generates a fresh leaf key pair on the thread pool. */

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { caPaths, loadOrCreateCa, rotateCa, type LabCa } from '../certs/ca.js';
 import { CertError } from '../certs/errors.js';
-import { leafKeyFrom } from '../certs/leaf-key.js';
+import { readLeafKey } from '../certs/leaf-key.js';
 
 export type CaSubcommand = 'init' | 'show' | 'export' | 'rotate';
 
@@ -163,15 +163,12 @@ async function describe(ca: LabCa, opts: CaCommandOptions, io: CaCommandIo): Pro
 // Chromium's --ignore-certificate-errors-spki-list matches for the minted certificates.
 async function leafSpkiHashes(dir: string): Promise<Array<{ type: 'rsa' | 'ec'; hash: string }>> {
   const paths = caPaths(dir);
+  const [ec, inRsaFile] = await Promise.all([readLeafKey(paths.leafKeyEcPath), readLeafKey(paths.leafKeyPath)]);
   const found: Array<{ type: 'rsa' | 'ec'; hash: string }> = [];
-  for (const [file, type] of [[paths.leafKeyEcPath, 'ec'], [paths.leafKeyPath, 'rsa']] as const) {
-    try {
-      const key = leafKeyFrom(crypto.createPrivateKey(await fs.readFile(file)));
-      // A key of the other type in the file is a leftover that `mitmlab start` replaces: no certificate uses it.
-      if (key.type === type) found.push({ type, hash: key.spkiSha256Base64 });
-    } catch {
-      // Not made yet, or unreadable: `mitmlab start` makes it again.
-    }
-  }
+  // An EC key in mitmlab-leaf.key is an older version's: the next start moves it to mitmlab-leaf-ec.key and keeps
+  // using it, unless that file already holds an EC key (then it is a leftover, replaced by an RSA key).
+  const ecKey = ec?.type === 'ec' ? ec : inRsaFile?.type === 'ec' ? inRsaFile : null;
+  if (ecKey) found.push({ type: 'ec', hash: ecKey.spkiSha256Base64 });
+  if (inRsaFile?.type === 'rsa') found.push({ type: 'rsa', hash: inRsaFile.spkiSha256Base64 });
   return found;
 }

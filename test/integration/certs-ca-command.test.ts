@@ -65,9 +65,13 @@ describe('mitmlab ca', () => {
       const spki = await run('sh', ['-c', `openssl pkey -in '${path.join(dir, file)}' -pubout -outform der | openssl dgst -sha256 -binary | openssl enc -base64`]);
       expect(shown).toContain(`leaf SPKI     ${spki.stdout.trim()}  (${label}:`);
     }
-    // A key of the other type left in a file is not in use, and not shown.
+    // An EC key left in mitmlab-leaf.key next to mitmlab-leaf-ec.key is not in use, and not shown.
     await fs.copyFile(path.join(dir, 'mitmlab-leaf-ec.key'), path.join(dir, 'mitmlab-leaf.key'));
     expect((await ca('show', { caDir: dir })).out.match(/leaf SPKI/g)).toHaveLength(1);
+    // Alone (an older version's layout), it is the EC key the next start keeps: shown as such.
+    const ecHash = /leaf SPKI {5}(\S+) {2}\(EC P-256/.exec((await ca('show', { caDir: dir })).out)![1];
+    await fs.rm(path.join(dir, 'mitmlab-leaf-ec.key'));
+    expect((await ca('show', { caDir: dir })).out).toContain(`leaf SPKI     ${ecHash}  (EC P-256:`);
   });
 
   it('show warns within 30 days of expiry and after it', async () => {

@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitNsFrom } from '../../../bench/probe/loop-delay.mjs';
+import { requireTools } from '../../helpers/tools.js';
 
 const probe = fileURLToPath(new URL('../../../bench/probe/loop-delay.mjs', import.meta.url));
 
@@ -94,17 +96,21 @@ function exec(command: string, args: string[]): Promise<void> {
 /** Keeps CPU 0 busy for `ms` from a normal-priority process. */
 const hog = (ms: number): Promise<void> => exec('taskset', ['-c', '0', process.execPath, '-e', `const e = Date.now() + ${ms}; while (Date.now() < e);`]);
 
-const hasTool = (tool: string): boolean => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
-// What the tests rely on: Linux's per-thread scheduler statistics, CPU 0, and taskset and chrt (util-linux).
-const usable =
-  process.platform === 'linux' &&
-  existsSync(`/proc/self/task/${process.pid}/schedstat`) &&
-  Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1').split(' ')[0]) > 0 &&
-  hasTool('taskset') &&
-  hasTool('chrt') &&
-  spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+// What the probe relies on: Linux's per-thread scheduler statistics. The starved case also needs CPU 0, and taskset
+// and chrt (util-linux), which requireTools insists on in CI.
+const schedstat = `/proc/self/task/${process.pid}/schedstat`;
+const linuxSchedstat = process.platform === 'linux' && existsSync(schedstat) && waitNsFrom(readFileSync(schedstat, 'latin1')) !== null;
+const canStarve = linuxSchedstat && requireTools('taskset', 'chrt') && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
-describe.skipIf(!usable)('bench/probe/loop-delay.mjs', () => {
+describe('waitNsFrom', () => {
+  it('reads the run-queue wait from a schedstat line, and refuses the zeros of a kernel without statistics', () => {
+    expect(waitNsFrom('1234567 89012 34\n')).toBe(89012);
+    expect(waitNsFrom('0 0 0\n')).toBeNull();
+    expect(waitNsFrom('garbage')).toBeNull();
+  });
+});
+
+describe.skipIf(!linuxSchedstat)('bench/probe/loop-delay.mjs', () => {
   it('counts 80 ms of computing on the loop as a block', async () => {
     const r = await run('spin');
     expect(r.bound).toBe('loop-thread');
@@ -117,7 +123,7 @@ describe.skipIf(!usable)('bench/probe/loop-delay.mjs', () => {
     expect(r.processBusyMaxMs).toBeLessThan(r.busyMaxMs - 40);
   });
 
-  it('does not count the time the loop waited for a CPU that another process held', async () => {
+  it.skipIf(!canStarve)('does not count the time the loop waited for a CPU that another process held', async () => {
     // The script may only use CPU 0. Once it is ready, its threads drop to SCHED_IDLE while a hog runs there, so
     // the loop hardly runs at all; then they get their normal policy back (as root; otherwise they finish idle).
     // --single-threaded keeps V8's helper threads out of it: starved the same way, they would make the loop thread

@@ -40,13 +40,25 @@ describe('loadOrCreateLeafKey', () => {
     for (const choice of ['auto', 'rsa'] as const) {
       const dir = await tempDir();
       const old = await generateLeafKey('ec');
-      await fs.writeFile(path.join(dir, 'mitmlab-leaf.key'), old.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      // Written 0644 by hand: the adopted key still ends up 0600.
+      await fs.writeFile(path.join(dir, 'mitmlab-leaf.key'), old.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o644 });
       const keys = await loadOrCreateLeafKeys({ dir, choice });
       expect(keys.at(-1)!.type).toBe('rsa');
       const ec = await loadOrCreateLeafKey({ dir, type: 'ec' });
       expect(ec.spkiSha256Base64, choice).toBe(old.spkiSha256Base64);
       if (process.platform !== 'win32') expect((await fs.stat(path.join(dir, 'mitmlab-leaf-ec.key'))).mode & 0o777).toBe(0o600);
     }
+  });
+
+  it('adopts the old EC key once when two starts race, and over an unreadable mitmlab-leaf-ec.key', async () => {
+    const dir = await tempDir();
+    const old = await generateLeafKey('ec');
+    await fs.writeFile(path.join(dir, 'mitmlab-leaf.key'), old.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    await fs.writeFile(path.join(dir, 'mitmlab-leaf-ec.key'), 'garbage', { mode: 0o600 });
+    const [a, b] = await Promise.all([loadOrCreateLeafKeys({ dir, choice: 'auto' }), loadOrCreateLeafKeys({ dir, choice: 'auto' })]);
+    expect(a[0]!.spkiSha256Base64).toBe(old.spkiSha256Base64);
+    expect(b[0]!.spkiSha256Base64).toBe(old.spkiSha256Base64);
+    expect(b[1]!.spkiSha256Base64).toBe(a[1]!.spkiSha256Base64); // one RSA key on disk, the one both use
   });
 
   it('loads both keys for --leaf-key auto, EC first, and one for rsa or ec', async () => {
