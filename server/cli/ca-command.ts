@@ -1,7 +1,6 @@
 // `mitmlab ca init|show|export|rotate`: the lab CA's command logic. Argument parsing is in options.ts/main.ts;
 // this takes parsed options and an output sink, and returns the exit code (0 ok, 1 failure, 2 bad usage).
 
-import crypto from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { caPaths, loadOrCreateCa, rotateCa, type LabCa } from '../certs/ca.js';
@@ -140,13 +139,13 @@ async function describe(ca: LabCa, opts: CaCommandOptions, io: CaCommandIo): Pro
   const until = ca.notAfter.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const lines = [
     `certificate   ${ca.certPath}  (DER: ${ca.derPath})`,
-    `key           ${ca.keyPath}  (${ca.keyType === 'rsa' ? 'RSA-2048' : 'EC P-256'}; keep it private)`,
+    `key           ${ca.keyPath}  (${keyLabel(ca.keyType)}; keep it private)`,
     `subject       ${ca.subject}`,
     `SHA-256       ${ca.sha256Fingerprint}`,
     `SPKI SHA-256  ${ca.spkiSha256Base64}`,
   ];
   for (const leaf of await leafSpkiHashes(ca.dir)) {
-    lines.push(`leaf SPKI     ${leaf.hash}  (${leaf.type === 'rsa' ? 'RSA-2048' : 'EC P-256'}: the key of every minted ${leaf.type === 'rsa' ? 'RSA' : 'EC'} certificate)`);
+    lines.push(`leaf SPKI     ${leaf.hash}  (${keyLabel(leaf.type)}: the key of every minted ${leaf.type === 'rsa' ? 'RSA' : 'EC'} certificate)`);
   }
   lines.push(`valid until   ${until}  (${days < 0 ? `expired ${-days} days ago` : `${days} days left`})`);
   lines.push(`constraints   ${ca.nameConstraints.length > 0 ? ca.nameConstraints.join(', ') : 'none: this CA can vouch for any host'}`);
@@ -157,6 +156,11 @@ async function describe(ca: LabCa, opts: CaCommandOptions, io: CaCommandIo): Pro
     io.stderr(`warning: the lab CA expires in ${days} days (${until}). Run \`mitmlab ca rotate\` before then, and trust the new CA.`);
   }
   for (const warning of ca.warnings) io.stderr(`warning: ${warning}`);
+}
+
+/** How `ca show` names the two key types mitmlab makes. */
+function keyLabel(type: 'rsa' | 'ec'): string {
+  return type === 'rsa' ? 'RSA-2048' : 'EC P-256';
 }
 
 // The leaf keys are optional (made on first `mitmlab start`, one per key type it serves); their SPKI hashes are what
