@@ -254,6 +254,8 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
       await proxy.close();
       await bus.flushed();
       await closeKeylog();
+      // From here the session log can take no more events: the bus takes none either.
+      await bus.close();
       await store.close();
     },
   };

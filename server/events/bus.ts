@@ -15,6 +15,7 @@ export class EventBus {
   readonly #failedOnce = new Set<EventListener>();
   #queue: ProxyEvent[] = [];
   #scheduled = false;
+  #closed = false;
   #idle: Array<() => void> = [];
   readonly #onListenerError: (error: unknown, listenerIndex: number) => void;
 
@@ -35,11 +36,22 @@ export class EventBus {
 
   /** Queues an event. Dispatch happens in a microtask batch, so emitting never runs listener code inline. */
   emit(event: ProxyEvent): void {
+    if (this.#closed) return;
     this.#queue.push(event);
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => this.#dispatch());
     }
+  }
+
+  /**
+   * Takes no more events, once the ones already emitted are delivered. Called at shutdown before the session log
+   * closes: work still in flight then (a DNS answer, a socket closing) would emit events the log can no longer hold,
+   * and no listener should show what the session does not contain.
+   */
+  async close(): Promise<void> {
+    await this.flushed();
+    this.#closed = true;
   }
 
   /** Resolves once every event emitted so far has reached every listener. */

@@ -54,4 +54,17 @@ describe('EventBus', () => {
     await bus.flushed();
     expect(seen).toEqual([]);
   });
+
+  it('delivers what was emitted before close(), and takes nothing after it', async () => {
+    const bus = new EventBus();
+    const seen: number[] = [];
+    bus.subscribe((e) => seen.push(e.at));
+    bus.emit(event(1));
+    const closing = bus.close();
+    bus.emit(event(2)); // still before the close completes: delivered
+    await closing;
+    bus.emit(event(3));
+    await bus.flushed();
+    expect(seen).toEqual([1, 2]);
+  });
 });
