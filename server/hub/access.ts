@@ -91,6 +91,19 @@ export function tokenCookie(token: string): string {
   return `${TOKEN_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`;
 }
 
+/**
+ * The request target as a URL, or null when it does not parse. Origin-form (`/ws?x=1`) is the norm; absolute-form
+ * (`http://host/ws`, RFC 9112 §3.2.2) is accepted too, since Host was already checked. The base is fixed, so an odd
+ * Host header cannot make a valid path unparsable.
+ */
+export function requestTarget(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://mitmlab.invalid');
+  } catch {
+    return null;
+  }
+}
+
 /** True when a request carries a proxy's marks (RFC 9110 §7.6.3 Via, RFC 7239 Forwarded): it came through a proxy. */
 export function looksProxied(headers: IncomingHttpHeaders): boolean {
   return headers.via !== undefined || headers.forwarded !== undefined || headers['x-forwarded-for'] !== undefined;

@@ -1,7 +1,7 @@
 // The live view's HTTP server: static app, REST API and the WebSocket at /ws, all behind the same checks
 // (access.ts): Host header, token, and for the WebSocket the Origin. Thin I/O: the logic lives in the modules it wires.
 
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { existsSync } from 'node:fs';
@@ -14,6 +14,7 @@ import {
   hostAllowed,
   originAllowed,
   presentedToken,
+  requestTarget,
   tokenCookie,
   tokensEqual,
   type AccessPolicy,
@@ -106,7 +107,11 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       sendText(res, 403, `mitmlab live view: refused Host "${req.headers.host ?? ''}". Use http://${displayHost(options.host)}:${policy.port}/ (DNS rebinding protection).`);
       return;
     }
-    const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
+    const url = requestTarget(req.url);
+    if (url === null) {
+      sendText(res, 400, `mitmlab live view: the request target "${req.url ?? ''}" is not a valid URL.`);
+      return;
+    }
     const origin = req.headers.origin;
     if (origin !== undefined && !originAllowed(origin, policy)) {
       sendText(res, 403, 'mitmlab live view: cross-origin requests are refused.');
@@ -147,11 +152,12 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const refuse = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Forbidden'}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
     };
     socket.on('error', () => socket.destroy());
     if (!hostAllowed(req.headers.host, policy)) return refuse(403, 'refused Host (DNS rebinding protection)');
-    const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
+    const url = requestTarget(req.url);
+    if (url === null) return refuse(400, 'the request target is not a valid URL');
     if (url.pathname !== WS_PATH) return refuse(404, 'no WebSocket here');
     const presented = presentedToken(req.headers);
     if (presented === null || !tokensEqual(presented.token, options.token)) return refuse(401, UNAUTHORIZED);

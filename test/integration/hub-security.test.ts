@@ -125,6 +125,26 @@ describe('hub access control', () => {
     }
   });
 
+  it('answers 400 to a request target that is not a URL, upgrade or not, and stays up', async () => {
+    const raw = (text: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect(t.hub.port, '127.0.0.1', () => socket.write(text));
+        let answer = '';
+        socket.on('data', (d: Buffer) => (answer += d.toString()));
+        socket.on('end', () => resolve(answer));
+        socket.on('error', reject);
+        setTimeout(() => socket.end(), 2000);
+      });
+    const host = `Host: 127.0.0.1:${t.hub.port}\r\nX-Mitmlab-Token: ${t.token}\r\n`;
+    const upgrade = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    for (const target of ['http://[/ws', 'http://a:99999/ws']) {
+      expect(await raw(`GET ${target} HTTP/1.1\r\n${host}${upgrade}\r\n`), target).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[^]*not a valid URL/);
+      expect(await raw(`GET ${target} HTTP/1.1\r\n${host}Connection: close\r\n\r\n`), target).toMatch(/^HTTP\/1\.1 400 [^]*not a valid URL/);
+    }
+    // Absolute-form targets that parse are served by path (RFC 9112 §3.2.2), and the hub is still up.
+    expect(await raw(`GET http://127.0.0.1:${t.hub.port}/api/sessions HTTP/1.1\r\n${host}Connection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 200/);
+  });
+
   it('refuses cross-origin REST requests', async () => {
     const answer = await request(t, '/api/selftest', { origin: 'http://evil.test', cookie: `mitmlab_token=${t.token}` }, 'POST');
     expect(answer.status).toBe(403);
