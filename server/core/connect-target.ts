@@ -1,4 +1,5 @@
-// The authority in `CONNECT host:port HTTP/1.1` (RFC 9110 §9.3.6: authority-form, host and port both required).
+// The authority in `CONNECT host:port HTTP/1.1` (RFC 9110 §9.3.6: authority-form, host and port both required),
+// and in a Host header (RFC 9110 §7.2: the port is optional there).
 // Pure. The result is a validated, normalized host: never a path, so no CONNECT target can reach the filesystem.
 
 import { normalizeHost } from '../certs/hostnames.js';
@@ -9,36 +10,66 @@ export type ConnectTarget =
 
 /** Parses and validates a CONNECT request target. */
 export function parseConnectTarget(authority: string | undefined): ConnectTarget {
-  if (!authority) return { ok: false, reason: 'the CONNECT target is empty' };
-  if (authority.length > 300) return { ok: false, reason: 'the CONNECT target is too long' };
+  const parsed = parseAuthority(authority, 'the CONNECT target', true);
+  return parsed.ok ? { ...parsed, port: parsed.port! } : parsed;
+}
+
+/** A Host field value (RFC 9110 §7.2: uri-host [ ":" port ]), validated like a CONNECT target with an optional port. */
+export function parseHostField(value: string): { ok: true; host: string; port: number | null } | { ok: false; reason: string } {
+  return parseAuthority(value, 'the Host header', false);
+}
+
+function parseAuthority(
+  authority: string | undefined,
+  what: string,
+  portRequired: boolean,
+): { ok: true; host: string; kind: 'dns' | 'ip'; port: number | null } | { ok: false; reason: string } {
+  const shape = portRequired ? 'host:port' : 'host or host:port';
+  if (!authority) return { ok: false, reason: `${what} is empty` };
+  if (authority.length > 300) return { ok: false, reason: `${what} is too long` };
   let hostPart: string;
-  let portPart: string;
+  let portPart: string | null;
   if (authority.startsWith('[')) {
     // IPv6 literal: [addr]:port (RFC 3986 §3.2.2).
     const close = authority.indexOf(']');
-    if (close < 0 || authority[close + 1] !== ':') return { ok: false, reason: 'the CONNECT target must be host:port' };
+    const rest = close < 0 ? '' : authority.slice(close + 1);
+    if (close < 0 || (rest !== '' && !rest.startsWith(':')) || (rest === '' && portRequired)) return { ok: false, reason: `${what} must be ${shape}` };
     hostPart = authority.slice(1, close);
-    portPart = authority.slice(close + 2);
+    portPart = rest === '' ? null : rest.slice(1);
   } else {
     const colon = authority.lastIndexOf(':');
-    if (colon <= 0) return { ok: false, reason: 'the CONNECT target must be host:port' };
-    hostPart = authority.slice(0, colon);
-    portPart = authority.slice(colon + 1);
+    if (colon === 0 || (colon < 0 && portRequired)) return { ok: false, reason: `${what} must be ${shape}` };
+    hostPart = colon < 0 ? authority : authority.slice(0, colon);
+    portPart = colon < 0 ? null : authority.slice(colon + 1);
     // An IPv6 literal must be bracketed, or "::1:443" would be ambiguous (RFC 3986 §3.2.2).
-    if (hostPart.includes(':')) return { ok: false, reason: 'an IPv6 address in a CONNECT target must be in brackets: [::1]:443' };
+    if (hostPart.includes(':')) return { ok: false, reason: `an IPv6 address in ${what} must be in brackets: [::1]:443` };
   }
-  if (!/^\d{1,5}$/.test(portPart)) return { ok: false, reason: `invalid port in CONNECT target: ${JSON.stringify(portPart)}` };
-  const port = Number(portPart);
-  if (port < 1 || port > 65535) return { ok: false, reason: `port ${port} is out of range 1–65535` };
+  let port: number | null = null;
+  if (portPart !== null) {
+    if (!/^\d{1,5}$/.test(portPart)) return { ok: false, reason: `invalid port in ${what}: ${JSON.stringify(portPart)}` };
+    port = Number(portPart);
+    if (port < 1 || port > 65535) return { ok: false, reason: `port ${port} is out of range 1–65535` };
+  }
   const host = normalizeHost(hostPart);
-  if (host.kind === 'invalid') return { ok: false, reason: `invalid host in CONNECT target: ${host.reason}` };
-  return host.kind === 'ip'
-    ? { ok: true, host: host.address, kind: 'ip', port }
-    : { ok: true, host: host.name, kind: 'dns', port };
+  if (host.kind === 'invalid') return { ok: false, reason: `invalid host in ${what}: ${host.reason}` };
+  return host.kind === 'ip' ? { ok: true, host: host.address, kind: 'ip', port } : { ok: true, host: host.name, kind: 'dns', port };
 }
 
 /** `host:port` for URLs and messages, bracketing IPv6 literals. */
 export function formatAuthority(host: string, port: number, defaultPort?: number): string {
   const h = host.includes(':') ? `[${host}]` : host;
   return port === defaultPort ? h : `${h}:${port}`;
+}
+
+/**
+ * Why a request's Host fields are unacceptable, or null when they are fine. RFC 9112 §3.2: an HTTP/1.1 request needs
+ * exactly one Host field with a valid value (HTTP/1.0 may omit it); two could disagree about the target.
+ */
+export function hostFieldProblem(rawHeaders: readonly string[], httpVersion: string): string | null {
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'host') values.push(rawHeaders[i + 1] ?? '');
+  if (values.length > 1) return 'The request has more than one Host header field (RFC 9112 §3.2).';
+  if (values.length === 0) return httpVersion === '1.0' ? null : 'The request has no Host header field, which HTTP/1.1 requires (RFC 9112 §3.2).';
+  const parsed = parseHostField(values[0]!);
+  return parsed.ok ? null : `The Host header field ${JSON.stringify(values[0]!.slice(0, 200))} is not a valid host[:port]: ${parsed.reason} (RFC 9110 §7.2).`;
 }

@@ -211,6 +211,9 @@ function send(
   let sentAt = -1;
   let responseAt = -1;
   let clientGone = false;
+  /** mitmlab itself broke off the answer to the browser, and said why: its 'close' is not the client leaving. */
+  let brokenOff = false;
+  let resetReported = false;
   let laneReleased = false;
   const releaseLane = (reusable: boolean): void => {
     if (!lane || laneReleased) return;
@@ -260,14 +263,16 @@ function send(
   // The browser may leave at any point — also after sending its whole request, before the origin answers: then the
   // origin exchange is abandoned at once (its connection is not reusable) instead of lingering to a timeout.
   res.once('close', () => {
-    if (res.writableFinished || clientGone) return;
+    if (res.writableFinished || clientGone || brokenOff) return;
     clientGone = true;
     if (!upstreamResponse) {
       upstreamReq.destroy();
       releaseLane(false);
+      const sentAll = req.complete;
       // A connection Node closed over a malformed request is reported as such (400) by the request side.
       setImmediate(() => {
-        if (!parseErrorOf(req.socket)) flow.proxyError('client-aborted', 'The client disconnected before the response arrived.');
+        if (parseErrorOf(req.socket)) return;
+        flow.proxyError('client-aborted', sentAll ? 'The client disconnected before the response arrived.' : 'The client disconnected before sending the whole request body.');
       });
     } else if (!upstreamResponse.complete) {
       upstreamResponse.destroy();
@@ -297,6 +302,8 @@ function send(
     // A parse error after a complete response (extra bytes after the body) changes nothing for this exchange.
     if (clientGone || upstreamResponse?.complete) return;
     if (res.headersSent) {
+      brokenOff = true;
+      resetReported = true;
       res.destroy();
       flow.proxyError('upstream-reset', `The origin ${target.host} broke off the response: ${error.message}`);
       return;
@@ -327,13 +334,17 @@ function send(
     upstreamRes.on('data', (chunk: Buffer) => capture.push(chunk));
     upstreamRes.pipe(res);
     upstreamRes.once('error', () => {
-      if (!res.destroyed) res.destroy();
+      if (res.destroyed) return;
+      brokenOff = true;
+      res.destroy();
     });
     upstreamRes.once('close', () => {
       const endAt = performance.now();
       if (!upstreamRes.complete) {
         if (clientGone) flow.proxyError('client-aborted', 'The client disconnected before receiving the whole response.');
-        else {
+        else if (!resetReported) {
+          brokenOff = true;
+          resetReported = true;
           if (!res.destroyed) res.destroy();
           flow.proxyError('upstream-reset', `The response from ${target.host} was cut off.`);
         }

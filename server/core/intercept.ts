@@ -7,6 +7,7 @@ import type http from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { leafKeyTypeFor } from '../certs/key-choice.js';
+import { normalizeHost } from '../certs/hostnames.js';
 import type { Endpoint } from '../protocol/events.js';
 import type { ClientHello } from '../protocol/tls.js';
 import { classifyClientFailure, classifyUpstreamFailure } from '../tls/failures.js';
@@ -74,6 +75,19 @@ export async function handleConnect(
   const sniffed = await sniffClientHello(socket, head, { silenceMs: SILENCE_MS, timeoutMs: ctx.config.timeouts.handshakeMs });
   switch (sniffed.kind) {
     case 'closed':
+      // Only bytes that still looked like the start of a TLS hello are ever buffered here; they deserve a record.
+      if (sniffed.buffered.length > 0) {
+        ctx.bus.emit({
+          type: 'tls-failed',
+          conn,
+          leg: 'client',
+          host: target.host,
+          cause: 'unknown',
+          alert: null,
+          message: `The client closed the tunnel to ${target.host} in the middle of its TLS ClientHello (${sniffed.buffered.length} bytes arrived); nothing was intercepted.`,
+          at: Date.now(),
+        });
+      }
       socket.destroy();
       return;
     case 'silent':
@@ -98,6 +112,15 @@ export async function handleConnect(
   const sni = sniffed.hello.serverName;
   if (matchesAny([target.host, sni], ctx.config.passthrough)) {
     return relayTunnel(ctx, conn, socket, target.host, target.port, 'passthrough', sniffed.buffered);
+  }
+  // RFC 6066 §3: SNI is a host name. One that is not (spaces, a wildcard, a bad A-label) cannot go into a certificate,
+  // so the client would refuse whatever mitmlab forged: say why instead of blaming the lab CA.
+  const sniHost = sni === null ? null : normalizeHost(sni);
+  if (sniHost?.kind === 'invalid') {
+    const message = `The client asked for ${JSON.stringify(sni!.slice(0, 200))} in its SNI, which is not a valid host name (${sniHost.reason}); mitmlab cannot forge a certificate for it and closed the connection.`;
+    ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: target.host, cause: 'unknown', alert: null, message, at: Date.now() });
+    socket.destroy();
+    return;
   }
   await intercept(ctx, httpLayer, socket, conn, client, target, sni, sniffed.hello, sniffed.message, sniffed.buffered);
 }

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../protocol/events.js';
 import { normalizeHost } from '../certs/hostnames.js';
-import { formatAuthority, parseConnectTarget } from './connect-target.js';
+import { formatAuthority, hostFieldProblem, parseConnectTarget } from './connect-target.js';
 import type { ProxyContext } from './context.js';
 import { connectTcp } from './destination.js';
 import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
@@ -53,6 +53,12 @@ interface ClientConnection extends ExchangeSite {
 /** Starts the proxy listener. The context's loop guard must already list the live view's port, if any. */
 export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
   const connections = new Map<Socket, ClientConnection>();
+  /** The requests each connection has in flight (parsed, response not yet closed). */
+  const inFlight = new WeakMap<{ active: number }, Set<http.IncomingMessage>>();
+  /** An error page that waits for the answers to the requests parsed before the malformed one. */
+  const refuseWhenAnswered = new WeakMap<{ active: number }, () => void>();
+  /** Connections already refused for a parse error. */
+  const refused = new WeakSet<Duplex>();
   const plainAgent = new PlainAgent(ctx);
   const serverOptions: http.ServerOptions = {
     maxHeaderSize: ctx.config.maxHeaderSize,
@@ -62,6 +68,8 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     // Node checks --headers-timeout on this period; its default (30 s) would make the limit that coarse.
     connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(ctx.config.timeouts.headersMs / 4))),
     noDelay: true,
+    // A missing Host gets mitmlab's own 400 with a reason and an event (refuseBadHost), not Node's empty one.
+    requireHostHeader: false,
   };
   const front = http.createServer(serverOptions);
   const inner = http.createServer(serverOptions);
@@ -119,8 +127,8 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       res.end(`${url.title}: ${url.detail}\n`);
       return;
     }
-    if (refuseDuplicateHost(req, res, site.conn)) return;
-    holdPipelining(req.socket, res, site);
+    if (refuseBadHost(req, res, site.conn)) return;
+    holdPipelining(req, res, site);
     forwardExchange(ctx, site, req, res, {
       host: url.host,
       port: url.port,
@@ -177,13 +185,15 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     const state = interceptedConnection(req.socket);
     if (!state) return void res.destroy();
     state.requests++;
-    if (refuseDuplicateHost(req, res, state.conn)) return;
-    holdPipelining(req.socket, res, state);
+    if (refuseBadHost(req, res, state.conn)) return;
+    holdPipelining(req, res, state);
     ctx.recentUse.mark(state.client.address, state.certHost, Date.now());
     // Absolute-form targets are allowed inside the tunnel too (RFC 9112 §3.2.2); their path is what goes upstream.
     const absolute = /^https?:\/\//i.test(req.url ?? '') ? safeUrl(req.url!) : null;
     const path = absolute ? `${absolute.pathname}${absolute.search}` : req.url?.startsWith('/') ? req.url : '/';
-    const url = `https://${req.headers.host ?? state.authority}${path}`;
+    // The URL names where the request really goes, the tunnel's authority, as for WebSockets below; the Host line
+    // the client sent stays visible among the recorded headers.
+    const url = `https://${state.authority}${path}`;
     if (state.failure || !state.lane) {
       answerWithError(ctx, state, req, res, url, state.failure ?? failureAnswer(state.target.host, state.target.port, null));
       return;
@@ -233,11 +243,21 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
    * would otherwise make the server parse and hold them all (each with its flow and buffers): past a few in flight,
    * stop reading from it until answers go out.
    */
-  function holdPipelining(socket: Duplex, res: http.ServerResponse, counter: { active: number }): void {
+  function holdPipelining(req: http.IncomingMessage, res: http.ServerResponse, counter: { active: number }): void {
+    const socket = req.socket;
     counter.active++;
+    let requests = inFlight.get(counter);
+    if (!requests) inFlight.set(counter, (requests = new Set()));
+    requests.add(req);
     if (counter.active > MAX_IN_FLIGHT) socket.pause();
     res.once('close', () => {
       counter.active--;
+      requests.delete(req);
+      if (requests.size === 0) {
+        const refusal = refuseWhenAnswered.get(counter);
+        refuseWhenAnswered.delete(counter);
+        if (refusal) return refusal();
+      }
       if (counter.active <= MAX_IN_FLIGHT && socket.isPaused()) socket.resume();
     });
   }
@@ -253,12 +273,13 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     socket.destroy();
   }
 
-  function refuseDuplicateHost(req: http.IncomingMessage, res: http.ServerResponse, conn: string): boolean {
-    let hosts = 0;
-    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
-    if (hosts <= 1) return false;
-    // RFC 9112 §3.2: a request with more than one Host field gets 400 (the two could disagree about the target).
-    const detail = 'The request has more than one Host header field (RFC 9112 §3.2).';
+  /**
+   * RFC 9112 §3.2: an HTTP/1.1 request without Host, with more than one, or with one that is not a valid
+   * `host[:port]` (RFC 9110 §7.2) gets a 400.
+   */
+  function refuseBadHost(req: http.IncomingMessage, res: http.ServerResponse, conn: string): boolean {
+    const detail = hostFieldProblem(req.rawHeaders, req.httpVersion);
+    if (detail === null) return false;
     emitError(conn, 'bad-request', 400, detail);
     res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
     res.end(`Malformed request: ${detail}\n`);
@@ -274,8 +295,18 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       if (error.code?.startsWith('HPE_') && error.code !== 'HPE_INVALID_EOF_STATE') markParseError(socket, error);
       const answer = clientErrorAnswer(error);
       if (!answer) return void socket.destroy();
+      // The parser repeats its error for every later chunk: one event and one answer per connection.
+      if (refused.has(socket)) return;
+      refused.add(socket);
       emitError(conn, answer.code, answer.status, answer.detail);
-      // A response already on its way cannot be followed by an error page (it would land inside its body).
+      // Requests parsed before the malformed one are answered first, in order (RFC 9112 §9.3.2), and the error page
+      // follows them. A request still in flight whose own body is the malformed part cannot be answered: refuse now.
+      const counter = connections.get(socket as Socket) ?? intercepted;
+      const requests = counter ? inFlight.get(counter) : undefined;
+      if (counter && requests && requests.size > 0 && [...requests].every((req) => req.complete)) {
+        refuseWhenAnswered.set(counter, () => refuse(socket, answer));
+        return;
+      }
       const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
       if (current?.headersSent) return void socket.destroy();
       refuse(socket, answer);
