@@ -7,8 +7,16 @@ import { helpText, parseArgs, type Command } from './options.js';
 import { runSessionsCommand } from './sessions-command.js';
 import { displayPath, startMitmlab, startOptionsFrom } from './start.js';
 
+// A reader that goes away (`mitmlab sessions | head -1`) closes the pipe: Node then reports EPIPE as an 'error' that,
+// unhandled, crashes with a stack trace. Lines for a reader that left are dropped instead; the command carries on.
+let stdoutClosed = false;
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  stdoutClosed = true;
+});
+
 const io = {
-  stdout: (text: string) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  stdout: (text: string) => void (stdoutClosed || process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)),
   stderr: (text: string) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
   isTTY: Boolean(process.stderr.isTTY),
   // Binary exports (pcapng) stream to stdout as bytes; progress redraws in place on stderr.
@@ -28,17 +36,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     io.stdout(helpText(command as Command));
     return 0;
   }
+  // Only `ca` takes a word after the command (its action); a stray word elsewhere is a mistake, not something to ignore.
+  const extra = command === 'ca' ? sub[1] : sub[0];
+  if (extra !== undefined) {
+    io.stderr(`mitmlab: unexpected argument ${JSON.stringify(extra)} (see mitmlab ${command} --help)`);
+    return 2;
+  }
   switch (command) {
     case 'start':
-      if (sub.length > 0) {
-        io.stderr(`mitmlab: unexpected argument ${JSON.stringify(sub[0])} (see mitmlab --help)`);
-        return 2;
-      }
       return runStart(startOptionsFrom(options), Boolean(options['quiet']));
     case 'ca': {
       const action = sub[0] ?? 'show';
       if (!['init', 'show', 'export', 'rotate'].includes(action)) {
         io.stderr(`mitmlab: unknown ca action ${JSON.stringify(action)} (init, show, export, rotate)`);
+        return 2;
+      }
+      if (action !== 'export' && (options['format'] !== null || options['out'] !== null)) {
+        io.stderr(`mitmlab: --format and --out apply to "ca export" only, not "ca ${action}"`);
         return 2;
       }
       const format = (options['format'] as string | null) ?? 'pem';

@@ -129,6 +129,9 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     }
     const raw = eq > 0 ? arg.slice(eq + 1) : args[++i];
     if (raw === undefined) return { ok: false, error: `--${spec.name} needs a value (${spec.arg ?? 'VALUE'})` };
+    // `--session --quiet` forgot the value: taking the next option as it would record a session named "--quiet".
+    // A value that really starts with "--" can still be given as --name=VALUE.
+    if (eq < 0 && raw.startsWith('--')) return { ok: false, error: `--${spec.name} needs a value (${spec.arg ?? 'VALUE'}), not the option ${raw}` };
     const converted = convert(spec, raw);
     if (typeof converted === 'object' && converted !== null && 'error' in converted) return { ok: false, error: converted.error };
     if (spec.kind === 'list') (options[spec.name] as string[]).push(raw);
@@ -139,6 +142,9 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     if (!spec.validate || value === null || value === undefined) continue;
     const error = (spec.validate as (v: unknown) => string | null)(value);
     if (error) return { ok: false, error };
+  }
+  if (command === 'start' && !options['no-ui'] && options['listen-port'] !== 0 && options['listen-port'] === options['ui-port']) {
+    return { ok: false, error: `--listen-port and --ui-port are both ${options['listen-port']}: the proxy and the live view need a port each` };
   }
   return { ok: true, command, sub, options };
 }

@@ -13,7 +13,7 @@ import { loadOrCreateLeafKeys, type LeafKeyChoice } from '../certs/leaf-key.js';
 import { DEFAULT_TIMEOUTS, type ProxyConfig } from '../core/config.js';
 import type { ProxyContext } from '../core/context.js';
 import { parseCidr, type OwnEndpoints } from '../core/policy.js';
-import { startProxy } from '../core/proxy.js';
+import { startProxy, type RunningProxy } from '../core/proxy.js';
 import { RecentUse } from '../core/recent-use.js';
 import { CertMemo } from '../core/cert-memo.js';
 import { OriginNames } from '../core/origin-names.js';
@@ -23,6 +23,7 @@ import { TrustStore } from '../tls/verification.js';
 import { normalizeHost } from '../certs/hostnames.js';
 import { readConnectionEvents } from '../store/history.js';
 import { SessionStore } from '../store/session-store.js';
+import { applyRetention, deleteSession } from '../store/sessions.js';
 import { startHub, type Hub } from '../hub/hub.js';
 import { loadOrCreateToken } from '../hub/token.js';
 import { hubExporter, hubSessions } from './hub-adapters.js';
@@ -167,7 +168,6 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     dataDir: options.dataDir,
     ...(options.session ? { session: options.session } : {}),
     flowCap: options.flowCap,
-    ...(options.retain ? { retain: options.retain } : {}),
     onWarning: warn,
   });
   store.attach(bus);
@@ -199,38 +199,37 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
 
   // The live view starts first so its port is known to the loop guard before the proxy accepts anything.
   let hub: Hub | null = null;
-  const proxyPorts: number[] = [];
+  let proxy: RunningProxy | null = null;
+  const proxyPorts: number[] = []; // filled in once the proxy has its port
   let token: string | null = null;
-  if (options.ui) {
-    token = await loadOrCreateToken(options.dataDir);
-    hub = await startHub({
-      // The live view always binds loopback: --listen-host opens the proxy to a classroom, never the live view.
-      host: '127.0.0.1',
-      port: options.uiPort,
-      token,
-      bus,
-      blobs: store.blobs,
-      staticDir: uiDir(),
-      flows: () => store.flows(),
-      sessionId: store.id,
-      sessions: hubSessions(options.dataDir, store.id, () => bus.flushed().then(() => store.flush())),
-      exporter: hubExporter(options.dataDir, store.id, () => bus.flushed().then(() => store.flush())),
-      history: { connEvents: (conn) => readConnectionEvents(options.dataDir, store.id, conn) },
-      caFiles: {
-        pemPath: ca.certPath,
-        derPath: ca.derPath,
-        sha256: ca.sha256Fingerprint,
-        spki: ca.spkiSha256Base64,
-        subject: ca.subject,
-        notAfter: ca.notAfter.toISOString(),
-      },
-      proxyPorts, // filled in below, once the proxy has its port
-    });
-    own.ports.push(hub.port);
+  const stopAll = async (): Promise<void> => {
+    await hub?.close();
+    await proxy?.close();
+    await bus.flushed();
+    await closeKeylog();
+    // From here the session log can take no more events: the bus takes none either.
+    await bus.close();
+    await store.close();
+  };
+
+  try {
+    if (options.ui) {
+      token = await loadOrCreateToken(options.dataDir);
+      hub = await startLiveView(options, { token, bus, store, ca, proxyPorts });
+      own.ports.push(hub.port);
+    }
+    proxy = await startProxy(ctx);
+  } catch (error) {
+    // A start that fails (a port in use) leaves nothing behind: no server still listening, and no empty session
+    // that would become "latest".
+    await stopAll();
+    if (store.meta().eventCount === 0) await deleteSession(options.dataDir, store.id).catch(() => {});
+    throw error;
   }
-  const proxy = await startProxy(ctx);
   own.ports.push(proxy.port);
   proxyPorts.push(proxy.port);
+  // --retain deletes older sessions only once this one is really recording.
+  if (options.retain) await applyRetention(options.dataDir, options.retain, { exclude: store.id, onWarning: warn });
   if (!isLoopback(options.listenHost)) {
     warnings.push(
       `the proxy listens on ${options.listenHost}: anyone who can reach it, and is in --allow, sends their traffic through this machine, and everyone's plaintext will be visible here.`,
@@ -249,16 +248,39 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     ctx,
     warnings,
     store,
-    close: async () => {
-      await hub?.close();
-      await proxy.close();
-      await bus.flushed();
-      await closeKeylog();
-      // From here the session log can take no more events: the bus takes none either.
-      await bus.close();
-      await store.close();
-    },
+    close: stopAll,
   };
+}
+
+/** The live view, on loopback always: --listen-host opens the proxy to a classroom, never the live view. */
+function startLiveView(
+  options: StartOptions,
+  parts: { token: string; bus: EventBus; store: SessionStore; ca: LabCa; proxyPorts: number[] },
+): Promise<Hub> {
+  const { token, bus, store, ca, proxyPorts } = parts;
+  const flushed = (): Promise<void> => bus.flushed().then(() => store.flush());
+  return startHub({
+    host: '127.0.0.1',
+    port: options.uiPort,
+    token,
+    bus,
+    blobs: store.blobs,
+    staticDir: uiDir(),
+    flows: () => store.flows(),
+    sessionId: store.id,
+    sessions: hubSessions(options.dataDir, store.id, flushed),
+    exporter: hubExporter(options.dataDir, store.id, flushed),
+    history: { connEvents: (conn) => readConnectionEvents(options.dataDir, store.id, conn) },
+    caFiles: {
+      pemPath: ca.certPath,
+      derPath: ca.derPath,
+      sha256: ca.sha256Fingerprint,
+      spki: ca.spkiSha256Base64,
+      subject: ca.subject,
+      notAfter: ca.notAfter.toISOString(),
+    },
+    proxyPorts,
+  });
 }
 
 async function readTrustFiles(files: readonly string[], extra: string | undefined): Promise<string[]> {

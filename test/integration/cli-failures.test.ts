@@ -1,0 +1,107 @@
+// The CLI as a user meets it when something goes wrong: a start on a busy port exits (it used to hang with the live
+// view still up) and leaves the recorded sessions as they were (it used to apply --retain first, and leave an empty
+// "latest"); a missing option value is not filled with the next option; a reader that closes the pipe early gets
+// no stack trace.
+
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, startCli } from '../helpers/cli-process.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'mitmlab-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs the real bin to completion: exit code and everything printed. */
+function run(args: readonly string[], options: { closeStdout?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, MITMLAB_FROM_SOURCE: '1', SSLKEYLOGFILE: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    // A reader that left before anything was written, like `| head -0`.
+    if (options.closeStdout) child.stdout.destroy();
+    else child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('a start that fails', () => {
+  it('on a busy port exits 1, closes what it opened and keeps every recorded session, even with --retain 1', async () => {
+    const dataDir = path.join(dir, 'data');
+    const caDir = path.join(dir, 'ca');
+    // One real session to keep.
+    const first = await startCli(['--data-dir', dataDir, '--ca-dir', caDir, '--listen-port', '0', '--no-ui']);
+    expect(await first.stop()).toBe(0);
+    const before = await readdir(path.join(dataDir, 'sessions'));
+    expect(before).toHaveLength(1);
+
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyPort = (busy.address() as net.AddressInfo).port;
+    try {
+      // The live view starts first and succeeds, then the proxy's port is taken: the live view must close too.
+      const proxyBusy = await run(['--data-dir', dataDir, '--ca-dir', caDir, '--listen-port', String(busyPort), '--ui-port', '0', '--retain', '1']);
+      expect(proxyBusy.code).toBe(1);
+      expect(proxyBusy.stderr).toContain('port already in use');
+      const uiBusy = await run(['--data-dir', dataDir, '--ca-dir', caDir, '--listen-port', '0', '--ui-port', String(busyPort), '--session', 'lab']);
+      expect(uiBusy.code).toBe(1);
+    } finally {
+      busy.close();
+    }
+    expect(await readdir(path.join(dataDir, 'sessions'))).toEqual(before);
+    const listed = await run(['sessions', '--data-dir', dataDir]);
+    expect(listed.stdout).toContain(before[0]);
+    expect(listed.stdout).not.toContain('recording');
+  });
+
+  it('the same port for the proxy and the live view is refused before anything starts', async () => {
+    const answer = await run(['--listen-port', '18999', '--ui-port', '18999', '--data-dir', path.join(dir, 'never')]);
+    expect(answer.code).toBe(2);
+    expect(answer.stderr).toContain('--listen-port and --ui-port are both 18999');
+    await expect(readdir(path.join(dir, 'never'))).rejects.toThrow();
+  });
+});
+
+describe('usage mistakes get exit code 2 and a reason', () => {
+  it.each([
+    [['--session', '--quiet', '--listen-port', '0', '--no-ui'], '--session needs a value (NAME), not the option --quiet'],
+    [['ca', 'export', '-o', '--format', 'der'], '--out needs a value (FILE), not the option --format'],
+    [['export', '--session', '--format', 'jsonl'], '--session needs a value'],
+    [['export', '--format', 'har', 'latest'], 'unexpected argument "latest"'],
+    [['sessions', 'lab1'], 'unexpected argument "lab1"'],
+    [['ca', 'show', '-o', 'f'], '--format and --out apply to "ca export" only, not "ca show"'],
+    [['ca', 'rotate', '--format', 'der'], '--format and --out apply to "ca export" only, not "ca rotate"'],
+  ])('mitmlab %j', async (args, message) => {
+    // Run in the temp folder: a mistake that slipped through would write there, and the test would still fail.
+    const answer = await run(args);
+    expect(answer.code).toBe(2);
+    expect(answer.stderr).toContain(message);
+  });
+
+  it('a value that starts with -- can still be given as --name=VALUE', async () => {
+    const answer = await run(['sessions', '--data-dir=--odd']);
+    expect(answer.code).toBe(0);
+    expect(answer.stdout).toContain('No sessions in --odd');
+  });
+});
+
+describe('a reader that closes the pipe', () => {
+  it('mitmlab sessions | (closed) → no stack trace, exit 0', async () => {
+    const answer = await run(['sessions', '--data-dir', path.join(dir, 'data')], { closeStdout: true });
+    expect(answer.stderr).toBe('');
+    expect(answer.code).toBe(0);
+  });
+});
