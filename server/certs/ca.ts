@@ -8,7 +8,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { buildCaCertificate, keyIdentifier } from './ca-profile.js';
 import { CertError, isErrno } from './errors.js';
-import { describeNameConstraints, parsePermit, type PermittedNames } from './name-constraints.js';
+import type { HostName } from './hostnames.js';
+import { constraintsPermit, describeNameConstraints, parsePermit, type PermittedNames } from './name-constraints.js';
 import { OID } from './asn1-build.js';
 import { ensurePrivateDir, errorText, modeWarnings, readIfExists, withLock, writeFileAtomic } from './secure-files.js';
 import { certificatePem, keyTypeOf, randomSerial, type KeyType } from './sign.js';
@@ -70,6 +71,8 @@ export interface LabCa {
   notAfter: Date;
   /** The NameConstraints in words (`permit DNS:lab.test`…), empty when unconstrained. */
   nameConstraints: string[];
+  /** Whether the NameConstraints (--ca-permit) let this CA vouch for a name; always true when unconstrained. */
+  permits(host: HostName): boolean;
   /** True when this call created the CA. */
   created: boolean;
   /** Problems worth telling the user that do not stop mitmlab (e.g. a key readable by others). */
@@ -250,6 +253,7 @@ async function loadCa(paths: ReturnType<typeof caPaths>, certPemBytes: Buffer, k
     notBefore: new Date(cert.validFrom),
     notAfter,
     nameConstraints: ncExt ? describeNameConstraints(ncExt.value) : [],
+    permits: ncExt ? (host) => constraintsPermit(ncExt.value, host) : () => true,
     created,
     warnings,
     daysLeft: (now = new Date()) => Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS),

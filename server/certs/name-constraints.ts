@@ -2,7 +2,7 @@
 // suffixes and IP ranges, so a leaked lab CA key cannot be used against the open web. Pure.
 
 import { childrenOf, contentOf, readTlv } from './der.js';
-import { normalizeHost } from './hostnames.js';
+import { normalizeHost, type HostName } from './hostnames.js';
 import { ipToBytes, prefixMask } from './ip-bytes.js';
 import { dnsName, ipAddress, seq, tagged, type Node } from './asn1-build.js';
 
@@ -99,4 +99,46 @@ function ipText(bytes: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
   return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
+}
+
+/**
+ * Whether a CA with this NameConstraints value may vouch for `host` (RFC 5280 §4.2.1.10): a name of a form the
+ * permitted subtrees list must be within one of them, and within none of the excluded ones. A DNS subtree covers the
+ * name itself and every name below it. A value that does not parse permits everything, as if there were none:
+ * the CA was loaded and checked by OpenSSL already, so this only decides which names to put in a leaf.
+ */
+export function constraintsPermit(value: Buffer, host: HostName): boolean {
+  const top = readTlv(value, 0);
+  const trees = top && top.tag === 0x30 ? childrenOf(value, top) : null;
+  const wantTag = host.kind === 'dns' ? 0x82 : 0x87;
+  const hostBytes = host.kind === 'ip' ? ipToBytes(host.address) : null;
+  let listed = false;
+  let permitted = false;
+  for (const tree of trees ?? []) {
+    const permit = tree.tag === 0xa0;
+    if (!permit && tree.tag !== 0xa1) continue;
+    for (const subtree of childrenOf(value, tree) ?? []) {
+      const base = childrenOf(value, subtree)?.[0];
+      if (!base || base.tag !== wantTag) continue;
+      const bytes = contentOf(value, base);
+      const within = host.kind === 'dns' ? dnsWithin(host.name, bytes.toString('latin1')) : hostBytes !== null && ipWithin(hostBytes, bytes);
+      if (!permit && within) return false;
+      if (permit) {
+        listed = true;
+        permitted ||= within;
+      }
+    }
+  }
+  return !listed || permitted;
+}
+
+function dnsWithin(name: string, constraint: string): boolean {
+  const suffix = constraint.replace(/^\./, '').toLowerCase();
+  return suffix === '' || name === suffix || name.endsWith(`.${suffix}`);
+}
+
+function ipWithin(address: Buffer, range: Buffer): boolean {
+  if (range.length !== address.length * 2) return false;
+  for (let i = 0; i < address.length; i++) if ((address[i]! & range[address.length + i]!) !== (range[i]! & range[address.length + i]!)) return false;
+  return true;
 }

@@ -179,6 +179,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     blobs: store.blobs,
     certs,
     caDer: ca.certDer,
+    caLimits: ca,
     trust,
     certMemo: new CertMemo(trust),
     originNames: new OriginNames(),

@@ -2,6 +2,7 @@
 // sink, certificates and the upstream trust settings.
 
 import type { SecureContext } from 'node:tls';
+import type { LabCa } from '../certs/ca.js';
 import type { CertCache } from '../certs/context-cache.js';
 import type { BlobSink } from '../events/blob-sink.js';
 import type { EventBus } from '../events/bus.js';
@@ -20,6 +21,8 @@ export interface ProxyContext {
   certs: CertCache;
   /** The lab CA certificate (DER), shown as the forged chain's root. */
   caDer: Buffer;
+  /** The lab CA's --ca-permit limits, to explain a certificate refused for a name outside them. */
+  caLimits: Pick<LabCa, 'permits' | 'nameConstraints'>;
   /** Trust anchors for origins, parsed once, for the four-check verification. */
   trust: TrustStore;
   /** Certificate summaries and verdicts, computed once per distinct certificate. */

@@ -15,7 +15,7 @@ import type { ConnectTarget } from './connect-target.js';
 import type { ProxyContext } from './context.js';
 import type { ExchangeSite } from './http-exchange.js';
 import { LegRecorder } from './leg-recorder.js';
-import { forgedNames, originSans } from './origin-names.js';
+import { forgedNames, originSans, withinCaPermit } from './origin-names.js';
 import { matchesAny } from './policy.js';
 import { sniffClientHello } from './sniff.js';
 import { establishedEvent } from './tls-established.js';
@@ -125,6 +125,12 @@ export async function handleConnect(
   await intercept(ctx, httpLayer, socket, conn, client, target, sni, sniffed.hello, sniffed.message, sniffed.buffered);
 }
 
+/** The CA's NameConstraints in words when they leave the host out, else null. */
+function outsideCaPermit(ctx: ProxyContext, certHost: string): readonly string[] | null {
+  const host = normalizeHost(certHost);
+  return host.kind !== 'invalid' && !ctx.caLimits.permits(host) ? ctx.caLimits.nameConstraints : null;
+}
+
 async function intercept(
   ctx: ProxyContext,
   httpLayer: http.Server,
@@ -156,7 +162,7 @@ async function intercept(
   // Handled below once the certificate is ready; a rejection during the mint must not go unhandled meanwhile.
   origin.catch(() => {});
   const predicted = ctx.originNames.predict(target.port, certHost);
-  const names = predicted ? [...predicted] : forgedNames(certHost, originSans((await origin).chain[0]));
+  const names = withinCaPermit(predicted ?? forgedNames(certHost, originSans((await origin).chain[0])), certHost, ctx.caLimits.permits);
   // EC P-256 for clients that take it (cheaper to sign), RSA for the rest: see key-choice.ts.
   const forged = await ctx.certs.get(names, leafKeyTypeFor(hello, { tls13: tls.DEFAULT_MAX_VERSION === 'TLSv1.3' })).catch((error: unknown) => {
     ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: 'internal', status: null, message: `Could not mint a certificate for ${certHost}: ${String(error)}`, at: Date.now() });
@@ -218,7 +224,7 @@ async function intercept(
     clearTimeout(handshakeTimer);
     // OpenSSL calls junk after the hello a "wrong version number"; the transcript knows it was not TLS at all.
     if (clientRecorder.transcript.brokenIn && code !== 'HANDSHAKE_TIMEOUT') code = 'NOT_TLS_AFTER_HELLO';
-    const failure = classifyClientFailure({ leg: 'client', host: certHost, code, peerAlert: clientRecorder.peerAlert() });
+    const failure = classifyClientFailure({ leg: 'client', host: certHost, code, peerAlert: clientRecorder.peerAlert(), outsideCaPermit: outsideCaPermit(ctx, certHost) });
     ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     clientTls.destroy();
     dropUpstream();

@@ -49,6 +49,19 @@ export function forgedNames(certHost: string, copied: readonly HostName[]): Host
   return [primary, ...copied.filter((name) => hostKey(name) !== hostKey(primary))];
 }
 
+/**
+ * The names a leaf may carry under a CA limited by --ca-permit (RFC 5280 §4.2.1.10): one name outside the limits
+ * makes the whole leaf invalid, and origin SANs copied next to the browser's name often are. When the browser's name
+ * is itself outside, nothing is removed: the client then refuses the leaf for the reason that really applies.
+ */
+export function withinCaPermit(names: readonly HostName[], certHost: string, permits: (host: HostName) => boolean): HostName[] {
+  const host = normalizeHost(certHost);
+  if (host.kind === 'invalid' || !permits(host)) return [...names];
+  const kept = names.filter((name) => permits(name));
+  // A copied wildcard outside the limits may have been the only name covering the browser's: then it goes first.
+  return namesCover(kept, host) ? kept : [host, ...kept];
+}
+
 /** Per port, the SAN list each name was last served under. Bounded: the oldest names are forgotten first. */
 export class OriginNames {
   readonly #byName = new Map<string, readonly HostName[]>();

@@ -18,6 +18,8 @@ export interface FailureFacts {
   code: string | undefined;
   /** The alert the peer sent, if the transcript decoded one (more precise than the error code). */
   peerAlert?: string | null;
+  /** The lab CA's NameConstraints in words, when they leave `host` out: then that, not trust, is why it was refused. */
+  outsideCaPermit?: readonly string[] | null;
 }
 
 // Alerts a TLS client sends when it does not accept the server's certificate (RFC 8446 §6.2):
@@ -35,6 +37,14 @@ export function alertFromErrorCode(code: string | undefined): string | null {
 export function classifyClientFailure(facts: FailureFacts): TlsFailure {
   const host = facts.host;
   const alert = facts.peerAlert ?? alertFromErrorCode(facts.code);
+  const rejected = (alert !== null && CERT_REJECT_ALERTS.has(alert)) || facts.code === 'SILENT_CERT_REJECT';
+  if (rejected && facts.outsideCaPermit) {
+    return {
+      cause: 'cert-rejected',
+      alert,
+      message: `The browser refused mitmlab's certificate for ${host}${alert ? ` (alert ${alert})` : ''}: the lab CA may only vouch for ${facts.outsideCaPermit.join(', ')} (--ca-permit), and ${host} is outside that. Add it with --passthrough to let it through untouched, or use a CA made for it.`,
+    };
+  }
   if (alert && CERT_REJECT_ALERTS.has(alert)) {
     return {
       cause: 'cert-rejected',

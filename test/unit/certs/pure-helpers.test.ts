@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { childrenOf, decodeOid, readTlv } from '../../../server/certs/der.js';
 import { ipToBytes, prefixMask } from '../../../server/certs/ip-bytes.js';
-import { describeNameConstraints, nameConstraintsValue, parsePermit } from '../../../server/certs/name-constraints.js';
+import { constraintsPermit, describeNameConstraints, nameConstraintsValue, parsePermit } from '../../../server/certs/name-constraints.js';
 import { toDer } from '../../../server/certs/asn1-build.js';
 import { certificateParts } from '../../../server/certs/x509-parts.js';
 import { freshCa } from './fixtures.js';
@@ -92,5 +92,35 @@ describe('DER reader', () => {
       expect(() => certificateParts(copy)).not.toThrow();
     }
     for (let i = 0; i < 200; i++) expect(() => certificateParts(crypto.randomBytes(next() % 300))).not.toThrow();
+  });
+});
+
+describe('constraintsPermit', () => {
+  const value = (entries: string[]): Buffer => {
+    const parsed = parsePermit(entries);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    return Buffer.from(toDer(nameConstraintsValue(parsed.value)));
+  };
+  const dns = (name: string) => ({ kind: 'dns', name }) as const;
+  const ip = (address: string) => ({ kind: 'ip', address, version: address.includes(':') ? 6 : 4 }) as const;
+
+  it('DNS suffixes cover the name and every name below it, and close the IP form', () => {
+    const lab = value(['lab.test']);
+    expect(constraintsPermit(lab, dns('lab.test'))).toBe(true);
+    expect(constraintsPermit(lab, dns('www.lab.test'))).toBe(true);
+    expect(constraintsPermit(lab, dns('*.lab.test'))).toBe(true);
+    expect(constraintsPermit(lab, dns('evillab.test'))).toBe(false);
+    expect(constraintsPermit(lab, dns('example.com'))).toBe(false);
+    expect(constraintsPermit(lab, ip('127.0.0.1'))).toBe(false);
+    expect(constraintsPermit(lab, ip('::1'))).toBe(false);
+  });
+
+  it('IP ranges match by prefix; with no DNS suffix only the reserved "invalid" is permitted', () => {
+    const net = value(['10.0.0.0/8', '::1']);
+    expect(constraintsPermit(net, ip('10.1.2.3'))).toBe(true);
+    expect(constraintsPermit(net, ip('11.0.0.1'))).toBe(false);
+    expect(constraintsPermit(net, ip('::1'))).toBe(true);
+    expect(constraintsPermit(net, ip('::2'))).toBe(false);
+    expect(constraintsPermit(net, dns('lab.test'))).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { X509Certificate } from 'node:crypto';
-import { forgedNames, OriginNames, originSans } from '../../../server/core/origin-names.js';
+import { forgedNames, OriginNames, originSans, withinCaPermit } from '../../../server/core/origin-names.js';
 import type { HostName } from '../../../server/certs/hostnames.js';
 
 const dns = (name: string): HostName => ({ kind: 'dns', name });
@@ -81,5 +81,27 @@ describe('OriginNames', () => {
     for (const host of ['a.test', 'b.test', 'c.test', 'd.test']) names.learn(443, host, [dns(host)]);
     expect(names.predict(443, 'a.test')).toBeNull();
     expect(names.predict(443, 'd.test')).toEqual([dns('d.test')]);
+  });
+});
+
+describe('withinCaPermit', () => {
+  const permits = (host: HostName): boolean => (host.kind === 'dns' ? host.name === 'lab.test' || host.name.endsWith('.lab.test') : false);
+  const names: HostName[] = [
+    { kind: 'dns', name: 'www.lab.test' },
+    { kind: 'dns', name: 'origin.test' },
+    { kind: 'ip', address: '127.0.0.1', version: 4 },
+  ];
+
+  it('keeps only the names the CA may vouch for when the browser asked for one of them', () => {
+    expect(withinCaPermit(names, 'www.lab.test', permits)).toEqual([{ kind: 'dns', name: 'www.lab.test' }]);
+  });
+
+  it('changes nothing when the browser asked for a name outside (the client then refuses for the real reason)', () => {
+    expect(withinCaPermit(names, 'origin.test', permits)).toEqual(names);
+  });
+
+  it('puts the browser name first when the only name covering it was left out', () => {
+    const wildcardOnly: HostName[] = [{ kind: 'dns', name: '*.lab.test' }, { kind: 'dns', name: 'x.test' }];
+    expect(withinCaPermit(wildcardOnly, 'a.lab.test', (h) => h.kind === 'dns' && h.name === 'a.lab.test')).toEqual([{ kind: 'dns', name: 'a.lab.test' }]);
   });
 });
