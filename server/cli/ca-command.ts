@@ -115,6 +115,8 @@ async function rotate(opts: CaCommandOptions, io: CaCommandIo): Promise<number> 
   await describe(ca, opts, io);
   if (archivedTo) {
     io.stdout('Remove the old CA from every trust store you added it to, then trust the new one. ' + TRUST_DOCS);
+    // A running mitmlab loaded its CA at start; it signs (and its live view hands out) the old one until restarted.
+    io.stdout('A mitmlab already running keeps using the old CA until you restart it.');
   } else {
     io.stdout(TRUST_DOCS);
   }

@@ -111,7 +111,7 @@ async function runStart(options: ReturnType<typeof startOptionsFrom>, quiet: boo
   if (running.uiUrl) io.stdout(`live view ${running.uiUrl}`);
   io.stdout(`lab CA ${displayPath(ca.certPath)}  SHA-256 ${ca.sha256Fingerprint}`);
   io.stdout(`try:   curl --proxy ${running.proxyUrl} --cacert ${displayPath(ca.certPath)} https://example.com/`);
-  io.stdout(`browser: set its HTTP and HTTPS proxy to ${running.proxyHost}:${running.proxyPort} and trust the lab CA (ca/README.md)`);
+  io.stdout(`browser: set its HTTP and HTTPS proxy to ${running.proxyUrl.replace(/^http:\/\//, '')} and trust the lab CA (ca/README.md)`);
   for (const warning of running.warnings) io.stderr(`warning: ${warning}`);
   if (!quiet) attachFlowLog(running.bus, (line) => io.stdout(line));
 

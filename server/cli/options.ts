@@ -211,7 +211,9 @@ export function referenceMarkdown(): string {
   for (const spec of OPTIONS) {
     const flag = `\`${spec.alias ? `${spec.alias}, ` : ''}--${spec.name}${spec.arg ? ` ${spec.arg}` : ''}${spec.kind === 'list' ? '…' : ''}\``;
     const def = formatDefault(spec);
-    rows.push(`| ${flag} | ${spec.commands.join(', ')} | ${def ? `\`${def}\`` : ''} | ${spec.help.replace(/\|/g, '\\|')} |`);
+    // GFM splits table cells at every unescaped pipe, inside code spans too (`auto|rsa|ec`).
+    const cell = (text: string): string => text.replace(/\|/g, '\\|');
+    rows.push(`| ${cell(flag)} | ${spec.commands.join(', ')} | ${def ? cell(`\`${def}\``) : ''} | ${cell(spec.help)} |`);
   }
   return rows.join('\n');
 }

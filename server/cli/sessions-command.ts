@@ -22,6 +22,12 @@ export interface CommandIo {
 export async function runSessionsCommand(options: SessionsCommandOptions, io: CommandIo): Promise<number> {
   try {
     if (options.delete !== undefined) {
+      // Deleting takes an id only: a name can cover several runs of a session, and a guess would lose data.
+      const named = (await listSessions(options.dataDir)).filter((session) => session.name === options.delete);
+      if (named.length > 0) {
+        io.stderr(`mitmlab: --delete takes a session ID; "${options.delete}" is a session name. Its ID: ${named.map((session) => session.id).join(', ')}.`);
+        return 1;
+      }
       await deleteSession(options.dataDir, options.delete);
       io.stderr(`deleted session ${options.delete}`);
     }

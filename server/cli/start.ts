@@ -273,8 +273,8 @@ function startLiveView(
     exporter: hubExporter(options.dataDir, store.id, flushed),
     history: { connEvents: (conn) => readConnectionEvents(options.dataDir, store.id, conn) },
     caFiles: {
-      pemPath: ca.certPath,
-      derPath: ca.derPath,
+      pem: ca.certPem,
+      der: ca.certDer,
       sha256: ca.sha256Fingerprint,
       spki: ca.spkiSha256Base64,
       subject: ca.subject,

@@ -2,7 +2,6 @@
 // list, recorded sessions' events for opening one in the live view, streamed exports, the CA download and the
 // self-test. Requests reach this only after the access checks.
 
-import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -52,9 +51,13 @@ export interface HubHistory {
   connEvents(conn: ConnId): Promise<ProxyEvent[] | null>;
 }
 
+/**
+ * The lab CA the running proxy signs with. Held in memory, not read from disk per request: after a `mitmlab ca
+ * rotate` the files hold a new CA that this process does not use until it restarts.
+ */
 export interface CaFiles {
-  pemPath: string;
-  derPath: string;
+  pem: string;
+  der: Buffer;
   /** SHA-256 fingerprint of the certificate (DER). */
   sha256: string;
   /** Base64 SHA-256 of the SubjectPublicKeyInfo. */
@@ -161,12 +164,7 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, url: 
 
   if (get && (path === API.caPem || path === API.caDer)) {
     const pem = path === API.caPem;
-    let data: Buffer;
-    try {
-      data = await readFile(pem ? ctx.caFiles.pemPath : ctx.caFiles.derPath);
-    } catch (error) {
-      return sendText(res, 500, `Cannot read the CA certificate: ${(error as Error).message}`);
-    }
+    const data = pem ? Buffer.from(ctx.caFiles.pem) : ctx.caFiles.der;
     res.statusCode = 200;
     // application/x-x509-ca-cert makes Firefox and Android offer "trust this CA" (as mitmproxy's mitm.it does).
     res.setHeader('Content-Type', pem ? 'application/x-pem-file' : 'application/x-x509-ca-cert');

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { loadOrCreateCa } from '../../server/certs/ca.js';
 import { loadOrCreateLeafKeys } from '../../server/certs/leaf-key.js';
 import { runCaCommand, type CaSubcommand, type CaCommandOptions } from '../../server/cli/ca-command.js';
+import { startMitmlab } from '../helpers/mitmlab.js';
 import { opensslFingerprint } from '../helpers/openssl.js';
 import { run } from '../helpers/run.js';
 import { requireTools } from '../helpers/tools.js';
@@ -141,6 +142,23 @@ describe('mitmlab ca', () => {
     const hex = crypto.createHash('sha256').update(new X509Certificate(newPem).raw).digest('hex').toUpperCase();
     expect(rotated.out).toContain(hex.match(/../g)!.join(':'));
     expect(rotated.out).toContain('Remove the old CA from every trust store');
+    expect(rotated.out).toContain('A mitmlab already running keeps using the old CA until you restart it.');
+  });
+
+  it('rotate while mitmlab runs: its live view still hands out the CA it signs with, not the new file', async () => {
+    const mitm = await startMitmlab();
+    try {
+      expect((await ca('rotate', { caDir: path.join(mitm.dir, 'ca') })).code).toBe(0);
+      const onDisk = await fs.readFile(mitm.caPath, 'utf8');
+      expect(onDisk).not.toBe(mitm.ca.certPem);
+      for (const [file, expected] of [['mitmlab-ca.pem', Buffer.from(mitm.ca.certPem)], ['mitmlab-ca.cer', mitm.ca.certDer]] as const) {
+        const answer = await fetch(`http://127.0.0.1:${mitm.uiPort}/api/ca/${file}`, { headers: { 'x-mitmlab-token': mitm.token! } });
+        expect(answer.status).toBe(200);
+        expect(Buffer.from(await answer.arrayBuffer()).equals(expected), file).toBe(true);
+      }
+    } finally {
+      await mitm.close();
+    }
   });
 
   it('rotate with a permit list makes a constrained CA', async () => {

@@ -149,6 +149,12 @@ describe('mitmlab sessions', () => {
     expect(io.out.slice(1).map((line) => line.split(' ')[0])).toEqual([ids[1], ids[2]]);
     expect(await runSessionsCommand({ dataDir, delete: 'nope' }, io)).toBe(1);
     expect(io.err.at(-1)).toMatch(/No session nope/);
+    // A name is not enough to delete by (it may cover several runs): the answer gives the id instead.
+    expect(await runSessionsCommand({ dataDir, delete: 'b' }, io)).toBe(1);
+    expect(io.err.at(-1)).toBe(`mitmlab: --delete takes a session ID; "b" is a session name. Its ID: ${ids[1]}.`);
+    const after = fakeIo();
+    expect(await runSessionsCommand({ dataDir }, after)).toBe(0);
+    expect(after.out.slice(1).map((line) => line.split(' ')[0])).toEqual([ids[1], ids[2]]);
   });
 
   it('says when there are no sessions yet', async () => {

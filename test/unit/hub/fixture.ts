@@ -29,8 +29,6 @@ export async function startTestHub(overrides: Partial<HubOptions> = {}): Promise
   await mkdir(path.join(staticDir, 'assets'), { recursive: true });
   await writeFile(path.join(staticDir, 'index.html'), '<!doctype html><title>mitmlab</title><script type="module" src="/assets/app.js"></script>');
   await writeFile(path.join(staticDir, 'assets', 'app.js'), 'console.log("app");');
-  await writeFile(path.join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nTUlUTUxBQg==\n-----END CERTIFICATE-----\n');
-  await writeFile(path.join(dir, 'ca.cer'), Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]));
   const token = await loadOrCreateToken(path.join(dir, 'data'));
   const bus = new EventBus();
   const index = createFlowIndex(50_000);
@@ -44,7 +42,7 @@ export async function startTestHub(overrides: Partial<HubOptions> = {}): Promise
     blobs,
     staticDir,
     flows: () => flowList(index),
-    caFiles: { pemPath: path.join(dir, 'ca.pem'), derPath: path.join(dir, 'ca.cer'), sha256: 'AA:BB', spki: 'c3BraQ==' },
+    caFiles: { pem: '-----BEGIN CERTIFICATE-----\nTUlUTUxBQg==\n-----END CERTIFICATE-----\n', der: Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]), sha256: 'AA:BB', spki: 'c3BraQ==' },
     proxyPorts: [8080],
     ...overrides,
   });
