@@ -52,7 +52,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: `Comma-separated peers: ${PEER_NAMES.join(', ')} (default: ${DEFAULT_PEERS.join(', ')}; mitmdump is skipped when not on PATH). Opt-in, only when named: ${OPT_IN_PEERS.join(', ')}: bare relays (bytes; node:http) that show the floor cost of an intercepting proxy here.`,
   },
   { name: 'runs', arg: 'N', help: 'Runs of each timed scenario per peer, interleaved (default 3; 1 with --quick).' },
-  { name: 'duration', arg: 'SECONDS', help: 'Counted window of each timed run (default 5; 2 with --quick), after a 1 s warm-up.' },
+  { name: 'duration', arg: 'SECONDS', help: 'Counted window of each timed run (default 5; 2 with --quick), after a 1 s warm-up (0.5 s with --quick).' },
   { name: 'flows', arg: 'N', help: 'Requests before the flows scenario reads RSS (default 20000; 5000 with --quick).' },
   { name: 'profile', help: 'Run mitmlab under node --cpu-prof; save one .cpuprofile per scenario and print its top frames.' },
   { name: 'mitmlab-args', arg: 'ARGS', help: 'Extra `mitmlab start` arguments, space-separated, to measure a setting against the defaults (e.g. "--leaf-key ec").' },

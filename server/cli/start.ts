@@ -134,6 +134,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   // Warnings after start-up go to the caller's sink when there is one; until then they are collected and returned.
   const warn = (message: string): void => void (onWarning ? onWarning(message) : warnings.push(message));
   const upstreamCaPems = await readTrustFiles(options.upstreamCa, env.NODE_EXTRA_CA_CERTS);
+  if (options.keylog) await checkKeylogFolder(options.keylog);
   const ca = await loadOrCreateCa({ dir: options.caDir, permit: options.caPermit });
   const leafKeys = await loadOrCreateLeafKeys({ dir: options.caDir, choice: options.leafKey });
   warnings.push(...ca.warnings);
@@ -282,6 +283,19 @@ function startLiveView(
     },
     proxyPorts,
   });
+}
+
+/**
+ * --keylog names a file to append to: its folder must exist and be writable now, or the secrets of the whole session
+ * would be lost behind one warning. (SSLKEYLOGFILE from the environment is only warned about: other programs share it.)
+ */
+async function checkKeylogFolder(file: string): Promise<void> {
+  const folder = path.dirname(path.resolve(file));
+  try {
+    await fs.access(folder, fs.constants.W_OK);
+  } catch (error) {
+    throw new ConfigError('KEYLOG_FOLDER', `--keylog ${file}: cannot write in ${folder} (${(error as NodeJS.ErrnoException).code}); create the folder or pick another path`);
+  }
 }
 
 async function readTrustFiles(files: readonly string[], extra: string | undefined): Promise<string[]> {

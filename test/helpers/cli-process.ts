@@ -36,7 +36,7 @@ export async function startCli(args: readonly string[], options: { cwd?: string;
   const proxyPort = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`mitmlab did not start:\n${text}`)), options.timeoutMs ?? 30_000);
     const check = (): void => {
-      const match = /proxy listening on http:\/\/[^:]+:(\d+)/.exec(text);
+      const match = /proxy listening on http:\/\/(?:\[[^\]]+\]|[^:/]+):(\d+)/.exec(text);
       if (match && /^browser: /m.test(text)) {
         clearTimeout(timer);
         resolve(Number(match[1]));

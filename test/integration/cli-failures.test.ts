@@ -73,6 +73,14 @@ describe('a start that fails', () => {
     expect(answer.stderr).toContain('--listen-port and --ui-port are both 18999');
     await expect(readdir(path.join(dir, 'never'))).rejects.toThrow();
   });
+
+  it('--keylog in a folder that does not exist is refused before anything starts', async () => {
+    const file = path.join(dir, 'no-such-folder', 'keys.log');
+    const answer = await run(['--keylog', file, '--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'keylog-data')]);
+    expect(answer.code).toBe(1);
+    expect(answer.stderr).toContain(`--keylog ${file}: cannot write in ${path.dirname(file)} (ENOENT)`);
+    await expect(readdir(path.join(dir, 'keylog-data'))).rejects.toThrow();
+  });
 });
 
 describe('usage mistakes get exit code 2 and a reason', () => {
@@ -103,5 +111,16 @@ describe('a reader that closes the pipe', () => {
     const answer = await run(['sessions', '--data-dir', path.join(dir, 'data')], { closeStdout: true });
     expect(answer.stderr).toBe('');
     expect(answer.code).toBe(0);
+  });
+});
+
+describe('the start banner', () => {
+  it('brackets an IPv6 proxy address in the line a user copies into the browser', async () => {
+    const cli = await startCli(['--listen-host', '::1', '--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'v6'), '--ca-dir', path.join(dir, 'ca')]);
+    try {
+      expect(cli.output()).toContain(`browser: set its HTTP and HTTPS proxy to [::1]:${cli.proxyPort} and trust`);
+    } finally {
+      await cli.stop();
+    }
   });
 });
