@@ -5,7 +5,7 @@ import { runExportCommand } from './export-command.js';
 import { attachFlowLog } from './flow-log.js';
 import { helpText, parseArgs, type Command } from './options.js';
 import { runSessionsCommand } from './sessions-command.js';
-import { displayPath, startMitmlab, startOptionsFrom } from './start.js';
+import { displayPath, startMitmlab, startOptionsFrom, type RunningMitmlab } from './start.js';
 
 // A reader that goes away (`mitmlab sessions | head -1`) closes the pipe: Node then reports EPIPE as an 'error' that,
 // unhandled, crashes with a stack trace. Lines for a reader that left are dropped instead; the command carries on.
@@ -105,16 +105,6 @@ async function runStart(options: ReturnType<typeof startOptionsFrom>, quiet: boo
     else io.stderr(`mitmlab: ${e.message}${e.code ? ` [${e.code}]` : ''}`);
     return 1;
   }
-  const ca = running.ca;
-  io.stdout('mitmlab — a man-in-the-middle proxy for the lab. Only intercept traffic you own or are allowed to study.');
-  io.stdout(`proxy listening on ${running.proxyUrl}`);
-  if (running.uiUrl) io.stdout(`live view ${running.uiUrl}`);
-  io.stdout(`lab CA ${displayPath(ca.certPath)}  SHA-256 ${ca.sha256Fingerprint}`);
-  io.stdout(`try:   curl --proxy ${running.proxyUrl} --cacert ${displayPath(ca.certPath)} https://example.com/`);
-  io.stdout(`browser: set its HTTP and HTTPS proxy to ${running.proxyUrl.replace(/^http:\/\//, '')} and trust the lab CA (ca/README.md)`);
-  for (const warning of running.warnings) io.stderr(`warning: ${warning}`);
-  if (!quiet) attachFlowLog(running.bus, (line) => io.stdout(line));
-
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -129,7 +119,22 @@ async function runStart(options: ReturnType<typeof startOptionsFrom>, quiet: boo
         },
       );
     };
+    // Before the banner: on Linux a pipe write is synchronous, so whoever reads the banner may signal at once, and a
+    // SIGTERM with no listener yet would kill the process without closing the session.
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    printBanner(running, quiet);
   });
+}
+
+function printBanner(running: RunningMitmlab, quiet: boolean): void {
+  const ca = running.ca;
+  io.stdout('mitmlab — a man-in-the-middle proxy for the lab. Only intercept traffic you own or are allowed to study.');
+  io.stdout(`proxy listening on ${running.proxyUrl}`);
+  if (running.uiUrl) io.stdout(`live view ${running.uiUrl}`);
+  io.stdout(`lab CA ${displayPath(ca.certPath)}  SHA-256 ${ca.sha256Fingerprint}`);
+  io.stdout(`try:   curl --proxy ${running.proxyUrl} --cacert ${displayPath(ca.certPath)} https://example.com/`);
+  io.stdout(`browser: set its HTTP and HTTPS proxy to ${running.proxyUrl.replace(/^http:\/\//, '')} and trust the lab CA (ca/README.md)`);
+  for (const warning of running.warnings) io.stderr(`warning: ${warning}`);
+  if (!quiet) attachFlowLog(running.bus, (line) => io.stdout(line));
 }

@@ -44,7 +44,8 @@ describe('a start that fails', () => {
     const caDir = path.join(dir, 'ca');
     // One real session to keep.
     const first = await startCli(['--data-dir', dataDir, '--ca-dir', caDir, '--listen-port', '0', '--no-ui']);
-    expect(await first.stop()).toBe(0);
+    const code = await first.stop();
+    expect(code, first.output()).toBe(0);
     const before = await readdir(path.join(dataDir, 'sessions'));
     expect(before).toHaveLength(1);
 
