@@ -23,7 +23,7 @@ import { TrustStore } from '../tls/verification.js';
 import { normalizeHost } from '../certs/hostnames.js';
 import { readConnectionEvents } from '../store/history.js';
 import { SessionStore } from '../store/session-store.js';
-import { applyRetention, deleteSession } from '../store/sessions.js';
+import { applyRetention, deleteSession, sessionIds } from '../store/sessions.js';
 import { startHub, type Hub } from '../hub/hub.js';
 import { loadOrCreateToken } from '../hub/token.js';
 import { hubExporter, hubSessions } from './hub-adapters.js';
@@ -134,7 +134,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   // Warnings after start-up go to the caller's sink when there is one; until then they are collected and returned.
   const warn = (message: string): void => void (onWarning ? onWarning(message) : warnings.push(message));
   const upstreamCaPems = await readTrustFiles(options.upstreamCa, env.NODE_EXTRA_CA_CERTS);
-  if (options.keylog) await checkKeylogFolder(options.keylog);
+  if (options.keylog) await checkKeylogFile(options.keylog);
   const ca = await loadOrCreateCa({ dir: options.caDir, permit: options.caPermit });
   const leafKeys = await loadOrCreateLeafKeys({ dir: options.caDir, choice: options.leafKey });
   warnings.push(...ca.warnings);
@@ -165,6 +165,8 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
       headersMs: options.headersTimeoutMs,
     },
   };
+  // A start that fails removes the session it created, never one it was continuing (--session NAME).
+  const existingSessions = new Set(await sessionIds(options.dataDir).catch(() => []));
   const store = await SessionStore.open({
     dataDir: options.dataDir,
     ...(options.session ? { session: options.session } : {}),
@@ -225,7 +227,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     // A start that fails (a port in use) leaves nothing behind: no server still listening, and no empty session
     // that would become "latest".
     await stopAll();
-    if (store.meta().eventCount === 0) await deleteSession(options.dataDir, store.id).catch(() => {});
+    if (!existingSessions.has(store.id) && store.meta().eventCount === 0) await deleteSession(options.dataDir, store.id).catch(() => {});
     throw error;
   }
   own.ports.push(proxy.port);
@@ -286,15 +288,14 @@ function startLiveView(
 }
 
 /**
- * --keylog names a file to append to: its folder must exist and be writable now, or the secrets of the whole session
- * would be lost behind one warning. (SSLKEYLOGFILE from the environment is only warned about: other programs share it.)
+ * --keylog names a file to append to: it must open for appending now, or the secrets of the whole session would be
+ * lost behind one warning. (SSLKEYLOGFILE from the environment is only warned about: other programs share it.)
  */
-async function checkKeylogFolder(file: string): Promise<void> {
-  const folder = path.dirname(path.resolve(file));
+async function checkKeylogFile(file: string): Promise<void> {
   try {
-    await fs.access(folder, fs.constants.W_OK);
+    await (await fs.open(file, 'a')).close();
   } catch (error) {
-    throw new ConfigError('KEYLOG_FOLDER', `--keylog ${file}: cannot write in ${folder} (${(error as NodeJS.ErrnoException).code}); create the folder or pick another path`);
+    throw new ConfigError('KEYLOG_UNWRITABLE', `--keylog ${file}: cannot append to it (${(error as NodeJS.ErrnoException).code}); create its folder or pick another path`);
   }
 }
 

@@ -44,6 +44,8 @@ function parseAuthority(
     // An IPv6 literal must be bracketed, or "::1:443" would be ambiguous (RFC 3986 §3.2.2).
     if (hostPart.includes(':')) return { ok: false, reason: `an IPv6 address in ${what} must be in brackets: [::1]:443` };
   }
+  // RFC 3986 §3.2.3: port = *DIGIT, so a Host may end in an empty port, which means the default one.
+  if (portPart === '' && !portRequired) portPart = null;
   let port: number | null = null;
   if (portPart !== null) {
     if (!/^\d{1,5}$/.test(portPart)) return { ok: false, reason: `invalid port in ${what}: ${JSON.stringify(portPart)}` };

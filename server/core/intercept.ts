@@ -113,16 +113,13 @@ export async function handleConnect(
   if (matchesAny([target.host, sni], ctx.config.passthrough)) {
     return relayTunnel(ctx, conn, socket, target.host, target.port, 'passthrough', sniffed.buffered);
   }
-  // RFC 6066 §3: SNI is a host name. One that is not (spaces, a wildcard, a bad A-label) cannot go into a certificate,
-  // so the client would refuse whatever mitmlab forged: say why instead of blaming the lab CA.
-  const sniHost = sni === null ? null : normalizeHost(sni);
-  if (sniHost?.kind === 'invalid') {
-    const message = `The client asked for ${JSON.stringify(sni!.slice(0, 200))} in its SNI, which is not a valid host name (${sniHost.reason}); mitmlab cannot forge a certificate for it and closed the connection.`;
-    ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: target.host, cause: 'unknown', alert: null, message, at: Date.now() });
-    socket.destroy();
-    return;
-  }
   await intercept(ctx, httpLayer, socket, conn, client, target, sni, sniffed.hello, sniffed.message, sniffed.buffered);
+}
+
+/** Why a name is not a valid host name, or null when it is one. */
+function invalidHostReason(name: string): string | null {
+  const host = normalizeHost(name);
+  return host.kind === 'invalid' ? host.reason : null;
 }
 
 /** The CA's NameConstraints in words when they leave the host out, else null. */
@@ -224,7 +221,14 @@ async function intercept(
     clearTimeout(handshakeTimer);
     // OpenSSL calls junk after the hello a "wrong version number"; the transcript knows it was not TLS at all.
     if (clientRecorder.transcript.brokenIn && code !== 'HANDSHAKE_TIMEOUT') code = 'NOT_TLS_AFTER_HELLO';
-    const failure = classifyClientFailure({ leg: 'client', host: certHost, code, peerAlert: clientRecorder.peerAlert(), outsideCaPermit: outsideCaPermit(ctx, certHost) });
+    const failure = classifyClientFailure({
+      leg: 'client',
+      host: certHost,
+      code,
+      peerAlert: clientRecorder.peerAlert(),
+      outsideCaPermit: outsideCaPermit(ctx, certHost),
+      invalidSni: sni === null ? null : invalidHostReason(sni),
+    });
     ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     clientTls.destroy();
     dropUpstream();

@@ -253,7 +253,8 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     res.once('close', () => {
       counter.active--;
       requests.delete(req);
-      if (requests.size === 0) {
+      // The malformed request (if its body was the bad part) never gets an answer: wait only for those complete.
+      if (![...requests].some((pending) => pending.complete)) {
         const refusal = refuseWhenAnswered.get(counter);
         refuseWhenAnswered.delete(counter);
         if (refusal) return refusal();
@@ -300,10 +301,10 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       refused.add(socket);
       emitError(conn, answer.code, answer.status, answer.detail);
       // Requests parsed before the malformed one are answered first, in order (RFC 9112 §9.3.2), and the error page
-      // follows them. A request still in flight whose own body is the malformed part cannot be answered: refuse now.
+      // follows them. The request whose own body is the malformed part (if any) is never answered.
       const counter = connections.get(socket as Socket) ?? intercepted;
       const requests = counter ? inFlight.get(counter) : undefined;
-      if (counter && requests && requests.size > 0 && [...requests].every((req) => req.complete)) {
+      if (counter && requests && [...requests].some((req) => req.complete)) {
         refuseWhenAnswered.set(counter, () => refuse(socket, answer));
         return;
       }

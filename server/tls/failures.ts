@@ -20,6 +20,8 @@ export interface FailureFacts {
   peerAlert?: string | null;
   /** The lab CA's NameConstraints in words, when they leave `host` out: then that, not trust, is why it was refused. */
   outsideCaPermit?: readonly string[] | null;
+  /** Why the client's SNI is not a valid host name, when it is not: no certificate can name it. */
+  invalidSni?: string | null;
 }
 
 // Alerts a TLS client sends when it does not accept the server's certificate (RFC 8446 §6.2):
@@ -38,6 +40,13 @@ export function classifyClientFailure(facts: FailureFacts): TlsFailure {
   const host = facts.host;
   const alert = facts.peerAlert ?? alertFromErrorCode(facts.code);
   const rejected = (alert !== null && CERT_REJECT_ALERTS.has(alert)) || facts.code === 'SILENT_CERT_REJECT';
+  if (rejected && facts.invalidSni) {
+    return {
+      cause: 'cert-rejected',
+      alert,
+      message: `The client refused mitmlab's certificate for ${JSON.stringify(host.slice(0, 200))}${alert ? ` (alert ${alert})` : ''}: that SNI is not a valid host name (${facts.invalidSni}; RFC 6066 §3), so no certificate can carry it. The lab CA is not the reason.`,
+    };
+  }
   if (rejected && facts.outsideCaPermit) {
     return {
       cause: 'cert-rejected',

@@ -34,7 +34,11 @@ export async function startCli(args: readonly string[], options: { cwd?: string;
   child.stderr!.on('data', (c: Buffer) => (text += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const proxyPort = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mitmlab did not start:\n${text}`)), options.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => {
+      // A start the test gives up on must not outlive it.
+      child.kill('SIGKILL');
+      reject(new Error(`mitmlab did not start:\n${text}`));
+    }, options.timeoutMs ?? 30_000);
     const check = (): void => {
       const match = /proxy listening on http:\/\/(?:\[[^\]]+\]|[^:/]+):(\d+)/.exec(text);
       if (match && /^browser: /m.test(text)) {

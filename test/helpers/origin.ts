@@ -34,6 +34,13 @@ function handler(seen: Origin['seen']) {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('hello from origin\n');
         return;
+      case '/slow':
+        // Answers after ?ms= milliseconds: a request still in flight when the next one arrives.
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('hello from origin\n');
+        }, Number(url.searchParams.get('ms') ?? '200'));
+        return;
       case '/echo': {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { readFile } from 'node:fs/promises';
-import type tls from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 /** Writes raw bytes into a TLS tunnel and reads until the proxy closes it. */
-function rawOverTls(socket: tls.TLSSocket, data: string): Promise<string> {
+function rawOverTls(socket: TLSSocket, data: string): Promise<string> {
   return new Promise((resolve) => {
     let text = '';
     const timer = setTimeout(() => socket.destroy(), 5_000);
@@ -59,7 +59,7 @@ function statuses(response: string): number[] {
   return [...response.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 }
 
-const tunnel = (): Promise<tls.TLSSocket> => tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca: caPem });
+const tunnel = (): Promise<TLSSocket> => tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca: caPem });
 
 describe('pipelined requests before a malformed one', () => {
   it('plain http://: the first request is answered, then the 400', async () => {
@@ -79,6 +79,16 @@ describe('pipelined requests before a malformed one', () => {
     expect(response.match(/hello from origin/g)).toHaveLength(2);
   });
 
+  it('a slow request, then one whose own body is malformed: the first is answered, then the 400', async () => {
+    const authority = `127.0.0.1:${plain.port}`;
+    const response = await rawExchange(
+      mitm.proxyPort,
+      `GET http://${authority}/slow?ms=300 HTTP/1.1\r\nHost: ${authority}\r\n\r\nPOST http://${authority}/echo HTTP/1.1\r\nHost: ${authority}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`,
+    );
+    expect(statuses(response)).toEqual([200, 400]);
+    expect(response).toContain('hello from origin');
+  });
+
   it('a request whose own body is malformed still gets its 400 at once', async () => {
     const response = await rawOverTls(await tunnel(), `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`);
     expect(statuses(response)).toEqual([400]);
@@ -94,6 +104,11 @@ describe('the Host header', () => {
     const inTunnel = await rawOverTls(await tunnel(), 'GET /hello HTTP/1.1\r\n\r\n');
     expect(statuses(inTunnel)).toEqual([400]);
     expect(inTunnel).toContain('no Host header field');
+  });
+
+  it('a Host with an empty port is the default port (RFC 3986 §3.2.3)', async () => {
+    const response = await rawOverTls(await tunnel(), `GET /hello HTTP/1.1\r\nHost: ${HOST}:\r\nConnection: close\r\n\r\n`);
+    expect(statuses(response)).toEqual([200]);
   });
 
   it('HTTP/1.0 may omit Host', async () => {
@@ -125,16 +140,24 @@ describe('TLS failures are recorded with their real cause', () => {
     expect(failed.message).toContain('in the middle of its TLS ClientHello (11 bytes arrived)');
   });
 
-  it('an SNI that is not a host name is refused with that reason, not blamed on the lab CA', async () => {
+  it('an SNI that is not a host name: a client that checks names refuses, and the failure says why, not "the lab CA"', async () => {
     const socket = await connectTunnel(mitm.proxyPort, `${HOST}:${origin.port}`);
     const conn = mitm.ofType('connect').at(-1)!.conn;
-    const { connect } = await import('node:tls');
-    const client = connect({ socket, servername: '*.origin.test', ca: caPem });
+    const client = tlsConnect({ socket, servername: '*.origin.test', ca: caPem });
     client.on('error', () => {});
-    const failed = await mitm.waitFor('tls-failed', (e) => e.conn === conn);
-    expect(failed.message).toContain('"*.origin.test" in its SNI, which is not a valid host name');
-    expect(failed.cause).toBe('unknown');
+    const failed = await mitm.waitFor('tls-failed', (e) => e.conn === conn && e.leg === 'client');
+    expect(failed.cause).toBe('cert-rejected');
+    expect(failed.message).toContain('that SNI is not a valid host name');
+    expect(failed.message).not.toContain('does not trust');
     client.destroy();
+  });
+
+  it('an SNI that is not a host name is still intercepted for a client that does not check names', async () => {
+    // The origin's certificate cannot match that name either, so the answer is mitmlab's 502 saying so.
+    const socket = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: '*.origin.test', rejectUnauthorized: false });
+    const response = await rawOverTls(socket, `GET /hello HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(response)).toEqual([502]);
+    expect(response).toMatch(/name mismatch|does not match|not valid for/i);
   });
 });
 
