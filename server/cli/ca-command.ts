@@ -24,6 +24,8 @@ export interface CaCommandOptions {
 export interface CaCommandIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Standard output as bytes, for DER into a pipe or a file (`> mitmlab-ca.cer`); never onto a terminal. */
+  stdoutStream?: { write(data: Buffer): boolean; isTTY?: boolean };
 }
 
 /** Within this many days of expiry, `show` warns (time to rotate and re-trust before a lab session breaks). */
@@ -82,15 +84,17 @@ async function show(opts: CaCommandOptions, io: CaCommandIo): Promise<number> {
 
 async function exportCa(opts: CaCommandOptions, io: CaCommandIo): Promise<number> {
   const format = opts.format ?? 'pem';
-  if (format === 'der' && !opts.out) {
-    io.stderr('mitmlab: DER is binary: pass --out FILE (e.g. --out mitmlab-ca.cer).');
+  const binaryOut = io.stdoutStream && !io.stdoutStream.isTTY ? io.stdoutStream : null;
+  if (format === 'der' && !opts.out && !binaryOut) {
+    io.stderr('mitmlab: DER is binary: pass --out FILE (e.g. --out mitmlab-ca.cer), or redirect standard output.');
     return 2;
   }
   const ca = await loadExisting(opts, io);
   if (!ca) return 1;
   const data = format === 'der' ? ca.certDer : ca.certPem;
   if (!opts.out) {
-    io.stdout(ca.certPem);
+    if (format === 'der') binaryOut!.write(ca.certDer);
+    else io.stdout(ca.certPem);
     return 0;
   }
   try {

@@ -79,6 +79,8 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
       io.stderr(`mitmlab: ${error.message}`);
       return 1;
     }
+    // The reader of standard output left (`| head`): it has what it wanted, and that is no failure.
+    if (temp === null && (error as NodeJS.ErrnoException).code === 'EPIPE') return 0;
     io.stderr(`mitmlab: export failed: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }

@@ -253,11 +253,12 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     res.once('close', () => {
       counter.active--;
       requests.delete(req);
-      // The malformed request (if its body was the bad part) never gets an answer: wait only for those complete.
-      if (![...requests].some((pending) => pending.complete)) {
-        const refusal = refuseWhenAnswered.get(counter);
+      // An error page waiting for its turn goes out once no complete request is left ahead of it (the malformed
+      // request, if its own body was the bad part, never gets an answer).
+      const refusal = refuseWhenAnswered.get(counter);
+      if (refusal && ![...requests].some((pending) => pending.complete)) {
         refuseWhenAnswered.delete(counter);
-        if (refusal) return refusal();
+        return refusal();
       }
       if (counter.active <= MAX_IN_FLIGHT && socket.isPaused()) socket.resume();
     });

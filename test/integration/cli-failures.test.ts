@@ -4,7 +4,7 @@
 // no stack trace.
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -114,7 +114,31 @@ describe('usage mistakes get exit code 2 and a reason', () => {
   });
 });
 
+describe('binary output into a pipe', () => {
+  it('ca export --format der writes the DER bytes when standard output is not a terminal', async () => {
+    const caDir = path.join(dir, 'der-ca');
+    expect((await run(['ca', 'init', '--ca-dir', caDir])).code).toBe(0);
+    const answer = await new Promise<{ code: number | null; bytes: Buffer }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'ca', 'export', '--format', 'der', '--ca-dir', caDir], { cwd: dir, env: { ...process.env, MITMLAB_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (c: Buffer) => chunks.push(c));
+      child.once('exit', (code) => resolve({ code, bytes: Buffer.concat(chunks) }));
+    });
+    expect(answer.code).toBe(0);
+    expect(answer.bytes.equals(await readFile(path.join(caDir, 'mitmlab-ca.cer')))).toBe(true);
+  });
+});
+
 describe('a reader that closes the pipe', () => {
+  it('mitmlab export --format har | (closed) → exit 0, no message', async () => {
+    const dataDir = path.join(dir, 'epipe-data');
+    const cli = await startCli(['--listen-port', '0', '--no-ui', '--data-dir', dataDir, '--ca-dir', path.join(dir, 'ca')]);
+    expect(await cli.stop()).toBe(0);
+    const answer = await run(['export', '--format', 'har', '--data-dir', dataDir], { closeStdout: true });
+    expect(answer.stderr).toBe('');
+    expect(answer.code).toBe(0);
+  });
+
   it('mitmlab sessions | (closed) → no stack trace, exit 0', async () => {
     const answer = await run(['sessions', '--data-dir', path.join(dir, 'data')], { closeStdout: true });
     expect(answer.stderr).toBe('');
