@@ -63,7 +63,11 @@ export async function startHostileCli(args: readonly string[]): Promise<HostileC
       if (found) return found;
       if (Date.now() > deadline || cli.child.exitCode !== null) {
         const seen = events().map((e) => e.type).join(', ');
-        throw new Error(`no matching ${type} event in the session log (process ${cli.child.exitCode === null ? 'alive' : `exited ${cli.child.exitCode}`}); saw: ${seen.slice(-2000)}`);
+        // The last few events of the type asked for, in full: what did come instead is what a failure needs to show.
+        const sameType = JSON.stringify(events().filter((e) => e.type === type).slice(-3));
+        throw new Error(
+          `no matching ${type} event in the session log (process ${cli.child.exitCode === null ? 'alive' : `exited ${cli.child.exitCode}`}); last ${type} events: ${sameType.slice(-2000)}; saw: ${seen.slice(-1500)}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
