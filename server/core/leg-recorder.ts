@@ -116,6 +116,7 @@ export class LegRecorder implements TeeObserver {
       truncated: t.truncated,
       appRecords: t.appRecords,
       appBytes: t.appBytes,
+      order: t.order,
       at: Date.now(),
     });
   }

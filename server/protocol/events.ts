@@ -177,6 +177,11 @@ export type ProxyEvent =
       truncated: boolean;
       appRecords: number;
       appBytes: number;
+      /**
+       * The order the kept records arrived in: runs, +n for n records in rawIn, -n for n in rawOut. Absent in
+       * sessions recorded before it existed, empty when a direction was not TLS.
+       */
+      order?: number[];
       at: number;
     }
   | {

@@ -44,6 +44,8 @@ export interface LegCapture {
   truncated: boolean;
   /** The transcript's ladder, as an ordering and timing hint (may be empty). */
   ladder: readonly LadderStep[];
+  /** The records' arrival order as runs, +n from the TLS client and -n from the server (empty when unknown). */
+  order: readonly number[];
 }
 
 const MAC = {
@@ -63,7 +65,7 @@ export function legBlocks(capture: LegCapture): Buffer[] {
     { ...capture.server, mac: upstream ? MAC.origin : MAC.mitmlabFront },
     capture.isn,
   );
-  const chunks = interleaveTls(capture.clientBytes, capture.serverBytes, capture.ladder);
+  const chunks = interleaveTls(capture.clientBytes, capture.serverBytes, capture.ladder, capture.order);
   const start = capture.startMicros;
   const span = Math.max(0, capture.endMicros - start);
   // The ladder's times where it placed a record, else spread over the leg's lifetime; always 1 µs or more apart.
@@ -249,6 +251,7 @@ function legCapture(
     truncated: event.truncated,
     // 'in' is towards mitmlab: from the browser on the client leg, from the origin upstream.
     ladder: event.steps.map((step) => ({ fromClient: (step.direction === 'in') === (event.leg === 'client'), atMs: step.atMs })),
+    order: event.leg === 'client' ? (event.order ?? []) : (event.order ?? []).map((run) => -run),
   };
 }
 

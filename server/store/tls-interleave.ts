@@ -108,11 +108,46 @@ class Cursor {
   }
 }
 
-/** Orders both directions' records into one conversation (see the file comment). */
-export function interleaveTls(client: Buffer, server: Buffer, ladder: readonly LadderStep[] = []): TlsChunk[] {
-  const fromLadder = ladder.length > 0 ? followLadder(splitRecords(client), splitRecords(server), ladder) : null;
+/**
+ * Orders both directions' records into one conversation (see the file comment). `order`, when the transcript kept
+ * it, is the records' arrival order (runs: +n from the client, -n from the server) and wins over both guesses.
+ */
+export function interleaveTls(client: Buffer, server: Buffer, ladder: readonly LadderStep[] = [], order: readonly number[] = []): TlsChunk[] {
+  const c = splitRecords(client);
+  const s = splitRecords(server);
+  const fromLadder = ladder.length > 0 ? followLadder(c, s, ladder) : null;
+  const arrived = inArrivalOrder(c, s, order);
+  if (arrived) {
+    // The ladder still times the records it placed (the handshake); the rest are spread by the caller.
+    const times = new Map((fromLadder ?? []).map((chunk) => [chunk.bytes, chunk.atMs]));
+    return arrived.map((chunk) => {
+      const atMs = times.get(chunk.bytes);
+      return atMs === undefined ? chunk : { ...chunk, atMs };
+    });
+  }
   if (fromLadder && decryptable(fromLadder)) return fromLadder;
-  return byFlights(splitRecords(client), splitRecords(server));
+  return byFlights(c, s);
+}
+
+/** The records in the order the runs give, or null when the runs do not account for every record exactly. */
+function inArrivalOrder(c: Buffer[], s: Buffer[], order: readonly number[]): TlsChunk[] | null {
+  if (order.length === 0) return null;
+  let fromClient = 0;
+  let fromServer = 0;
+  for (const run of order) {
+    if (!Number.isInteger(run) || run === 0) return null;
+    if (run > 0) fromClient += run;
+    else fromServer -= run;
+  }
+  if (fromClient !== c.length || fromServer !== s.length) return null;
+  const out: TlsChunk[] = [];
+  let ci = 0;
+  let si = 0;
+  for (const run of order) {
+    if (run > 0) for (let i = 0; i < run; i++) out.push({ fromClient: true, bytes: c[ci++]! });
+    else for (let i = 0; i < -run; i++) out.push({ fromClient: false, bytes: s[si++]! });
+  }
+  return out;
 }
 
 /**

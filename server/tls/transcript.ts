@@ -98,6 +98,8 @@ export class TlsTranscript {
   readonly #in = new DirectionState('in');
   readonly #out = new DirectionState('out');
   readonly #steps: HandshakeStep[] = [];
+  /** The order the kept records came in, as runs: +n is n records 'in', -n is n records 'out'. */
+  readonly #order: number[] = [];
   readonly #alerts: TranscriptAlert[] = [];
   #kept = 0;
   #truncated = false;
@@ -118,6 +120,15 @@ export class TlsTranscript {
     this.#budget = Math.max(0, opts.budgetBytes);
     this.#handshakeCap = Math.max(this.#budget, opts.handshakeCapBytes ?? 256 * 1024);
     this.#maxSteps = opts.maxSteps ?? 256;
+  }
+
+  /**
+   * The order the kept records arrived in, both directions: runs, +n for n records 'in', -n for n 'out'. Each
+   * direction's bytes are kept apart, so this is what puts a response after its request again (pcapng export).
+   * Empty when a direction stopped framing as TLS (its loose bytes are not records).
+   */
+  get order(): number[] {
+    return this.#in.broken || this.#out.broken ? [] : this.#order;
   }
 
   /** Ladder steps in the order they were seen. */
@@ -226,7 +237,10 @@ export class TlsTranscript {
           parts: this.#wantsContent(d, type, length) ? [] : null,
           keep: this.#decideKeep(d, RECORD_HEADER_LENGTH + length),
         };
-        if (next.keep) this.#keep(d, Buffer.from(d.header));
+        if (next.keep) {
+          this.#keep(d, Buffer.from(d.header));
+          this.#noteOrder(d.direction);
+        }
         d.record = next;
         if (length === 0) this.#endRecord(d, next, atMs);
         continue;
@@ -262,6 +276,13 @@ export class TlsTranscript {
     d.keeping = false;
     this.#truncated = true;
     return false;
+  }
+
+  #noteOrder(direction: Direction): void {
+    const sign = direction === 'in' ? 1 : -1;
+    const last = this.#order.length - 1;
+    if (last >= 0 && Math.sign(this.#order[last]!) === sign) this.#order[last]! += sign;
+    else this.#order.push(sign);
   }
 
   #keep(d: DirectionState, bytes: Buffer): void {

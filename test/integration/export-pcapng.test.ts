@@ -75,8 +75,10 @@ describe.skipIf(!haveTools)('pcapng export (tshark)', () => {
       const endpoints = [...byStream.values()].map((list) => list[0]!.split(' ')[2]);
       expect(endpoints).toContain('127.0.0.1>192.0.2.1');
       expect(endpoints).toContain('192.0.2.2>198.51.100.1');
-      // The responses decrypt too.
+      // The responses decrypt too, each after its own request (tshark pairs them by order within the stream).
       expect(tshark(file, '-Y', 'http.response.code == 200')).toHaveLength(4);
+      const pairs = tshark(file, '-Y', 'http.response', '-T', 'fields', '-e', 'tcp.stream', '-e', 'http.response_for.uri').map((line) => line.replace(/\thttps?:\/\/[^/]+/, '\t'));
+      expect(pairs.sort()).toEqual(['0\t/one', '0\t/two', '1\t/one', '1\t/two']);
       // One ClientHello per leg.
       expect(tshark(file, '-Y', 'tls.handshake.type == 1', '-T', 'fields', '-e', 'tcp.stream')).toEqual(['0', '1']);
     });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { TeeSocket } from '../../../server/core/tee-socket.js';
+import { TlsTranscript } from '../../../server/tls/transcript.js';
 import type { BlobSink } from '../../../server/events/blob-sink.js';
 import type { ProxyEvent } from '../../../server/protocol/events.js';
 
@@ -37,11 +38,24 @@ export function selfSigned(): TestKeyPair {
 interface Recorded {
   in: Buffer[];
   out: Buffer[];
+  /** The core's transcript over the same bytes: its ladder and the records' arrival order, as the core records them. */
+  transcript: TlsTranscript;
 }
 
 function recorder(): Recorded & { onIn(chunk: Buffer): void; onOut(chunk: Buffer): void } {
-  const r: Recorded = { in: [], out: [] };
-  return { ...r, onIn: (chunk) => r.in.push(Buffer.from(chunk)), onOut: (chunk) => r.out.push(Buffer.from(chunk)) };
+  const started = performance.now();
+  const r: Recorded = { in: [], out: [], transcript: new TlsTranscript({ budgetBytes: 16 * 1024 * 1024 }) };
+  return {
+    ...r,
+    onIn: (chunk) => {
+      r.in.push(Buffer.from(chunk));
+      r.transcript.feed('in', chunk, performance.now() - started);
+    },
+    onOut: (chunk) => {
+      r.out.push(Buffer.from(chunk));
+      r.transcript.feed('out', chunk, performance.now() - started);
+    },
+  };
 }
 
 export interface MitmRun {
@@ -123,8 +137,11 @@ export async function interceptOnce(
     { type: 'connect', conn, host: 'localhost', port: originPort, at: t0 },
     ...keylog.upstream.map((line): ProxyEvent => ({ type: 'tls-keylog', conn, leg: 'upstream', line, at: t0 + 1 })),
     ...keylog.client.map((line): ProxyEvent => ({ type: 'tls-keylog', conn, leg: 'client', line, at: t0 + 1 })),
-    { type: 'tls-transcript', conn, leg: 'upstream', steps: [], rawIn: put(back.in), rawOut: put(back.out), truncated: false, appRecords: 0, appBytes: 0, at: t1 },
-    { type: 'tls-transcript', conn, leg: 'client', steps: [], rawIn: put(front.in), rawOut: put(front.out), truncated: false, appRecords: 0, appBytes: 0, at: t1 },
+    ...(['upstream', 'client'] as const).map((leg): ProxyEvent => {
+      const side = leg === 'upstream' ? back : front;
+      const t = side.transcript;
+      return { type: 'tls-transcript', conn, leg, steps: t.steps, rawIn: put(side.in), rawOut: put(side.out), truncated: false, appRecords: t.appRecords, appBytes: t.appBytes, order: t.order, at: t1 };
+    }),
     { type: 'connection-close', conn, bytesIn: 0, bytesOut: 0, at: t1 },
   ];
   return { events, served };

@@ -171,6 +171,23 @@ describe('TLS interleaving', () => {
     expect(order).toEqual(['C', 'S', 'C', 'S', 'S', 'C']);
   });
 
+  it('follows the records\' arrival order when the transcript kept it, timing the ones the ladder placed', () => {
+    // Keep-alive after the handshake: two requests, then their two responses (alternating would pair them wrongly).
+    const client = Buffer.concat([clientHelloRecord, fin13, app(31), app(32)]);
+    const server = Buffer.concat([serverHello({ version: 0x0304 }), fin13, app(41), app(42), app(43)]);
+    const chunks = interleaveTls(client, server, [{ fromClient: true, atMs: 1 }, { fromClient: false, atMs: 2 }], [1, -2, 3, -3]);
+    expect(chunks.map((c) => `${c.fromClient ? 'C' : 'S'}${c.bytes.length - 5}`)).toEqual(['C44', `S${serverHello({ version: 0x0304 }).length - 5}`, 'S53', 'C53', 'C31', 'C32', 'S41', 'S42', 'S43']);
+    expect(chunks.slice(0, 3).map((c) => c.atMs)).toEqual([1, 2, undefined]);
+  });
+
+  it('ignores an arrival order that does not account for every record', () => {
+    const client = Buffer.concat([clientHelloRecord, app(31)]);
+    const server = Buffer.concat([serverHello({ version: 0x0304 }), app(41)]);
+    const flights = interleaveTls(client, server).map((c) => c.fromClient);
+    expect(interleaveTls(client, server, [], [2, -1]).map((c) => c.fromClient)).toEqual(flights);
+    expect(interleaveTls(client, server, [], [1, 0, -2, 1]).map((c) => c.fromClient)).toEqual(flights);
+  });
+
   it('follows the ladder when it lines up, with its times', () => {
     const client = Buffer.concat([clientHelloRecord, app(30)]);
     const server = Buffer.concat([serverHello({ version: 0x0304 }), app(40), app(50)]);

@@ -204,3 +204,24 @@ describe('TlsTranscript bounds', () => {
     expect(t.alerts[0]).toEqual({ direction: 'in', level: 'warning', description: 0, name: 'close_notify' });
   });
 });
+
+describe('arrival order of the kept records', () => {
+  it.each(SESSION_FIXTURES)('%s: the runs follow the records as captured, whatever the chunking', (name) => {
+    // What the capture says: each chunk's whole records, in order, as runs (+ in, - out).
+    const expected: number[] = [];
+    for (const chunk of session(name)) {
+      const sign = chunk.from === 'client' ? 1 : -1;
+      const records = splitRecords(chunk.bytes).length;
+      const last = expected.length - 1;
+      if (last >= 0 && Math.sign(expected[last]!) === sign) expected[last]! += sign * records;
+      else expected.push(sign * records);
+    }
+    for (const chunking of ['as-captured', 'bytes', 7] as const) expect(replay(name, { chunking }).order, String(chunking)).toEqual(expected);
+  });
+
+  it('is empty once a direction stops framing as TLS (its bytes are no records)', () => {
+    const t = new TlsTranscript({ budgetBytes: 1 << 20 });
+    t.feed('in', Buffer.from('GET / HTTP/1.1\r\n\r\n'), 0);
+    expect(t.order).toEqual([]);
+  });
+});
