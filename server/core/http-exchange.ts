@@ -308,7 +308,7 @@ function send(
       flow.proxyError('upstream-reset', `The origin ${target.host} broke off the response: ${error.message}`);
       return;
     }
-    flow.sendErrorPage(res, failureAnswer(target.host, target.port, error), timings(flow, connect, sentAt, responseAt));
+    flow.sendErrorPage(res, failureAnswer(target.host, target.port, error, 'exchange'), timings(flow, connect, sentAt, responseAt));
   });
 
   upstreamReq.once('response', (upstreamRes: http.IncomingMessage) => {

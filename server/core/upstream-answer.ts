@@ -16,8 +16,11 @@ export interface CodedError {
   reason?: string;
 }
 
-/** Maps an upstream failure to the answer the browser gets (502, 504 or 403). */
-export function failureAnswer(host: string, port: number, error: unknown): FailureAnswer {
+/**
+ * Maps an upstream failure to the answer the browser gets (502, 504 or 403). `phase` says when it happened: while
+ * reaching the origin (DNS, TCP, TLS handshake), or during an exchange on a connection already made.
+ */
+export function failureAnswer(host: string, port: number, error: unknown, phase: 'connect' | 'exchange' = 'connect'): FailureAnswer {
   const e = (error ?? {}) as CodedError;
   const code = e.code ?? '';
   const bracketed = host.includes(':') ? `[${host}]` : host;
@@ -65,6 +68,15 @@ export function failureAnswer(host: string, port: number, error: unknown): Failu
       status: 502,
       title: `Upstream certificate not trusted (${reason})`,
       detail: `The certificate of ${where} failed verification: ${reason}. mitmlab refused it, as a browser would. To continue anyway in the lab, start mitmlab with --upstream-insecure ${host}.`,
+    };
+  }
+  if (phase === 'exchange' && (code === 'ECONNRESET' || code === 'EPIPE')) {
+    // Not a handshake failure: the request was on its way, or sent, on a connection that was working.
+    return {
+      code: 'upstream-reset',
+      status: 502,
+      title: `${where} reset the connection`,
+      detail: `The origin ${where} closed the connection before sending a complete response to this request.`,
     };
   }
   const failure = classifyUpstreamFailure({ leg: 'upstream', host: where, code });

@@ -330,6 +330,9 @@ describe('origins that misbehave (plain http://)', () => {
     const { text, conn } = await exchange(`GET ${scriptedUrl('/mid-headers')} HTTP/1.1\r\nHost: x\r\n\r\n`, 3_000, oneResponse);
     expect(statusOf(text)).toBe(502);
     expect(mitmlabError(text)).toMatch(/reset the connection/);
+    // The connection was working and the request sent: not a handshake failure.
+    expect(text).toContain('closed the connection before sending a complete response');
+    expect(text).not.toContain('TLS handshake');
     const id = await conn;
     await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'upstream-reset' && e.status === 502);
   });
@@ -474,6 +477,8 @@ describe('inside an intercepted TLS connection', () => {
     const { secure, conn } = await intercepted(`${SCRIPTED}:${scriptedTls.port}`, SCRIPTED);
     const text = await collect(secure, `GET /mid-headers HTTP/1.1\r\nHost: ${SCRIPTED}\r\n\r\n`, 3_000, oneResponse);
     expect(statusOf(text)).toBe(502);
+    expect(text).toContain('closed the connection before sending a complete response');
+    expect(text).not.toContain('TLS handshake');
     const id = await conn;
     await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.code === 'upstream-reset');
   });
