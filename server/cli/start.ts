@@ -195,6 +195,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
       ...(deps.lookup ? { lookup: deps.lookup } : {}),
     },
     nextConnId: () => `c${++connCounter}`,
+    hiddenValues: [],
     recentUse: new RecentUse(),
   };
 
@@ -219,6 +220,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   try {
     if (options.ui) {
       token = await loadOrCreateToken(options.dataDir);
+      ctx.hiddenValues.push(token);
       hub = await startLiveView(options, { token, bus, store, ca, proxyPorts });
       own.ports.push(hub.port);
     }

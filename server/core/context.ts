@@ -36,6 +36,11 @@ export interface ProxyContext {
   /** Resolution, loop guard and connect timeout. The guard's ports are filled in once listeners are bound. */
   destination: DestinationOptions;
   nextConnId(): string;
+  /**
+   * Values no recorded request may show: the live view's token, which a browser sends through the proxy when it opens
+   * the token URL with the proxy set. Filled in once the token is known.
+   */
+  hiddenValues: string[];
   /** Recent requests per (client, host), to tell a browser's idle spare connection from a silent rejection. */
   recentUse: RecentUse;
 }

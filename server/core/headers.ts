@@ -69,3 +69,10 @@ export function mediaType(contentType: string | undefined): string | null {
   const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
   return type === '' ? null : type;
 }
+
+/** `text` with every occurrence of the hidden values replaced by a marker that says what was there. */
+export function hideValues(text: string, hidden: readonly string[]): string {
+  let out = text;
+  for (const value of hidden) if (value.length > 0 && out.includes(value)) out = out.split(value).join('[mitmlab live-view token]');
+  return out;
+}

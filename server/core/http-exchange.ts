@@ -13,7 +13,7 @@ import { findSecrets } from '../protocol/secrets.js';
 import { BodyCapture, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
-import { forwardableHeaders, mediaType, pairHeaders, rawHeader } from './headers.js';
+import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader } from './headers.js';
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import type { UpstreamLane } from './upstream-lane.js';
@@ -56,6 +56,7 @@ class Flow {
   readonly startedAt = Date.now();
   readonly t0 = performance.now();
   readonly headers: HeaderList;
+  readonly url: string;
   readonly #capture: BodyCapture;
   #requestEmitted: Promise<void> | null = null;
 
@@ -63,10 +64,12 @@ class Flow {
     private readonly ctx: ProxyContext,
     readonly site: ExchangeSite,
     private readonly req: http.IncomingMessage,
-    readonly url: string,
+    url: string,
   ) {
     this.id = `${site.conn}.${++site.flowCount}`;
-    this.headers = pairHeaders(req.rawHeaders);
+    const hidden = ctx.hiddenValues;
+    this.url = hideValues(url, hidden);
+    this.headers = hidden.length > 0 ? pairHeaders(req.rawHeaders).map(([name, value]) => [name, hideValues(value, hidden)]) : pairHeaders(req.rawHeaders);
     this.#capture = new BodyCapture(ctx.config.bodyCap);
   }
 

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ProxyContext } from './context.js';
 import type { ExchangeSite } from './http-exchange.js';
-import { forwardableHeaders, pairHeaders, rawHeader } from './headers.js';
+import { forwardableHeaders, hideValues, pairHeaders, rawHeader } from './headers.js';
 import { failureAnswer } from './upstream-answer.js';
 import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
 
@@ -51,9 +51,9 @@ export async function relayWebSocket(
     id,
     conn: site.conn,
     method: req.method ?? 'GET',
-    url: httpUrl,
+    url: hideValues(httpUrl, ctx.hiddenValues),
     httpVersion: req.httpVersion,
-    headers: pairHeaders(req.rawHeaders),
+    headers: pairHeaders(req.rawHeaders).map(([name, value]) => [name, hideValues(value, ctx.hiddenValues)]),
     body: null,
     client: site.client,
     at: startedAt,

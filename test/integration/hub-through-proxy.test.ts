@@ -43,6 +43,23 @@ describe('the live view through the proxy', () => {
     }
   });
 
+  it('never records the live-view token a browser sends through the proxy (the token URL, the header, the cookie)', async () => {
+    const port = mitm.uiPort!;
+    const token = mitm.token!;
+    const response = await rawExchange(
+      mitm.proxyPort,
+      `GET http://127.0.0.1:${port}/?token=${token} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Mitmlab-Token: ${token}\r\nCookie: mitmlab_token=${token}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(statusOf(response)).toBe(403);
+    const request = await mitm.waitFor('http-request', (e) => e.url.startsWith(`http://127.0.0.1:${port}/?token=`));
+    await mitm.waitFor('http-response', (e) => e.id === request.id);
+    await mitm.store.flush();
+    const recorded = JSON.stringify(mitm.events);
+    expect(recorded).not.toContain(token);
+    expect(request.url).toBe(`http://127.0.0.1:${port}/?token=[mitmlab live-view token]`);
+    expect(request.headers).toContainEqual(['X-Mitmlab-Token', '[mitmlab live-view token]']);
+  });
+
   it('would be refused by the hub itself: a proxied Host never matches, even with the token', async () => {
     const port = mitm.uiPort!;
     expect((await hubGet('/api/sessions', { host: `127.0.0.1:${port}`, 'x-mitmlab-token': mitm.token! })).status).toBe(200);
