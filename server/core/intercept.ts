@@ -66,10 +66,10 @@ export async function handleConnect(
   httpLayer: http.Server,
   socket: Socket,
   head: Buffer,
-  conn: string,
-  client: Endpoint,
+  from: { conn: string; client: Endpoint; /** performance.now() at the accept. */ openedAt: number },
   target: Extract<ConnectTarget, { ok: true }>,
 ): Promise<void> {
+  const { conn, client } = from;
   socket.setTimeout(0); // the tunnel has its own timeouts from here on
   socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   const sniffed = await sniffClientHello(socket, head, { silenceMs: SILENCE_MS, timeoutMs: ctx.config.timeouts.handshakeMs });
@@ -113,7 +113,7 @@ export async function handleConnect(
   if (matchesAny([target.host, sni], ctx.config.passthrough)) {
     return relayTunnel(ctx, conn, socket, target.host, target.port, 'passthrough', sniffed.buffered);
   }
-  await intercept(ctx, httpLayer, socket, conn, client, target, sni, sniffed.hello, sniffed.message, sniffed.buffered);
+  await intercept(ctx, httpLayer, socket, from, target, sni, sniffed.hello, sniffed.message, sniffed.buffered);
 }
 
 /** Why a name is not a valid host name, or null when it is one. */
@@ -132,14 +132,14 @@ async function intercept(
   ctx: ProxyContext,
   httpLayer: http.Server,
   socket: Socket,
-  conn: string,
-  client: Endpoint,
+  from: { conn: string; client: Endpoint; openedAt: number },
   target: Extract<ConnectTarget, { ok: true }>,
   sni: string | null,
   hello: ClientHello,
   helloMessage: Buffer,
   buffered: Buffer,
 ): Promise<void> {
+  const { conn, client } = from;
   // The certificate is for the name the browser will check: SNI, else the CONNECT host (an IP SAN for IP literals;
   // without SNI, Node's SNICallback never fires, hence the per-connection TLSSocket below).
   const certHost = sni ?? target.host;
@@ -148,7 +148,10 @@ async function intercept(
     port: target.port,
     servername: sni ?? (target.kind === 'dns' ? target.host : null),
   };
-  const clientRecorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'client', ctx.config.tlsCaptureBudget);
+  // The leg's clock starts at the accept, and the hello is on record as of now, when it arrived: the tee built
+  // below (after the origin and the mint) replays it to TLS without reporting it again.
+  const clientRecorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'client', ctx.config.tlsCaptureBudget, from.openedAt);
+  clientRecorder.onIn(buffered);
   clientRecorder.emitClientHello(hello, helloMessage);
 
   // The origin's answer decides the forged certificate's names (they copy its SANs). When a certificate seen before
@@ -204,7 +207,7 @@ async function intercept(
     ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     return;
   }
-  const tee = new TeeSocket(socket, clientRecorder, buffered);
+  const tee = new TeeSocket(socket, clientRecorder, buffered, { prefaceRecorded: true });
   const clientTls = new tls.TLSSocket(tee, {
     isServer: true,
     secureContext: forged.context,

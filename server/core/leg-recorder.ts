@@ -10,7 +10,6 @@ import type { TeeObserver } from './tee-socket.js';
 
 export class LegRecorder implements TeeObserver {
   readonly transcript: TlsTranscript;
-  readonly #started = performance.now();
   #helloSent = false;
   #serverHelloSent = false;
   #finished = false;
@@ -21,6 +20,11 @@ export class LegRecorder implements TeeObserver {
     readonly conn: string,
     readonly leg: Leg,
     budgetBytes: number,
+    /**
+     * When the leg's TCP connection started (performance.now()): the browser's accept, or the start of mitmlab's
+     * connect to the origin. Ladder times count from it, as the live view draws them.
+     */
+    private readonly started: number = performance.now(),
   ) {
     this.transcript = new TlsTranscript({ budgetBytes });
   }
@@ -30,7 +34,7 @@ export class LegRecorder implements TeeObserver {
 
   onIn(chunk: Buffer): void {
     const before = this.transcript.alerts.length;
-    this.transcript.feed('in', chunk, performance.now() - this.#started);
+    this.transcript.feed('in', chunk, performance.now() - this.started);
     const alerts = this.transcript.alerts;
     if (alerts.length > before && this.onPeerAlert) {
       for (let i = before; i < alerts.length; i++) if (alerts[i]!.direction === 'in') this.onPeerAlert(alerts[i]!);
@@ -38,7 +42,7 @@ export class LegRecorder implements TeeObserver {
   }
 
   onOut(chunk: Buffer): void {
-    this.transcript.feed('out', chunk, performance.now() - this.#started);
+    this.transcript.feed('out', chunk, performance.now() - this.started);
   }
 
   /** The alert the peer sent, if any (the most precise failure signal). */

@@ -46,6 +46,8 @@ export interface RunningProxy {
 
 interface ClientConnection extends ExchangeSite {
   socket: Socket;
+  /** performance.now() when the connection was accepted: the client leg's time zero. */
+  openedAt: number;
   /** Requests in flight on this connection. */
   active: number;
 }
@@ -92,7 +94,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       socket.destroy();
       return;
     }
-    const site: ClientConnection = { conn, client, flowCount: 0, socket, active: 0 };
+    const site: ClientConnection = { conn, client, flowCount: 0, socket, active: 0, openedAt: performance.now() };
     connections.set(socket, site);
     ctx.bus.emit({ type: 'connection-open', conn, client, mode: 'explicit', at: Date.now() });
 
@@ -159,7 +161,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       refuse(socket, answer);
       return;
     }
-    handleConnect(ctx, inner, socket, head, site.conn, site.client, target).catch((error: unknown) => {
+    handleConnect(ctx, inner, socket, head, site, target).catch((error: unknown) => {
       emitError(site.conn, 'internal', null, `CONNECT ${req.url} failed: ${String(error)}`);
       socket.destroy();
     });

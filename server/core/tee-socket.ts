@@ -16,13 +16,16 @@ export class TeeSocket extends Duplex {
   readonly socket: Socket;
   #observer: TeeObserver | null;
 
-  /** `preface` holds bytes already read from `socket` (e.g. a sniffed ClientHello); they are replayed first. */
-  constructor(socket: Socket, observer: TeeObserver | null, preface?: Buffer) {
+  /**
+   * `preface` holds bytes already read from `socket` (e.g. a sniffed ClientHello); they are replayed first, and
+   * reported to the observer unless `prefaceRecorded` says it saw them when they arrived.
+   */
+  constructor(socket: Socket, observer: TeeObserver | null, preface?: Buffer, options: { prefaceRecorded?: boolean } = {}) {
     super({ allowHalfOpen: true });
     this.socket = socket;
     this.#observer = observer;
     if (preface && preface.length > 0) {
-      observer?.onIn(preface);
+      if (!options.prefaceRecorded) observer?.onIn(preface);
       this.push(preface);
     }
     socket.on('data', (chunk: Buffer) => {

@@ -34,8 +34,9 @@ export interface UpstreamTarget {
 
 /** Opens and verifies a TLS connection to the origin. Rejects with a coded error for DNS, TCP and TLS failures. */
 export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: UpstreamTarget): Promise<UpstreamTls> {
+  const tcpStarted = performance.now();
   const tcp = await connectTcp(target.host, target.port, ctx.destination);
-  const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget);
+  const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget, tcpStarted);
   const tee = new TeeSocket(tcp.socket, recorder);
   const started = performance.now();
   const sessionKey = UpstreamSessions.key(target.host, target.port, target.servername);
