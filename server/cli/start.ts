@@ -284,6 +284,7 @@ function startLiveView(
       spki: ca.spkiSha256Base64,
       subject: ca.subject,
       notAfter: ca.notAfter.toISOString(),
+      path: displayPath(ca.certPath),
     },
     proxyPorts,
   });

@@ -84,6 +84,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       spki: options.caFiles.spki,
       subject: options.caFiles.subject ?? null,
       notAfter: options.caFiles.notAfter ?? null,
+      path: options.caFiles.path ?? null,
     },
     ...options.limits,
   });

@@ -66,6 +66,8 @@ export interface CaFiles {
   subject?: string;
   /** Expiry, ISO 8601. */
   notAfter?: string;
+  /** The certificate file, as the start banner shows it. */
+  path?: string;
 }
 
 export interface RestContext {

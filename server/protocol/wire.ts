@@ -57,6 +57,8 @@ export interface CaInfo {
   subject: string | null;
   /** Expiry, ISO 8601. */
   notAfter: string | null;
+  /** Where the certificate is on the machine running mitmlab, as `mitmlab ca show` prints it (e.g. ca/mitmlab-ca.pem). */
+  path?: string | null;
 }
 
 /** The state of the world at `seq`: rows (no bodies), recent log entries and recent secrets. */

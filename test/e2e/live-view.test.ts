@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type RunningChromium } from '../helpers/chromium.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
+import { displayPath } from '../../server/cli/start.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { requireTools } from '../helpers/tools.js';
@@ -176,6 +177,8 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
   it("the CA page's self-test finds this browser intercepted, with the lab CA trusted", async () => {
     await ui.click('[data-page="ca"]');
     expect(await ui.textContent('[data-testid="ca-sha256"]')).toBe(mitm.ca.sha256Fingerprint);
+    // The test's CA lives in a temp folder, not ./ca: the page names the file mitmlab really uses.
+    expect(await ui.textContent('[data-testid="ca-path"]')).toBe(displayPath(mitm.caPath));
     await ui.click('[data-action="self-test"]');
     const verdict = ui.locator('[data-testid="self-test-verdict"]');
     await verdict.waitFor({ timeout: 20_000 });
