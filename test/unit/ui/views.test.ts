@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProxyEvent } from '../../../server/protocol/events.js';
 import type { CertificateSummary } from '../../../server/protocol/tls.js';
-import { base64ToBytes, classifyBody, formatBytes, formatDuration, hexDump, looksLikeText, maskSecret, prettyJson } from '../../../ui/src/lib/client/format.js';
+import { base64ToBytes, classifyBody, formatBytes, formatDuration, headerText, hexDump, looksLikeText, maskSecret, prettyJson } from '../../../ui/src/lib/client/format.js';
 import { compareChains, fieldText } from '../../../ui/src/lib/views/cert-diff.js';
 import { flowPieces } from '../../../ui/src/lib/views/flow-events.js';
 import { ladderArrows } from '../../../ui/src/lib/views/ladder.js';
@@ -105,5 +105,18 @@ describe('self-test verdict', () => {
     expect(verdictOf({ ...base, viaProxy: true })).toBe('proxied-unknown');
     expect(verdictOf({ ...base, viaProxy: true, clientTls: 'failed' })).toBe('untrusted');
     expect(verdictOf({ ...base, viaProxy: true, clientTls: 'established', requestSeen: true })).toBe('trusted');
+  });
+});
+
+describe('headerText', () => {
+  it('shows UTF-8 header bytes (as Node hands them over, one byte per character) as the text they encode', () => {
+    const sent = 'ünïcödé ✓ 日本語';
+    expect(headerText(Buffer.from(sent, 'utf8').toString('latin1'))).toBe(sent);
+  });
+
+  it('leaves ASCII, Latin-1 that is not UTF-8, and already decoded text alone', () => {
+    expect(headerText('text/html; charset=utf-8')).toBe('text/html; charset=utf-8');
+    expect(headerText('caf\xe9')).toBe('caf\xe9');
+    expect(headerText('日本')).toBe('日本');
   });
 });

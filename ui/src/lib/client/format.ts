@@ -113,3 +113,20 @@ export function base64ToBytes(text: string): Uint8Array {
     return new Uint8Array(0);
   }
 }
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A header value for display. Node hands header bytes over one byte per character (Latin-1), so UTF-8 text arrives
+ * as mojibake ("Ã¼" for "ü"). When the bytes are valid UTF-8, that is what the sender meant; otherwise the value is
+ * shown as it came. The recorded value is never changed: exports keep the bytes.
+ */
+export function headerText(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[\x80-\xff]/.test(value) || /[^\x00-\xff]/.test(value)) return value;
+  try {
+    return STRICT_UTF8.decode(Uint8Array.from(value, (c) => c.charCodeAt(0)));
+  } catch {
+    return value;
+  }
+}
