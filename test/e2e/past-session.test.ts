@@ -138,6 +138,8 @@ describe.skipIf(!haveChromium)('a past session in the live view, after a restart
     await expect.poll(() => banner.getAttribute('data-state'), { timeout: 15_000 }).toBe('loaded');
     expect(await banner.textContent()).toMatch(new RegExp(`Viewing session ${firstSession} \\(recorded .+\\) — read-only`));
     expect(await banner.locator('[data-action="back-to-live"]').textContent()).toMatch(/Back to live/);
+    // The status pill names the session still being recorded as such, not as the one shown.
+    expect(await ui.textContent('[data-testid="live-session"]')).toBe(`still recording ${second!.store.id}`);
     expect(ui.url()).toMatch(/#\/flows$/);
 
     await expect.poll(() => originRows().count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
@@ -203,6 +205,7 @@ describe.skipIf(!haveChromium)('a past session in the live view, after a restart
   it('goes back to live: the new session, with the traffic that arrived meanwhile, and rows keep arriving', async () => {
     await ui.click('[data-testid="past-banner"] [data-action="back-to-live"]');
     await expect.poll(() => ui.locator('[data-testid="past-banner"]').count()).toBe(0);
+    expect(await ui.textContent('[data-testid="live-session"]')).toBe(`session ${second!.store.id}`);
     await expect.poll(() => ui.locator('[data-flow-id]', { hasText: '/gzip' }).count()).toBe(1);
     expect(await ui.locator('[data-flow-id]', { hasText: '/login' }).count()).toBe(0);
     expect(await ui.locator('[data-action="pause"]').count()).toBe(1);
