@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProxyEvent } from '../../../server/protocol/events.js';
 import type { CertificateSummary } from '../../../server/protocol/tls.js';
-import { base64ToBytes, classifyBody, formatBytes, formatDuration, headerText, hexDump, looksLikeText, maskSecret, prettyJson } from '../../../ui/src/lib/client/format.js';
+import { base64ToBytes, classifyBody, formatBytes, formatDuration, headerText, hexDump, looksLikeText, maskSecret, prettyJson, sigalgLabels } from '../../../ui/src/lib/client/format.js';
 import { compareChains, fieldText } from '../../../ui/src/lib/views/cert-diff.js';
 import { flowPieces } from '../../../ui/src/lib/views/flow-events.js';
 import { ladderArrows } from '../../../ui/src/lib/views/ladder.js';
@@ -118,5 +118,14 @@ describe('headerText', () => {
     expect(headerText('text/html; charset=utf-8')).toBe('text/html; charset=utf-8');
     expect(headerText('caf\xe9')).toBe('caf\xe9');
     expect(headerText('日本')).toBe('日本');
+  });
+});
+
+describe('sigalgLabels', () => {
+  it("turns OpenSSL's shared sigalg names into IANA-style names, each once", () => {
+    const openssl = ['ECDSA+SHA256', 'ECDSA+SHA384', 'ECDSA+SHA512', 'Ed25519+UNDEF', 'Ed448+UNDEF', 'RSA-PSS+SHA256', 'RSA-PSS+SHA256', 'RSA+SHA256', 'RSA+SHA1', 'ECDSA+SHA1', 'DSA+SHA256'];
+    expect(sigalgLabels(openssl)).toEqual([
+      'ecdsa_secp256r1_sha256', 'ecdsa_secp384r1_sha384', 'ecdsa_secp521r1_sha512', 'ed25519', 'ed448', 'rsa_pss_…_sha256', 'rsa_pkcs1_sha256', 'rsa_pkcs1_sha1', 'ecdsa_sha1', 'DSA+SHA256',
+    ]);
   });
 });

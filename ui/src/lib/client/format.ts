@@ -130,3 +130,22 @@ export function headerText(value: string): string {
     return value;
   }
 }
+
+// OpenSSL's SSL_get_shared_sigalgs names ("RSA-PSS+SHA256", "Ed25519+UNDEF") as the IANA TLS SignatureScheme names
+// the decoded ClientHello uses (RFC 8446 §4.2.3). OpenSSL gives one name to the rsae and pss variants of RSA-PSS,
+// so those read "rsa_pss_…_sha256" and appear once.
+const ECDSA_CURVE: Record<string, string> = { SHA256: 'secp256r1_', SHA384: 'secp384r1_', SHA512: 'secp521r1_' };
+
+/** Shared signature algorithms for display: IANA-style names, each once. */
+export function sigalgLabels(names: readonly string[]): string[] {
+  const labels = names.map((name) => {
+    const [sign = '', hash = ''] = name.split('+');
+    const h = hash.toLowerCase();
+    if (hash === 'UNDEF' && (sign === 'Ed25519' || sign === 'Ed448')) return sign.toLowerCase();
+    if (sign === 'RSA-PSS') return `rsa_pss_…_${h}`;
+    if (sign === 'RSA') return `rsa_pkcs1_${h}`;
+    if (sign === 'ECDSA') return `ecdsa_${ECDSA_CURVE[hash] ?? ''}${h}`;
+    return name;
+  });
+  return [...new Set(labels)];
+}
