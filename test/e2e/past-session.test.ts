@@ -202,6 +202,15 @@ describe.skipIf(!haveChromium)('a past session in the live view, after a restart
     expect(await ui.locator('[data-flow-id]', { hasText: '/gzip' }).count()).toBe(0);
   });
 
+  it('a reload keeps the past session open in this tab', async () => {
+    await ui.reload();
+    const banner = ui.locator('[data-testid="past-banner"]');
+    await banner.waitFor({ timeout: 15_000 });
+    expect(await banner.getAttribute('data-session')).toBe(firstSession);
+    await expect.poll(() => banner.getAttribute('data-state'), { timeout: 15_000 }).toBe('loaded');
+    expect(await ui.locator('[data-flow-id]', { hasText: '/gzip' }).count()).toBe(0);
+  });
+
   it('goes back to live: the new session, with the traffic that arrived meanwhile, and rows keep arriving', async () => {
     await ui.click('[data-testid="past-banner"] [data-action="back-to-live"]');
     await expect.poll(() => ui.locator('[data-testid="past-banner"]').count()).toBe(0);
@@ -212,6 +221,10 @@ describe.skipIf(!haveChromium)('a past session in the live view, after a restart
 
     await site.goto(`https://${HOST}:${origin.port}/hello`);
     await expect.poll(() => ui.locator('[data-flow-id]', { hasText: '/hello' }).count(), { timeout: 15_000 }).toBe(1);
+    // Back to live is remembered too: a reload stays live.
+    await ui.reload();
+    await expect.poll(() => ui.locator('[data-flow-id]', { hasText: '/gzip' }).count(), { timeout: 15_000 }).toBe(1);
+    expect(await ui.locator('[data-testid="past-banner"]').count()).toBe(0);
     await shot('past-04-back-to-live');
   });
 

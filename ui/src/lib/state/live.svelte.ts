@@ -9,13 +9,32 @@ import type { HubHello, LogEvent, Reset } from '../../../../server/protocol/wire
 import { browserEnvironment, hubSocketBase } from '../client/browser-env.js';
 import { LiveTransport, type ConnectionStatus } from '../client/transport.js';
 import { API, type SessionListing } from '../../../../server/protocol/wire.js';
-import { fetchConnEvents, fetchPastConnEvents } from '../client/api.js';
+import { fetchConnEvents, fetchPastConnEvents, fetchSessions } from '../client/api.js';
 import { streamSessionEvents } from '../client/past-session.js';
 import { FlowModel, visibleRows, type SecretRow } from './flow-model.js';
 import { SessionSwitch, type ConnSource, type SessionView } from './session-switch.js';
 
 /** Shortest interval between two list re-renders while events stream in. */
 const PUBLISH_MS = 150;
+/** The past session this tab shows, kept across a reload (per tab: another tab may show another session). */
+const OPEN_SESSION_KEY = 'mitmlab.openSession';
+
+function rememberOpenSession(id: string | null): void {
+  try {
+    if (id === null) sessionStorage.removeItem(OPEN_SESSION_KEY);
+    else sessionStorage.setItem(OPEN_SESSION_KEY, id);
+  } catch {
+    // Storage refused (private mode, quota): the view just starts live after a reload.
+  }
+}
+
+function openSessionRemembered(): string | null {
+  try {
+    return sessionStorage.getItem(OPEN_SESSION_KEY);
+  } catch {
+    return null;
+  }
+}
 
 export class LiveView {
   status = $state<ConnectionStatus>('connecting');
@@ -64,7 +83,9 @@ export class LiveView {
       hubSocketBase(window.location),
       {
         hello: (hello) => {
+          const first = this.hello === null;
           this.hello = hello;
+          if (first) void this.#reopenRemembered(hello.sessionId);
         },
         snapshot: (snapshot) => {
           this.model.applySnapshot(snapshot);
@@ -122,11 +143,22 @@ export class LiveView {
   openSession(session: SessionListing): Promise<void> {
     const selection = this.selectedId;
     this.select(null);
+    rememberOpenSession(session.id);
     return this.sessions.open(session, selection);
+  }
+
+  /** After a reload: the past session this tab had open, if it still exists and is not the live one. */
+  async #reopenRemembered(liveId: string | null): Promise<void> {
+    const id = openSessionRemembered();
+    if (id === null || id === liveId || this.sessions.viewingPast) return;
+    const session = (await fetchSessions().catch(() => [])).find((listed) => listed.id === id);
+    if (session) await this.openSession(session);
+    else rememberOpenSession(null);
   }
 
   /** Shows the live session again, with the flow that was selected there. */
   backToLive(): void {
+    rememberOpenSession(null);
     const selection = this.sessions.backToLive();
     this.select(selection !== null && this.model.flow(selection) ? selection : null);
   }
