@@ -25,7 +25,7 @@ import { readConnectionEvents } from '../store/history.js';
 import { SessionStore } from '../store/session-store.js';
 import { applyRetention, deleteSession, sessionIds } from '../store/sessions.js';
 import { startHub, type Hub } from '../hub/hub.js';
-import { loadOrCreateToken } from '../hub/token.js';
+import { existingToken, loadOrCreateToken } from '../hub/token.js';
 import { hubExporter, hubSessions } from './hub-adapters.js';
 import { attachKeylogFiles } from './keylog-file.js';
 import type { ParsedOptions } from './options.js';
@@ -217,6 +217,9 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     await store.close();
   };
 
+  // With --no-ui the token file still grants the live view of the next start: it is never recorded either.
+  const savedToken = options.ui ? null : await existingToken(options.dataDir);
+  if (savedToken !== null) ctx.hiddenValues.push(savedToken);
   try {
     if (options.ui) {
       token = await loadOrCreateToken(options.dataDir);

@@ -168,7 +168,7 @@ export async function relayWebSocket(
         type: 'ws-open',
         id,
         conn: site.conn,
-        url: target.url,
+        url: hideValues(target.url, ctx.hiddenValues),
         protocol: upstream.protocol || null,
         extensions: upstream.extensions || null,
         at: Date.now(),

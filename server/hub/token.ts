@@ -44,6 +44,11 @@ export async function loadOrCreateToken(dataDir: string): Promise<string> {
   }
 }
 
+/** The data directory's token if it has one (never creates it): valid for the next start with the live view. */
+export async function existingToken(dataDir: string): Promise<string | null> {
+  return readToken(tokenPath(dataDir)).catch(() => null);
+}
+
 async function readToken(path: string): Promise<string | null> {
   let text: string;
   try {

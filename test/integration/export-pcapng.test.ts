@@ -121,4 +121,23 @@ describe.skipIf(!haveTools)('pcapng export (tshark)', () => {
     const requests = tshark(file, '-Y', 'http.request', '-T', 'fields', '-e', 'tcp.stream', '-e', 'http.request.uri');
     expect(requests).toEqual(['0\t/one', '1\t/one', '2\t/two', '3\t/two']);
   });
+
+  it("starts the upstream leg where the live view's ladder does: tls-established at - handshakeMs - connectMs", async () => {
+    let startedAt = 0;
+    const file = await exportPcapng('upstream-start', async (store) => {
+      const { events } = await interceptOnce(store.blobs, pki, [REQUESTS[0]!], 'TLSv1.3', 'c1');
+      const closeAt = events.find((e) => e.type === 'tls-transcript')!.at;
+      // An origin that took 150 ms to finish its handshake, after 20 ms of connect.
+      const established: ProxyEvent = {
+        type: 'tls-established', conn: 'c1', leg: 'upstream', version: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256', alpn: 'http/1.1', sni: 'localhost',
+        resumed: false, group: 'x25519', groupBits: 253, sharedSigalgs: [], connectMs: 20, handshakeMs: 150, at: closeAt - 500,
+      };
+      startedAt = established.at - 150 - 20;
+      return [...events.slice(0, 2), established, ...events.slice(2)];
+    });
+    // The upstream stream's SYN (stream 0 is upstream: its transcript comes first in the log).
+    const syns = tshark(file, '-Y', 'tcp.flags.syn == 1 && tcp.flags.ack == 0', '-T', 'fields', '-e', 'tcp.stream', '-e', 'ip.dst', '-e', 'frame.time_epoch');
+    const upstream = syns.map((line) => line.split('\t')).find(([, dst]) => dst === '198.51.100.1')!;
+    expect(Math.abs(Number(upstream[2]) * 1000 - startedAt)).toBeLessThan(1);
+  });
 });

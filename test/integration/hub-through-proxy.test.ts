@@ -3,9 +3,14 @@
 // Host that is not its bound address (it would see the proxied name, even with a stolen token).
 
 import http from 'node:http';
+import net from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { rawExchange, statusOf } from '../helpers/raw-http.js';
+import { startOrigin } from '../helpers/origin.js';
 
 let mitm: TestMitmlab;
 
@@ -58,6 +63,49 @@ describe('the live view through the proxy', () => {
     expect(recorded).not.toContain(token);
     expect(request.url).toBe(`http://127.0.0.1:${port}/?token=[mitmlab live-view token]`);
     expect(request.headers).toContainEqual(['X-Mitmlab-Token', '[mitmlab live-view token]']);
+  });
+
+  it('hides the token in a WebSocket opened through the proxy too (ws-open, and so the HAR entry)', async () => {
+    const origin = await startOrigin();
+    try {
+      const token = mitm.token!;
+      const authority = `127.0.0.1:${origin.port}`;
+      const socket = net.connect(mitm.proxyPort, '127.0.0.1');
+      const head = await new Promise<string>((resolve) => {
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+          if (text.includes('\r\n\r\n')) resolve(text);
+        });
+        socket.write(`GET http://${authority}/ws?token=${token} HTTP/1.1\r\nHost: ${authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      });
+      expect(statusOf(head)).toBe(101);
+      const opened = await mitm.waitFor('ws-open', (e) => e.url.startsWith(`ws://${authority}/ws?token=`));
+      expect(opened.url).toBe(`ws://${authority}/ws?token=[mitmlab live-view token]`);
+      socket.destroy();
+      expect(JSON.stringify(mitm.events)).not.toContain(token);
+    } finally {
+      await origin.close();
+    }
+  });
+
+  it('with --no-ui, hides the token of the data dir all the same (the next start with the live view accepts it)', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mitmlab-noui-'));
+    const token = 'x'.repeat(20) + '-NoUiToken_0123456789';
+    await writeFile(path.join(dataDir, 'ui-token'), `${token}\n`, { mode: 0o600 });
+    const origin = await startOrigin();
+    const headless = await startMitmlab({ ui: false, dataDir });
+    try {
+      const authority = `127.0.0.1:${origin.port}`;
+      const response = await rawExchange(headless.proxyPort, `GET http://${authority}/hello?token=${token} HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+      expect(statusOf(response)).toBe(200);
+      const request = await headless.waitFor('http-request', (e) => e.url.includes('/hello?token='));
+      expect(request.url).toBe(`http://${authority}/hello?token=[mitmlab live-view token]`);
+    } finally {
+      await headless.close();
+      await origin.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('would be refused by the hub itself: a proxied Host never matches, even with the token', async () => {
