@@ -207,7 +207,7 @@ async function intercept(
     ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     return;
   }
-  const tee = new TeeSocket(socket, clientRecorder, buffered, { prefaceRecorded: true });
+  const tee = new TeeSocket(socket, clientRecorder, buffered);
   const clientTls = new tls.TLSSocket(tee, {
     isServer: true,
     secureContext: forged.context,

@@ -17,17 +17,14 @@ export class TeeSocket extends Duplex {
   #observer: TeeObserver | null;
 
   /**
-   * `preface` holds bytes already read from `socket` (e.g. a sniffed ClientHello); they are replayed first, and
-   * reported to the observer unless `prefaceRecorded` says it saw them when they arrived.
+   * `preface` holds bytes already read from `socket` (e.g. a sniffed ClientHello); they are replayed first. The
+   * caller showed them to the observer when they arrived, so they are not reported again.
    */
-  constructor(socket: Socket, observer: TeeObserver | null, preface?: Buffer, options: { prefaceRecorded?: boolean } = {}) {
+  constructor(socket: Socket, observer: TeeObserver | null, preface?: Buffer) {
     super({ allowHalfOpen: true });
     this.socket = socket;
     this.#observer = observer;
-    if (preface && preface.length > 0) {
-      if (!options.prefaceRecorded) observer?.onIn(preface);
-      this.push(preface);
-    }
+    if (preface && preface.length > 0) this.push(preface);
     socket.on('data', (chunk: Buffer) => {
       this.#observer?.onIn(chunk);
       if (!this.push(chunk)) socket.pause();

@@ -101,7 +101,6 @@ interface ConnState {
   port: number | null;
   keylog: { client: string[]; upstream: string[] };
   helloAt: { client: number | null; upstream: number | null };
-  upstreamConnectMs: number | null;
   /** When mitmlab began to connect to the origin (tls-established: at - handshakeMs - connectMs), the leg's start. */
   upstreamStartedAt: number | null;
   legsDone: number;
@@ -129,7 +128,6 @@ export async function writePcapng(session: LoadedSession, out: Writable, options
         port: null,
         keylog: { client: [], upstream: [] },
         helloAt: { client: null, upstream: null },
-        upstreamConnectMs: null,
         upstreamStartedAt: null,
         legsDone: 0,
         closed: false,
@@ -177,12 +175,8 @@ export async function writePcapng(session: LoadedSession, out: Writable, options
         break;
       }
       case 'tls-established':
-        if (event.leg === 'upstream') {
-          const state = stateOf(event.conn);
-          state.upstreamConnectMs = event.connectMs;
-          // The same clock as the live view's ladder; the upstream hello event itself is sent after the handshake.
-          state.upstreamStartedAt ??= event.at - event.handshakeMs - (event.connectMs ?? 0);
-        }
+        // The same clock as the live view's ladder; the upstream hello event itself is sent after the handshake.
+        if (event.leg === 'upstream') stateOf(event.conn).upstreamStartedAt ??= event.at - event.handshakeMs - (event.connectMs ?? 0);
         break;
       case 'tls-keylog':
         stateOf(event.conn).keylog[event.leg].push(event.line.trim());
@@ -238,7 +232,8 @@ function legCapture(
     client = { address: origin.includes(':') ? '2001:db8::2' : '192.0.2.2', port: 49152 + (state.n % 16384) };
     server = { address: origin, port };
     const hello = state.helloAt.upstream;
-    startMs = state.upstreamStartedAt ?? (hello !== null ? hello - (state.upstreamConnectMs ?? 0) : (state.openedAt ?? event.at));
+    // A leg that never completed its handshake has no tls-established: its hello is the best start known.
+    startMs = state.upstreamStartedAt ?? hello ?? state.openedAt ?? event.at;
   }
   // On the client leg the browser is the TLS client, so its bytes are the ones towards mitmlab (rawIn); upstream,
   // mitmlab is the client and its bytes are rawOut.
