@@ -16,7 +16,8 @@ import { errorHeaders, errorPageHtml } from './error-page.js';
 import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader } from './headers.js';
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
-import type { UpstreamLane } from './upstream-lane.js';
+import { REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
+import { takeConnectMs } from './upstream-agents.js';
 
 /** The connection an exchange belongs to. */
 export interface ExchangeSite {
@@ -159,12 +160,12 @@ class Flow {
 }
 
 /** Answers with mitmlab's error page after reading (and capturing) the request body, keeping keep-alive in sync. */
-function answerAfterBody(flow: Flow, req: http.IncomingMessage, res: http.ServerResponse, answer: FailureAnswer, connect = -1): void {
+function answerAfterBody(flow: Flow, req: http.IncomingMessage, res: http.ServerResponse, answer: FailureAnswer, opened: ConnectTimes = REUSED): void {
   flow.captureRequest();
   req.resume();
   req.once('end', () => {
     const total = performance.now() - flow.t0;
-    flow.sendErrorPage(res, answer, { startedAt: flow.startedAt, connect, send: 0, wait: 0, receive: 0, total });
+    flow.sendErrorPage(res, answer, { startedAt: flow.startedAt, connect: opened.connect, ssl: opened.ssl, send: 0, wait: 0, receive: 0, total });
   });
 }
 
@@ -195,7 +196,7 @@ export function forwardExchange(
   if (idle) return send(ctx, flow, req, res, target, idle);
   route.lane.acquire().then(
     (socket) => send(ctx, flow, req, res, target, socket),
-    (error: unknown) => answerAfterBody(flow, req, res, failureAnswer(target.host, target.port, error), route.lane.lastConnectMs),
+    (error: unknown) => answerAfterBody(flow, req, res, failureAnswer(target.host, target.port, error), route.lane.lastConnect),
   );
 }
 
@@ -208,7 +209,8 @@ function send(
   socket: Duplex | null,
 ): void {
   const lane = target.route.kind === 'lane' ? target.route.lane : null;
-  const connect = lane ? lane.lastConnectMs : -1;
+  // Filled in below when the agent opens a new connection for this request (plain http://).
+  let opened = lane ? lane.lastConnect : REUSED;
   const headers = forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, target.replaceHost ? NOT_FORWARDED_NOR_HOST : NOT_FORWARDED);
   if (target.replaceHost || rawHeader(headers, 'host') === undefined) headers.push('Host', hostHeader(target));
   let sentAt = -1;
@@ -238,6 +240,11 @@ function send(
     socket.once('free', () => releaseLane(true));
     // The socket is handed back ('free') right after the request's 'close'; anything else means it is spent.
     upstreamReq.once('close', () => process.nextTick(() => releaseLane(false)));
+  } else {
+    upstreamReq.once('socket', (agentSocket) => {
+      const connect = takeConnectMs(agentSocket);
+      if (connect >= 0) opened = { connect, ssl: -1 };
+    });
   }
   upstreamReq.once('finish', () => (sentAt = performance.now()));
   // An origin that accepts the request and then goes silent gets a 504 after --idle-timeout of inactivity.
@@ -295,7 +302,7 @@ function send(
       if (upstreamResponse || upstreamFailed || clientGone) return;
       upstreamFailed = true;
       releaseLane(false);
-      flow.sendErrorPage(res, failureAnswer(target.host, target.port, { code: 'NO_RESPONSE' }), timings(flow, connect, sentAt, responseAt));
+      flow.sendErrorPage(res, failureAnswer(target.host, target.port, { code: 'NO_RESPONSE' }), timings(flow, opened, sentAt, responseAt));
     }),
   );
 
@@ -311,7 +318,7 @@ function send(
       flow.proxyError('upstream-reset', `The origin ${target.host} broke off the response: ${error.message}`);
       return;
     }
-    flow.sendErrorPage(res, failureAnswer(target.host, target.port, error, 'exchange'), timings(flow, connect, sentAt, responseAt));
+    flow.sendErrorPage(res, failureAnswer(target.host, target.port, error, 'exchange'), timings(flow, opened, sentAt, responseAt));
   });
 
   upstreamReq.once('response', (upstreamRes: http.IncomingMessage) => {
@@ -330,7 +337,7 @@ function send(
         upstreamRes.destroy();
         releaseLane(false);
         const code = (error as NodeJS.ErrnoException).code ?? '';
-        flow.sendErrorPage(res, failureAnswer(target.host, target.port, { code: code.startsWith('HPE_') ? code : 'HPE_INVALID_HEADER_TOKEN', message: (error as Error).message }), timings(flow, connect, sentAt, responseAt));
+        flow.sendErrorPage(res, failureAnswer(target.host, target.port, { code: code.startsWith('HPE_') ? code : 'HPE_INVALID_HEADER_TOKEN', message: (error as Error).message }), timings(flow, opened, sentAt, responseAt));
         return;
       }
     }
@@ -359,7 +366,7 @@ function send(
         .catch(() => null)
         .then(async (body) => {
           await flow.requestEmitted();
-          const t = timings(flow, connect, sentAt, responseAt);
+          const t = timings(flow, opened, sentAt, responseAt);
           t.receive = endAt - responseAt;
           t.total = endAt - flow.t0;
           ctx.bus.emit({
@@ -386,10 +393,10 @@ function sendableReason(reason: string | undefined): string {
   return (reason ?? '').replace(/[^\t\x20-\x7e\x80-\xff]/g, '');
 }
 
-function timings(flow: Flow, connect: number, sentAt: number, responseAt: number): FlowTimings {
-  const send = sentAt >= 0 ? Math.max(0, sentAt - flow.t0 - Math.max(connect, 0)) : 0;
+function timings(flow: Flow, opened: ConnectTimes, sentAt: number, responseAt: number): FlowTimings {
+  const send = sentAt >= 0 ? Math.max(0, sentAt - flow.t0 - Math.max(opened.connect, 0)) : 0;
   const wait = responseAt >= 0 && sentAt >= 0 ? Math.max(0, responseAt - sentAt) : 0;
-  return { startedAt: flow.startedAt, connect, send, wait, receive: 0, total: 0 };
+  return { startedAt: flow.startedAt, connect: opened.connect, ssl: opened.ssl, send, wait, receive: 0, total: 0 };
 }
 
 function hostHeader(target: ExchangeTarget): string {

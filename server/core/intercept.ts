@@ -343,7 +343,10 @@ function settle(
     authority: formatHostPort(certHost, target.port),
     upstreamTarget,
     lane: upstream.tls
-      ? new UpstreamLane(async () => (await openVerifiedUpstream(ctx, conn, upstreamTarget)).socket, upstream.tls.socket)
+      ? new UpstreamLane(async () => {
+          const opened = await openVerifiedUpstream(ctx, conn, upstreamTarget);
+          return { socket: opened.socket, sslMs: opened.handshakeMs };
+        }, upstream.tls.socket)
       : null,
     failure: upstream.failure,
     requests: 0,

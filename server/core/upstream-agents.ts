@@ -34,6 +34,17 @@ export async function openVerifiedUpstream(ctx: ProxyContext, conn: string, targ
   return upstream;
 }
 
+/** DNS + TCP ms of pool connections no request has used yet (the first request's HAR `connect` timing). */
+const freshConnections = new WeakMap<Duplex, number>();
+
+/** The connect time of a pool connection on its first use; -1 for a kept-alive one (or any later call). */
+export function takeConnectMs(socket: Duplex): number {
+  const ms = freshConnections.get(socket);
+  if (ms === undefined) return -1;
+  freshConnections.delete(socket);
+  return ms;
+}
+
 /** The shared pool for plain http:// forwarding: keep-alive, bounded per host. */
 export class PlainAgent extends http.Agent {
   constructor(private readonly ctx: ProxyContext) {
@@ -50,7 +61,10 @@ export class PlainAgent extends http.Agent {
     const host = String(options.host ?? '');
     const port = Number(options.port ?? 80);
     connectTcp(host, port, this.ctx.destination).then(
-      (tcp) => oncreate?.(null, tcp.socket),
+      (tcp) => {
+        freshConnections.set(tcp.socket, tcp.dnsMs + tcp.connectMs);
+        oncreate?.(null, tcp.socket);
+      },
       (error: Error) => oncreate?.(error, undefined as unknown as Duplex),
     );
     return undefined as unknown as Duplex;

@@ -4,8 +4,18 @@
 
 import type { Duplex } from 'node:stream';
 
-/** Opens a new verified connection to the origin. */
-export type OpenUpstream = () => Promise<Duplex>;
+/** Opens a new verified connection to the origin; `sslMs` is the TLS handshake's share of the time it took. */
+export type OpenUpstream = () => Promise<{ socket: Duplex; sslMs: number }>;
+
+/** What the last acquire() spent opening a connection, ms; -1 when it reused one (HAR 1.2 timings). */
+export interface ConnectTimes {
+  /** DNS + TCP + TLS. */
+  connect: number;
+  /** The TLS handshake, included in `connect`. */
+  ssl: number;
+}
+
+export const REUSED: ConnectTimes = { connect: -1, ssl: -1 };
 
 function usable(socket: Duplex): boolean {
   return !socket.destroyed && socket.writable && socket.readable;
@@ -22,8 +32,7 @@ export class UpstreamLane {
   #busy = false;
   #closed = false;
   readonly #waiters: Array<() => void> = [];
-  /** ms the last acquire() spent opening a connection, or -1 when it reused one (HAR's connect timing). */
-  lastConnectMs = -1;
+  lastConnect: ConnectTimes = REUSED;
 
   constructor(
     private readonly open: OpenUpstream,
@@ -38,7 +47,7 @@ export class UpstreamLane {
     const idle = this.#unpark();
     if (!idle) return null;
     this.#busy = true;
-    this.lastConnectMs = -1;
+    this.lastConnect = REUSED;
     this.#lent = idle;
     return idle;
   }
@@ -50,14 +59,14 @@ export class UpstreamLane {
     this.#busy = true;
     const idle = this.#unpark();
     if (idle) {
-      this.lastConnectMs = -1;
+      this.lastConnect = REUSED;
       this.#lent = idle;
       return idle;
     }
     const started = performance.now();
     try {
-      const socket = await this.open();
-      this.lastConnectMs = performance.now() - started;
+      const { socket, sslMs } = await this.open();
+      this.lastConnect = { connect: performance.now() - started, ssl: sslMs };
       if (this.#closed) {
         socket.destroy();
         throw Object.assign(new Error('the browser connection closed'), { code: 'ECONNRESET' });
@@ -65,6 +74,7 @@ export class UpstreamLane {
       this.#lent = socket;
       return socket;
     } catch (error) {
+      this.lastConnect = { connect: performance.now() - started, ssl: -1 };
       this.#next();
       throw error;
     }

@@ -50,8 +50,13 @@ export interface BodyRef {
 export interface FlowTimings {
   /** Wall clock of the request's first byte, ms since epoch. */
   startedAt: number;
-  /** Waiting for an upstream connection (DNS + TCP + TLS) when a new one had to be opened. */
+  /**
+   * Waiting for an upstream connection (DNS + TCP + TLS) when this request had to open a new one. -1 when it used a
+   * connection already open, including the one an intercepted tunnel opens at CONNECT, before any request.
+   */
   connect: number;
+  /** The TLS handshake's share of `connect` (HAR 1.2 `ssl`); -1, or absent in older sessions, when none. */
+  ssl?: number;
   /** Request headers and body sent upstream. */
   send: number;
   /** Time to the first response byte. */

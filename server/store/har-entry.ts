@@ -300,12 +300,13 @@ function harTimings(flow: FlowEvents, startedAt: number): HarTimings {
   const response = flow.response;
   if (response) {
     const t = response.timings;
+    const ssl = t.ssl ?? -1;
     return {
       blocked: -1,
       dns: -1,
       connect: t.connect >= 0 ? t.connect : -1,
-      // The TLS handshake to the origin is part of `connect` (HAR 1.2 allows ssl = -1 then).
-      ssl: -1,
+      // HAR 1.2: `ssl` is the TLS handshake and is also counted in `connect`.
+      ssl: t.connect >= 0 && ssl >= 0 ? ssl : -1,
       send: Math.max(0, t.send),
       wait: Math.max(0, t.wait),
       receive: Math.max(0, t.receive),

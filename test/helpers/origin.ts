@@ -34,6 +34,11 @@ function handler(seen: Origin['seen']) {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('hello from origin\n');
         return;
+      case '/close':
+        // Answers, then closes the connection (RFC 9112 §9.6): the next request needs a new one.
+        res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
+        res.end('closing\n');
+        return;
       case '/slow':
         // Answers after ?ms= milliseconds: a request still in flight when the next one arrives.
         setTimeout(() => {
