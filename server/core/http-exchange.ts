@@ -270,6 +270,8 @@ function send(
   req.once('close', () => onRequestAborted());
   let upstreamResponse: http.IncomingMessage | null = null;
   let upstreamFailed = false;
+  /** The exchange was answered with mitmlab's error page (and recorded so) after the origin's head had arrived. */
+  let answeredWithError = false;
   // The browser may leave at any point — also after sending its whole request, before the origin answers: then the
   // origin exchange is abandoned at once (its connection is not reusable) instead of lingering to a timeout.
   res.once('close', () => {
@@ -318,6 +320,7 @@ function send(
       flow.proxyError('upstream-reset', `The origin ${target.host} broke off the response: ${error.message}`);
       return;
     }
+    answeredWithError = true;
     flow.sendErrorPage(res, failureAnswer(target.host, target.port, error, 'exchange'), timings(flow, opened, sentAt, responseAt));
   });
 
@@ -327,28 +330,45 @@ function send(
     const capture = new BodyCapture(ctx.config.bodyCap);
     const status = upstreamRes.statusCode ?? 502;
     // The response's framing is Node's to choose for this client (chunked only for HTTP/1.1 clients, RFC 9112 §6.1),
-    // so Transfer-Encoding is not copied; status and reason are checked, as Node throws on values it cannot send.
-    if (!res.destroyed) {
-      try {
-        if (status < 100 || status > 999) throw Object.assign(new Error(`status code ${status}`), { code: 'HPE_INVALID_STATUS' });
-        res.writeHead(status, sendableReason(upstreamRes.statusMessage), forwardableHeaders(upstreamRes.rawHeaders));
-      } catch (error) {
-        upstreamFailed = true;
-        upstreamRes.destroy();
-        releaseLane(false);
-        const code = (error as NodeJS.ErrnoException).code ?? '';
-        flow.sendErrorPage(res, failureAnswer(target.host, target.port, { code: code.startsWith('HPE_') ? code : 'HPE_INVALID_HEADER_TOKEN', message: (error as Error).message }), timings(flow, opened, sentAt, responseAt));
-        return;
-      }
+    // so Transfer-Encoding is not copied; status, reason and fields are checked now, as Node throws on values it
+    // cannot send.
+    const reason = sendableReason(upstreamRes.statusMessage);
+    const head = forwardableHeaders(upstreamRes.rawHeaders);
+    const unsendable = unsendableHead(status, head);
+    if (unsendable) {
+      upstreamFailed = true;
+      upstreamRes.destroy();
+      releaseLane(false);
+      flow.sendErrorPage(res, failureAnswer(target.host, target.port, unsendable), timings(flow, opened, sentAt, responseAt));
+      return;
     }
-    upstreamRes.on('data', (chunk: Buffer) => capture.push(chunk));
+    // The head goes out with the first body bytes, or one turn of the event loop after it arrived when the body is
+    // slower (server-sent events, long polls): one write in the common case, and a body whose framing breaks before
+    // any of it came still gets mitmlab's 502 instead of a 200 cut short.
+    let headSent = false;
+    const sendHead = (): void => {
+      if (headSent || res.destroyed) return;
+      headSent = true;
+      res.writeHead(status, reason, head);
+    };
+    setImmediate(() => {
+      if (headSent || upstreamFailed || clientGone || res.destroyed) return;
+      sendHead();
+      res.flushHeaders();
+    });
+    upstreamRes.on('data', (chunk: Buffer) => {
+      sendHead();
+      capture.push(chunk);
+    });
+    upstreamRes.once('end', sendHead); // before pipe()'s own 'end' listener, which ends `res`
     upstreamRes.pipe(res);
     upstreamRes.once('error', () => {
-      if (res.destroyed) return;
+      if (res.destroyed || answeredWithError) return;
       brokenOff = true;
       res.destroy();
     });
     upstreamRes.once('close', () => {
+      if (answeredWithError) return; // the browser got mitmlab's error page, recorded as this exchange's response
       const endAt = performance.now();
       if (!upstreamRes.complete) {
         if (clientGone) flow.proxyError('client-aborted', 'The client disconnected before receiving the whole response.');
@@ -386,6 +406,20 @@ function send(
         });
     });
   });
+}
+
+/** Why Node would refuse to write this response head, or null (the checks of ServerResponse.writeHead). */
+function unsendableHead(status: number, head: string[]): { code: string; message: string } | null {
+  if (status < 100 || status > 999) return { code: 'HPE_INVALID_STATUS', message: `status code ${status}` };
+  try {
+    for (let i = 0; i + 1 < head.length; i += 2) {
+      http.validateHeaderName(head[i]!);
+      http.validateHeaderValue(head[i]!, head[i + 1]!);
+    }
+  } catch (error) {
+    return { code: 'HPE_INVALID_HEADER_TOKEN', message: (error as Error).message };
+  }
+  return null;
 }
 
 /** A reason phrase Node can write: visible ASCII, spaces, tabs and obs-text (RFC 9112 §4); anything else dropped. */

@@ -24,9 +24,17 @@ beforeAll(async () => {
   pki = await createTestPki({ names: [HOST, '127.0.0.1'] });
   origin = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem });
   plain = await startOrigin();
-  // An origin that starts a chunked 200 and then sends a chunk size that is not hex.
+  // An origin that starts a chunked 200 and then sends a chunk size that is not hex: at once, or after a good chunk
+  // (/badchunk-later, a moment later, so the good chunk has been forwarded).
   badChunks = net.createServer((socket) => {
-    socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'));
+    socket.once('data', (request: Buffer) => {
+      if (!request.toString('latin1').startsWith('GET /badchunk-later')) {
+        socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n');
+        return;
+      }
+      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      setTimeout(() => socket.end('zz\r\n0\r\n\r\n'), 200);
+    });
     socket.on('error', () => {});
   });
   await new Promise<void>((resolve) => badChunks.listen(0, '127.0.0.1', resolve));
@@ -162,10 +170,26 @@ describe('TLS failures are recorded with their real cause', () => {
 });
 
 describe('who broke off an exchange', () => {
-  it('an origin whose chunk framing is broken → upstream-reset, never client-aborted', async () => {
+  it('an origin whose chunk framing breaks before any body byte → 502 saying so, recorded once, never client-aborted', async () => {
     const authority = `127.0.0.1:${(badChunks.address() as net.AddressInfo).port}`;
-    await rawExchange(mitm.proxyPort, `GET http://${authority}/badchunk HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    const response = await rawExchange(mitm.proxyPort, `GET http://${authority}/badchunk HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+    // Nothing of the origin's 200 had gone out yet, so the browser is told why instead of getting a 200 cut short.
+    expect(statuses(response)).toEqual([502]);
+    expect(response).toContain('not valid HTTP/1.1');
     const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('/badchunk'));
+    const failure = await mitm.waitFor('proxy-error', (e) => e.id === request.id);
+    expect(failure).toMatchObject({ code: 'upstream-bad-response', status: 502 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(mitm.ofType('proxy-error').filter((e) => e.id === request.id).map((e) => e.code)).toEqual(['upstream-bad-response']);
+    expect(mitm.ofType('http-response').filter((e) => e.id === request.id).map((e) => [e.status, e.synthetic])).toEqual([[502, true]]);
+  });
+
+  it('an origin whose chunk framing breaks after body bytes went out → the cut is upstream-reset, never client-aborted', async () => {
+    const authority = `127.0.0.1:${(badChunks.address() as net.AddressInfo).port}`;
+    const response = await rawExchange(mitm.proxyPort, `GET http://${authority}/badchunk-later HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    expect(statuses(response)).toEqual([200]);
+    expect(response).toContain('hello');
+    const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('/badchunk-later'));
     const reset = await mitm.waitFor('proxy-error', (e) => e.id === request.id);
     expect(reset.code).toBe('upstream-reset');
     await new Promise((resolve) => setTimeout(resolve, 200));

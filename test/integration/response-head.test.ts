@@ -1,0 +1,88 @@
+// A response head reaches the browser when the origin sends it, not with the first body bytes: a server-sent event
+// stream or a long poll whose origin flushed its head must look the same through mitmlab as direct.
+
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
+import { requestOver, tlsThroughProxy } from '../helpers/proxy-client.js';
+
+const HOST = 'origin.test';
+let pki: TestPki;
+let mitm: TestMitmlab;
+let plainOrigin: http.Server;
+let tlsOrigin: https.Server;
+/** Bodies held back by the origins until the test has seen the head. */
+const held = new Map<string, () => void>();
+
+function holdingHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+  res.flushHeaders();
+  held.set(new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '', () => res.end('data: released\n\n'));
+}
+
+const portOf = (server: http.Server): number => (server.address() as AddressInfo).port;
+
+beforeAll(async () => {
+  pki = await createTestPki({ names: [HOST] });
+  plainOrigin = http.createServer(holdingHandler);
+  tlsOrigin = https.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, holdingHandler);
+  await new Promise<void>((resolve) => plainOrigin.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => tlsOrigin.listen(0, '127.0.0.1', resolve));
+  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+});
+
+afterAll(async () => {
+  for (const release of held.values()) release();
+  await mitm?.close();
+  for (const server of [plainOrigin, tlsOrigin]) {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  }
+});
+
+/** `pending`, or a rejection when it has not settled within `ms` (the body stays held back until then). */
+function headWithin<T>(pending: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([pending, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no response head within ${ms} ms`)), ms))]);
+}
+
+describe('a response head the origin flushed before its body', () => {
+  it('plain http://: reaches the client while the body is still held back', async () => {
+    const res = await headWithin(
+      new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port: mitm.proxyPort, path: `http://${HOST}:${portOf(plainOrigin)}/events?id=plain` }, resolve);
+        req.on('error', reject);
+      }),
+      3_000,
+    );
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream');
+    let body = '';
+    res.on('data', (c: Buffer) => (body += c.toString()));
+    const ended = new Promise((resolve) => res.on('end', resolve));
+    held.get('plain')!();
+    await ended;
+    expect(body).toBe('data: released\n\n');
+  });
+
+  it('inside a tunnel: reaches the client while the body is still held back', async () => {
+    const caPem = await readFile(mitm.caPath, 'utf8');
+    const socket = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${portOf(tlsOrigin)}`, servername: HOST, ca: caPem });
+    const head = new Promise<void>((resolve) => {
+      socket.once('data', (chunk: Buffer) => {
+        expect(chunk.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+        resolve();
+      });
+    });
+    const response = requestOver(socket, '/events?id=tunnel', `${HOST}:${portOf(tlsOrigin)}`);
+    await headWithin(head, 3_000);
+    held.get('tunnel')!();
+    const complete = await response;
+    expect(complete.status).toBe(200);
+    expect(complete.body).toBe('data: released\n\n');
+    socket.destroy();
+  });
+});
