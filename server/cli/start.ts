@@ -101,6 +101,8 @@ export interface RunningMitmlab {
   uiPort: number | null;
   uiUrl: string | null;
   token: string | null;
+  /** The live view's browser-session cookie value for this run (null with --no-ui). */
+  browserSession: string | null;
   ca: LabCa;
   bus: EventBus;
   ctx: ProxyContext;
@@ -225,6 +227,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
       token = await loadOrCreateToken(options.dataDir);
       ctx.hiddenValues.push(token);
       hub = await startLiveView(options, { token, bus, store, ca, proxyPorts });
+      ctx.hiddenValues.push(hub.browserSession);
       own.ports.push(hub.port);
     }
     proxy = await startProxy(ctx);
@@ -252,6 +255,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     uiPort: hub?.port ?? null,
     uiUrl: hub?.tokenUrl ?? null,
     token,
+    browserSession: hub?.browserSession ?? null,
     ca,
     bus,
     ctx,
@@ -299,7 +303,8 @@ function startLiveView(
  */
 async function checkKeylogFile(file: string): Promise<void> {
   try {
-    await (await fs.open(file, 'a')).close();
+    // Created 0600 like every other file of secrets (the write stream's mode applies only to a file it creates).
+    await (await fs.open(file, 'a', 0o600)).close();
   } catch (error) {
     throw new ConfigError('KEYLOG_UNWRITABLE', `--keylog ${file}: cannot append to it (${(error as NodeJS.ErrnoException).code}); create its folder or pick another path`);
   }

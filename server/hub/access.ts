@@ -2,14 +2,15 @@
 // The live view shows every credential crossing the proxy, so it must not become a hole itself:
 //  - Host must name the bound address or localhost, with the bound port. A DNS-rebinding page (evil.test resolving
 //    to 127.0.0.1) sends `Host: evil.test:8081` and is refused (cf. CVE-2018-14505, mitmproxy's web UI).
-//  - A token is required on every request: header for scripts, HttpOnly cookie for the browser.
+//  - A token is required on every request: header for scripts; for the browser, an HttpOnly cookie that the token URL
+//    trades the token for, whose value lasts one run (it is sent to other ports of the host too: RFC 6265 §8.5).
 //  - WebSocket upgrades must come from the UI's own Origin: browsers do not apply CORS to WebSockets, so without
 //    this check any page the user visits could open ws://127.0.0.1:8081/ws (cross-site WebSocket hijacking).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
-import { TOKEN_COOKIE, TOKEN_HEADER } from '../protocol/wire.js';
+import { TOKEN_HEADER } from '../protocol/wire.js';
 
 export interface AccessPolicy {
   /** The hub's listening address as configured (e.g. 127.0.0.1, ::1, localhost). */
@@ -62,8 +63,11 @@ export function originAllowed(origin: string, policy: AccessPolicy): boolean {
   return hostAllowed(url.host, policy) || (url.port === '' && hostAllowed(`${url.hostname}:80`, policy));
 }
 
-/** The token a request presents, and how: header (X-Mitmlab-Token or Authorization: Bearer) before cookie. */
-export function presentedToken(headers: IncomingHttpHeaders): { token: string; source: TokenSource } | null {
+/**
+ * The credential a request presents, and how: the token in a header (X-Mitmlab-Token or Authorization: Bearer), else
+ * the browser-session cookie `cookieName`.
+ */
+export function presentedToken(headers: IncomingHttpHeaders, cookieName: string): { token: string; source: TokenSource } | null {
   const header = headers[TOKEN_HEADER];
   if (typeof header === 'string' && header.length > 0) return { token: header.trim(), source: 'header' };
   const authorization = headers.authorization;
@@ -71,7 +75,7 @@ export function presentedToken(headers: IncomingHttpHeaders): { token: string; s
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (bearer) return { token: bearer[1]!, source: 'header' };
   }
-  const cookie = cookieValue(headers.cookie, TOKEN_COOKIE);
+  const cookie = cookieValue(headers.cookie, cookieName);
   if (cookie !== null) return { token: cookie, source: 'cookie' };
   return null;
 }
@@ -87,8 +91,14 @@ export function cookieValue(header: string | undefined, name: string): string | 
 }
 
 /** The Set-Cookie value the token URL answers with: unreadable by scripts, never sent cross-site (RFC 6265bis). */
-export function tokenCookie(token: string): string {
-  return `${TOKEN_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`;
+export function sessionCookie(name: string, value: string): string {
+  return `${name}=${value}; HttpOnly; SameSite=Strict; Path=/`;
+}
+
+/** True when a presented credential is good: the token from a header, the browser session's value from the cookie. */
+export function credentialValid(presented: { token: string; source: TokenSource } | null, token: string, browserSession: string): boolean {
+  if (presented === null) return false;
+  return tokensEqual(presented.token, presented.source === 'cookie' ? browserSession : token);
 }
 
 /**

@@ -2,6 +2,7 @@
 // (access.ts): Host header, token, and for the WebSocket the Origin. Thin I/O: the logic lives in the modules it wires.
 
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { existsSync } from 'node:fs';
@@ -9,13 +10,14 @@ import { join } from 'node:path';
 import type { BlobSink } from '../events/blob-sink.js';
 import type { EventBus } from '../events/bus.js';
 import type { FlowSummary } from '../protocol/flows.js';
-import { parseResumeQuery, TOKEN_QUERY, WS_PATH } from '../protocol/wire.js';
+import { parseResumeQuery, sessionCookieName, TOKEN_QUERY, WS_PATH } from '../protocol/wire.js';
 import {
   hostAllowed,
   originAllowed,
   presentedToken,
+  credentialValid,
+  sessionCookie,
   requestTarget,
-  tokenCookie,
   tokensEqual,
   type AccessPolicy,
 } from './access.js';
@@ -61,6 +63,8 @@ export interface Hub {
   port: number;
   /** `http://HOST:PORT/?token=…`: the URL printed at start. */
   tokenUrl: string;
+  /** The browser-session cookie's value for this run (kept out of recordings like the token). */
+  browserSession: string;
   /** Per-client queue figures and the ring's size, for tests and diagnostics. */
   stats(): { seq: number; ring: { events: number; bytes: number }; clients: ClientStats[] };
   close(): Promise<void>;
@@ -72,6 +76,8 @@ const UNAUTHORIZED =
 
 /** Starts the live view's server. Resolves once it listens. */
 export async function startHub(options: HubOptions): Promise<Hub> {
+  // What the browser's cookie holds instead of the token: a leaked cookie is worth nothing after this run.
+  const browserSession = randomBytes(32).toString('base64url');
   const selfTests = new SelfTests();
   const unsubscribeSelfTests = options.bus.subscribe((event) => selfTests.observe(event));
   const stream = new LiveStream({
@@ -126,14 +132,13 @@ export async function startHub(options: HubOptions): Promise<Hub> {
         return;
       }
       res.statusCode = 303;
-      res.setHeader('Set-Cookie', tokenCookie(options.token));
+      res.setHeader('Set-Cookie', sessionCookie(sessionCookieName(policy.port), browserSession));
       res.setHeader('Location', '/');
       res.setHeader('Cache-Control', 'no-store');
       res.end();
       return;
     }
-    const presented = presentedToken(req.headers);
-    if (presented === null || !tokensEqual(presented.token, options.token)) {
+    if (!credentialValid(presentedToken(req.headers, sessionCookieName(policy.port)), options.token, browserSession)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="mitmlab"');
       sendText(res, 401, UNAUTHORIZED);
       return;
@@ -160,8 +165,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     const url = requestTarget(req.url);
     if (url === null) return refuse(400, 'the request target is not a valid URL');
     if (url.pathname !== WS_PATH) return refuse(404, 'no WebSocket here');
-    const presented = presentedToken(req.headers);
-    if (presented === null || !tokensEqual(presented.token, options.token)) return refuse(401, UNAUTHORIZED);
+    const presented = presentedToken(req.headers, sessionCookieName(policy.port));
+    if (presented === null || !credentialValid(presented, options.token, browserSession)) return refuse(401, UNAUTHORIZED);
     const origin = req.headers.origin;
     if (origin === undefined) {
       // Browsers always send Origin on WebSocket handshakes (RFC 6455 §4.1 item 8); only scripts omit it, and they
@@ -187,6 +192,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   return {
     port,
     tokenUrl: `http://${displayHost(options.host)}:${port}/?${TOKEN_QUERY}=${options.token}`,
+    browserSession,
     stats: () => stream.stats(),
     close: async () => {
       unsubscribeSelfTests();

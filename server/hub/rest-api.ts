@@ -130,7 +130,9 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, url: 
     // browser were to display it (CSP sandbox directive, CSP Level 3 §6.3.2).
     res.setHeader('Content-Disposition', contentDisposition('attachment', url.searchParams.get('name') ?? `${sha256.slice(0, 16)}.bin`));
     res.setHeader('Content-Security-Policy', "sandbox; default-src 'none'");
-    res.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
+    // Bodies hold captured passwords and cookies: never written to the browser's disk cache, where they would outlive
+    // `sessions --delete`.
+    res.setHeader('Cache-Control', 'no-store');
     res.end(req.method === 'HEAD' ? undefined : data);
     return true;
   }

@@ -15,8 +15,14 @@ export const WIRE_VERSION = 1;
 export const WS_PATH = '/ws';
 /** Header carrying the token for non-browser clients (`Authorization: Bearer <token>` works too). */
 export const TOKEN_HEADER = 'x-mitmlab-token';
-/** Cookie set by the token URL (`/?token=…`); HttpOnly, so page scripts never see the token. */
-export const TOKEN_COOKIE = 'mitmlab_token';
+/**
+ * The cookie the token URL (`/?token=…`) sets, named after the live view's port. Browsers send a cookie to every port
+ * of its host (RFC 6265 §8.5), so its value is never the token: it is a random value that lasts as long as this run
+ * of mitmlab. The port in the name keeps two running mitmlabs from overwriting each other's cookie.
+ */
+export function sessionCookieName(port: number): string {
+  return `mitmlab_session_${port}`;
+}
 /** Query parameter of the token URL printed at start. */
 export const TOKEN_QUERY = 'token';
 

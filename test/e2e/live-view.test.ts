@@ -72,7 +72,9 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     expect(ui.url()).toBe(`http://127.0.0.1:${mitm.uiPort}/`);
     await ui.locator('[data-status="live"]').waitFor();
     const cookies = await chrome.context.cookies(ui.url());
-    expect(cookies.find((c) => c.name === 'mitmlab_token')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    const cookie = cookies.find((c) => c.name === `mitmlab_session_${mitm.uiPort}`);
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    expect(cookie!.value).not.toBe(mitm.token);
     await shot('01-empty');
   });
 

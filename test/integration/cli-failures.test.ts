@@ -4,7 +4,7 @@
 // no stack trace.
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +79,13 @@ describe('a start that fails', () => {
 
   it('--keylog: an existing writable file is accepted even in a folder mitmlab cannot write to', async () => {
     const cli = await startCli(['--keylog', '/dev/null', '--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'keylog-ok'), '--ca-dir', path.join(dir, 'ca')]);
+    expect(await cli.stop()).toBe(0);
+  });
+
+  it('--keylog: a file mitmlab creates is 0600, as it holds the secrets of both legs', async () => {
+    const file = path.join(dir, 'fresh-keys.log');
+    const cli = await startCli(['--keylog', file, '--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'keylog-fresh'), '--ca-dir', path.join(dir, 'ca')]);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect(await cli.stop()).toBe(0);
   });
 

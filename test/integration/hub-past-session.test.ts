@@ -118,7 +118,7 @@ const lines = (body: string) => body.split('\n').filter((line) => line.length > 
 describe('GET /api/sessions/:id/events', () => {
   it('needs the token and the hub Host, like every API', async () => {
     expect((await request(t, `/api/sessions/${pastId}/events`)).status).toBe(401);
-    expect((await request(t, `/api/sessions/${pastId}/events`, { cookie: 'mitmlab_token=nope' })).status).toBe(401);
+    expect((await request(t, `/api/sessions/${pastId}/events`, { cookie: `mitmlab_session_${t.hub.port}=nope` })).status).toBe(401);
     expect((await request(t, `/api/sessions/${pastId}/events`, { ...auth(), host: `evil.test:${t.hub.port}` })).status).toBe(403);
     expect((await request(t, `/api/sessions/${pastId}/conns/c1/events`)).status).toBe(401);
   });

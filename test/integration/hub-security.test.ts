@@ -8,7 +8,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadOrCreateToken, tokenPath } from '../../server/hub/token.js';
+import { sessionCookieName } from '../../server/protocol/wire.js';
 import { connectWire, startTestHub, type TestHub } from '../unit/hub/fixture.js';
+
+/** The cookie a browser holds after opening the token URL. */
+const browserCookie = (t: TestHub): string => `${sessionCookieName(t.hub.port)}=${t.hub.browserSession}`;
 
 interface Answer {
   status: number;
@@ -69,29 +73,34 @@ describe('hub access control', () => {
     }
     expect((await request(t, '/api/sessions', { 'x-mitmlab-token': t.token + 'x' })).status).toBe(401);
     expect((await request(t, '/api/sessions', { authorization: 'Bearer nope' })).status).toBe(401);
-    expect((await request(t, '/api/sessions', { cookie: 'mitmlab_token=nope' })).status).toBe(401);
+    expect((await request(t, '/api/sessions', { cookie: `${sessionCookieName(t.hub.port)}=nope` })).status).toBe(401);
+    // The cookie holds the run's browser-session value, never the token: a cookie with the token is refused too.
+    expect((await request(t, '/api/sessions', { cookie: `${sessionCookieName(t.hub.port)}=${t.token}` })).status).toBe(401);
     expect((await request(t, '/?token=nope')).status).toBe(401);
   });
 
-  it('accepts the token as header, bearer or cookie', async () => {
+  it('accepts the token as header or bearer, and the browser-session cookie', async () => {
     expect((await request(t, '/api/sessions', { 'x-mitmlab-token': t.token })).status).toBe(200);
     expect((await request(t, '/api/sessions', { authorization: `Bearer ${t.token}` })).status).toBe(200);
-    expect((await request(t, '/api/sessions', { cookie: `theme=x; mitmlab_token=${t.token}` })).status).toBe(200);
+    expect((await request(t, '/api/sessions', { cookie: `theme=x; ${browserCookie(t)}` })).status).toBe(200);
   });
 
-  it('trades the token URL for an HttpOnly SameSite=Strict cookie and redirects to /', async () => {
+  it('trades the token URL for an HttpOnly SameSite=Strict cookie that is not the token, and redirects to /', async () => {
     const answer = await request(t, `/?token=${t.token}`);
     expect(answer.status).toBe(303);
     expect(answer.headers.location).toBe('/');
     const cookie = answer.headers['set-cookie']?.[0] ?? '';
-    expect(cookie).toContain(`mitmlab_token=${t.token}`);
+    expect(cookie).toMatch(new RegExp(`^mitmlab_session_${t.hub.port}=[A-Za-z0-9_-]{43};`));
+    expect(cookie).not.toContain(t.token);
+    const value = cookie.slice(0, cookie.indexOf(';'));
+    expect((await request(t, '/api/sessions', { cookie: value })).status).toBe(200);
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
     expect(cookie).toMatch(/Path=\//);
   });
 
   it('serves the app with a CSP that forbids inline script and limits images to blob:/data:', async () => {
-    const answer = await request(t, '/', { cookie: `mitmlab_token=${t.token}` });
+    const answer = await request(t, '/', { cookie: browserCookie(t) });
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toBe('text/html; charset=utf-8');
     const csp = answer.headers['content-security-policy'] ?? '';
@@ -100,10 +109,10 @@ describe('hub access control', () => {
     expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
     expect(csp).toMatch(/img-src blob: data:(;|$)/);
     expect(answer.headers['x-content-type-options']).toBe('nosniff');
-    const js = await request(t, '/assets/app.js', { cookie: `mitmlab_token=${t.token}` });
+    const js = await request(t, '/assets/app.js', { cookie: browserCookie(t) });
     expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
-    expect((await request(t, '/../../etc/passwd', { cookie: `mitmlab_token=${t.token}` })).status).toBe(404);
-    expect((await request(t, '/%2e%2e/%2e%2e/etc/passwd', { cookie: `mitmlab_token=${t.token}` })).status).toBe(404);
+    expect((await request(t, '/../../etc/passwd', { cookie: browserCookie(t) })).status).toBe(404);
+    expect((await request(t, '/%2e%2e/%2e%2e/etc/passwd', { cookie: browserCookie(t) })).status).toBe(404);
   });
 
   it('answers 403 to a foreign Host, even with the token (DNS rebinding)', async () => {
@@ -146,25 +155,25 @@ describe('hub access control', () => {
   });
 
   it('refuses cross-origin REST requests', async () => {
-    const answer = await request(t, '/api/selftest', { origin: 'http://evil.test', cookie: `mitmlab_token=${t.token}` }, 'POST');
+    const answer = await request(t, '/api/selftest', { origin: 'http://evil.test', cookie: browserCookie(t) }, 'POST');
     expect(answer.status).toBe(403);
-    const own = await request(t, '/api/selftest', { origin: `http://127.0.0.1:${t.hub.port}`, cookie: `mitmlab_token=${t.token}` }, 'POST');
+    const own = await request(t, '/api/selftest', { origin: `http://127.0.0.1:${t.hub.port}`, cookie: browserCookie(t) }, 'POST');
     expect(own.status).toBe(200);
   });
 
   it('rejects WebSocket upgrades with a foreign Origin, no token, a wrong Host, or a cookie without Origin', async () => {
     const own = `http://127.0.0.1:${t.hub.port}`;
-    expect(await upgradeStatus(t, { origin: 'http://evil.test', cookie: `mitmlab_token=${t.token}` })).toBe(403);
+    expect(await upgradeStatus(t, { origin: 'http://evil.test', cookie: browserCookie(t) })).toBe(403);
     expect(await upgradeStatus(t, { origin: `http://evil.test:${t.hub.port}`, 'x-mitmlab-token': t.token })).toBe(403);
     expect(await upgradeStatus(t, { origin: 'null', 'x-mitmlab-token': t.token })).toBe(403);
     expect(await upgradeStatus(t, { origin: own })).toBe(401);
-    expect(await upgradeStatus(t, { origin: own, cookie: 'mitmlab_token=wrong' })).toBe(401);
+    expect(await upgradeStatus(t, { origin: own, cookie: `${sessionCookieName(t.hub.port)}=wrong` })).toBe(401);
     expect(await upgradeStatus(t, { host: `evil.test:${t.hub.port}`, origin: own, 'x-mitmlab-token': t.token })).toBe(403);
-    expect(await upgradeStatus(t, { cookie: `mitmlab_token=${t.token}` })).toBe(403);
-    expect(await upgradeStatus(t, { origin: own, cookie: `mitmlab_token=${t.token}` }, '/other')).toBe(404);
+    expect(await upgradeStatus(t, { cookie: browserCookie(t) })).toBe(403);
+    expect(await upgradeStatus(t, { origin: own, cookie: browserCookie(t) }, '/other')).toBe(404);
     // The browser's case and the script's case.
-    expect(await upgradeStatus(t, { origin: own, cookie: `mitmlab_token=${t.token}` })).toBe(101);
-    expect(await upgradeStatus(t, { origin: `http://localhost:${t.hub.port}`, cookie: `mitmlab_token=${t.token}` })).toBe(101);
+    expect(await upgradeStatus(t, { origin: own, cookie: browserCookie(t) })).toBe(101);
+    expect(await upgradeStatus(t, { origin: `http://localhost:${t.hub.port}`, cookie: browserCookie(t) })).toBe(101);
     expect(await upgradeStatus(t, { 'x-mitmlab-token': t.token })).toBe(101);
   });
 
@@ -177,6 +186,8 @@ describe('hub access control', () => {
     expect(answer.headers['content-disposition']).toMatch(/^attachment; filename="page.html"/);
     expect(answer.headers['x-content-type-options']).toBe('nosniff');
     expect(answer.headers['content-security-policy']).toMatch(/^sandbox/);
+    // A captured password must not outlive the session in the browser's disk cache.
+    expect(answer.headers['cache-control']).toBe('no-store');
     const odd = await request(t, `/api/bodies/${sha}?type=${encodeURIComponent('text/html\r\nx: y')}`, { 'x-mitmlab-token': t.token });
     expect(odd.headers['content-type']).toBe('application/octet-stream');
     expect((await request(t, '/api/bodies/' + 'b'.repeat(64), { 'x-mitmlab-token': t.token })).status).toBe(404);

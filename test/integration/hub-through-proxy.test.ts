@@ -48,12 +48,13 @@ describe('the live view through the proxy', () => {
     }
   });
 
-  it('never records the live-view token a browser sends through the proxy (the token URL, the header, the cookie)', async () => {
+  it('never records the live-view token or cookie a browser sends through the proxy (the token URL, the header, the cookie)', async () => {
     const port = mitm.uiPort!;
     const token = mitm.token!;
+    const session = mitm.browserSession!;
     const response = await rawExchange(
       mitm.proxyPort,
-      `GET http://127.0.0.1:${port}/?token=${token} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Mitmlab-Token: ${token}\r\nCookie: mitmlab_token=${token}\r\nConnection: close\r\n\r\n`,
+      `GET http://127.0.0.1:${port}/?token=${token} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Mitmlab-Token: ${token}\r\nCookie: mitmlab_session_${port}=${session}\r\nConnection: close\r\n\r\n`,
     );
     expect(statusOf(response)).toBe(403);
     const request = await mitm.waitFor('http-request', (e) => e.url.startsWith(`http://127.0.0.1:${port}/?token=`));
@@ -61,6 +62,7 @@ describe('the live view through the proxy', () => {
     await mitm.store.flush();
     const recorded = JSON.stringify(mitm.events);
     expect(recorded).not.toContain(token);
+    expect(recorded).not.toContain(session);
     expect(request.url).toBe(`http://127.0.0.1:${port}/?token=[mitmlab live-view token]`);
     expect(request.headers).toContainEqual(['X-Mitmlab-Token', '[mitmlab live-view token]']);
   });

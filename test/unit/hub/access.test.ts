@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cookieValue, hostAllowed, isLoopback, originAllowed, presentedToken, tokensEqual } from '../../../server/hub/access.js';
+import { cookieValue, credentialValid, hostAllowed, isLoopback, originAllowed, presentedToken, tokensEqual } from '../../../server/hub/access.js';
 
 const policy = { host: '127.0.0.1', port: 8081, token: 't' };
 
@@ -23,13 +23,21 @@ describe('hub access checks', () => {
   });
 
   it('reads the token from the header, bearer, then cookie', () => {
-    expect(presentedToken({ 'x-mitmlab-token': 'a', cookie: 'mitmlab_token=b' })).toEqual({ token: 'a', source: 'header' });
-    expect(presentedToken({ authorization: 'Bearer  c ' })).toEqual({ token: 'c', source: 'header' });
-    expect(presentedToken({ authorization: 'Basic Yzpk' })).toBeNull();
-    expect(presentedToken({ cookie: 'x=1; mitmlab_token=d' })).toEqual({ token: 'd', source: 'cookie' });
-    expect(presentedToken({})).toBeNull();
+    expect(presentedToken({ 'x-mitmlab-token': 'a', cookie: 'mitmlab_session_1=b' }, 'mitmlab_session_1')).toEqual({ token: 'a', source: 'header' });
+    expect(presentedToken({ authorization: 'Bearer  c ' }, 'mitmlab_session_1')).toEqual({ token: 'c', source: 'header' });
+    expect(presentedToken({ authorization: 'Basic Yzpk' }, 'mitmlab_session_1')).toBeNull();
+    expect(presentedToken({ cookie: 'x=1; mitmlab_session_1=d; mitmlab_session_2=e' }, 'mitmlab_session_1')).toEqual({ token: 'd', source: 'cookie' });
+    expect(presentedToken({}, 'mitmlab_session_1')).toBeNull();
     expect(cookieValue('a=1;b=2', 'b')).toBe('2');
     expect(cookieValue('ab=1', 'b')).toBeNull();
+  });
+
+  it('takes the token from a header and only the browser-session value from the cookie', () => {
+    expect(credentialValid({ token: 'tok', source: 'header' }, 'tok', 'run')).toBe(true);
+    expect(credentialValid({ token: 'run', source: 'cookie' }, 'tok', 'run')).toBe(true);
+    expect(credentialValid({ token: 'tok', source: 'cookie' }, 'tok', 'run')).toBe(false);
+    expect(credentialValid({ token: 'run', source: 'header' }, 'tok', 'run')).toBe(false);
+    expect(credentialValid(null, 'tok', 'run')).toBe(false);
   });
 
   it('compares tokens of any length without throwing', () => {
