@@ -29,6 +29,7 @@ import { existingToken, loadOrCreateToken } from '../hub/token.js';
 import { hubExporter, hubSessions } from './hub-adapters.js';
 import { attachKeylogFiles } from './keylog-file.js';
 import type { ParsedOptions } from './options.js';
+import { Unfinished } from '../core/unfinished.js';
 
 export interface StartOptions {
   listenHost: string;
@@ -198,6 +199,8 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     },
     nextConnId: () => `c${++connCounter}`,
     hiddenValues: [],
+    unfinished: new Unfinished(),
+    stopping: false,
     recentUse: new RecentUse(),
   };
 

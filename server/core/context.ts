@@ -13,6 +13,7 @@ import type { DestinationOptions } from './destination.js';
 import type { OriginNames } from './origin-names.js';
 import type { RecentUse } from './recent-use.js';
 import type { UpstreamSessions } from './upstream-sessions.js';
+import type { Unfinished } from './unfinished.js';
 
 export interface ProxyContext {
   config: ProxyConfig;
@@ -43,4 +44,8 @@ export interface ProxyContext {
   hiddenValues: string[];
   /** Recent requests per (client, host), to tell a browser's idle spare connection from a silent rejection. */
   recentUse: RecentUse;
+  /** Recording still under way, which a stop waits for before the session log closes. */
+  unfinished: Unfinished;
+  /** Set when mitmlab is stopping: exchanges it cuts short are reported as stopped, not as the client leaving. */
+  stopping: boolean;
 }

@@ -88,7 +88,7 @@ class Flow {
       if (done) return;
       done = true;
       const mime = mediaType(rawHeader(req.rawHeaders, 'content-type'));
-      this.#capture
+      const recorded = this.#capture
         .finish(this.ctx.blobs, rawHeader(req.rawHeaders, 'content-encoding'), mime)
         .catch(() => null)
         .then((body) => {
@@ -107,6 +107,7 @@ class Flow {
           this.emitSecrets(this.headers, body, mime, 'request');
           resolveEmitted();
         });
+      this.ctx.unfinished.add(recorded);
     };
     req.once('end', finish);
     req.once('close', finish);
@@ -132,7 +133,7 @@ class Flow {
       res.end(body);
     }
     const captured = Buffer.from(body);
-    void this.requestEmitted().then(() => {
+    const recorded = this.requestEmitted().then(() => {
       this.ctx.bus.emit({
         type: 'http-response',
         id: this.id,
@@ -148,13 +149,20 @@ class Flow {
       });
       this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
     });
+    this.ctx.unfinished.add(recorded);
   }
 
   badRequest(message: string): void {
     this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code: 'bad-request', status: 400, message, at: Date.now() });
   }
 
-  proxyError(code: 'client-aborted' | 'upstream-reset', message: string): void {
+  /** The client left at the point `when` names; while mitmlab stops, it is mitmlab that cut the exchange short. */
+  clientLeft(when: string): void {
+    if (this.ctx.stopping) this.proxyError('stopped', `mitmlab stopped ${when}; what had arrived is recorded.`);
+    else this.proxyError('client-aborted', `The client disconnected ${when}.`);
+  }
+
+  proxyError(code: 'client-aborted' | 'upstream-reset' | 'stopped', message: string): void {
     this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code, status: null, message, at: Date.now() });
   }
 }
@@ -263,7 +271,7 @@ function send(
     setImmediate(() => {
       const parseError = error?.code?.startsWith('HPE_') ? error : parseErrorOf(req.socket);
       if (parseError) flow.badRequest(`The request body is malformed: ${parseError.message}.`);
-      else flow.proxyError('client-aborted', 'The client disconnected before sending the whole request body.');
+      else flow.clientLeft('before sending the whole request body');
     });
   };
   req.once('error', onRequestAborted);
@@ -284,7 +292,7 @@ function send(
       // A connection Node closed over a malformed request is reported as such (400) by the request side.
       setImmediate(() => {
         if (parseErrorOf(req.socket)) return;
-        flow.proxyError('client-aborted', sentAll ? 'The client disconnected before the response arrived.' : 'The client disconnected before sending the whole request body.');
+        flow.clientLeft(sentAll ? 'before the response arrived' : 'before sending the whole request body');
       });
     } else if (!upstreamResponse.complete) {
       upstreamResponse.destroy();
@@ -371,7 +379,7 @@ function send(
       if (answeredWithError) return; // the browser got mitmlab's error page, recorded as this exchange's response
       const endAt = performance.now();
       if (!upstreamRes.complete) {
-        if (clientGone) flow.proxyError('client-aborted', 'The client disconnected before receiving the whole response.');
+        if (clientGone) flow.clientLeft('before receiving the whole response');
         else if (!resetReported) {
           brokenOff = true;
           resetReported = true;
@@ -381,7 +389,7 @@ function send(
       }
       const resHeaders = pairHeaders(upstreamRes.rawHeaders);
       const mime = mediaType(rawHeader(upstreamRes.rawHeaders, 'content-type'));
-      void capture
+      const recorded = capture
         .finish(ctx.blobs, rawHeader(upstreamRes.rawHeaders, 'content-encoding'), mime)
         .catch(() => null)
         .then(async (body) => {
@@ -404,6 +412,7 @@ function send(
           });
           flow.emitSecrets(resHeaders, body, mime, 'response');
         });
+      ctx.unfinished.add(recorded);
     });
   });
 }

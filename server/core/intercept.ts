@@ -150,7 +150,7 @@ async function intercept(
   };
   // The leg's clock starts at the accept, and the hello is on record as of now, when it arrived: the tee built
   // below (after the origin and the mint) replays it to TLS without reporting it again.
-  const clientRecorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'client', ctx.config.tlsCaptureBudget, from.openedAt);
+  const clientRecorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'client', ctx.config.tlsCaptureBudget, from.openedAt, ctx.unfinished);
   clientRecorder.onIn(buffered);
   clientRecorder.emitClientHello(hello, helloMessage);
 
@@ -170,6 +170,7 @@ async function intercept(
   });
   if (!forged) {
     origin.then((upstream) => upstream.tls?.socket.destroy(), () => {});
+    clientRecorder.finish();
     socket.destroy();
     return;
   }

@@ -7,6 +7,7 @@ import type { ClientHello, Leg } from '../protocol/tls.js';
 import { fingerprints } from '../tls/fingerprint.js';
 import { TlsTranscript } from '../tls/transcript.js';
 import type { TeeObserver } from './tee-socket.js';
+import type { Unfinished } from './unfinished.js';
 
 export class LegRecorder implements TeeObserver {
   readonly transcript: TlsTranscript;
@@ -25,9 +26,14 @@ export class LegRecorder implements TeeObserver {
      * connect to the origin. Ladder times count from it, as the live view draws them.
      */
     private readonly started: number = performance.now(),
+    /** A stop waits for this leg's transcript (emitted when the leg closes). */
+    unfinished?: Unfinished,
   ) {
     this.transcript = new TlsTranscript({ budgetBytes });
+    this.#done = unfinished?.begin() ?? null;
   }
+
+  #done: (() => void) | null;
 
   /** Told about each alert the peer sends in the clear (a fatal one ends the session). */
   onPeerAlert: ((alert: { level: string; name: string }) => void) | null = null;
@@ -106,6 +112,7 @@ export class LegRecorder implements TeeObserver {
   finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#done?.();
     this.emitHellos();
     const t = this.transcript;
     const rawIn = t.rawIn();

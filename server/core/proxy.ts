@@ -38,6 +38,9 @@ function safeUrl(text: string): URL | null {
   }
 }
 
+/** How long a stop waits for the recording of connections it closed (ms). */
+const STOP_DRAIN_LIMIT_MS = 3_000;
+
 export interface RunningProxy {
   host: string;
   port: number;
@@ -97,9 +100,11 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     const site: ClientConnection = { conn, client, flowCount: 0, socket, active: 0, openedAt: performance.now() };
     connections.set(socket, site);
     ctx.bus.emit({ type: 'connection-open', conn, client, mode: 'explicit', at: Date.now() });
+    const closeRecorded = ctx.unfinished.begin();
 
     socket.once('close', () => {
       connections.delete(socket);
+      closeRecorded();
       ctx.bus.emit({ type: 'connection-close', conn, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, at: Date.now() });
     });
   });
@@ -331,12 +336,16 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     host: ctx.config.listenHost,
     port,
     close: async () => {
+      ctx.stopping = true;
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       for (const socket of connections.keys()) socket.destroy();
       front.closeAllConnections();
       inner.closeAllConnections();
       plainAgent.destroy();
       await closed;
+      // What the open connections had shown (transcripts, a response's head and body so far, an upload so far) is
+      // recorded as they close; the session log waits for it, within a bound.
+      await ctx.unfinished.drained(STOP_DRAIN_LIMIT_MS);
     },
   };
 }

@@ -36,7 +36,7 @@ export interface UpstreamTarget {
 export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: UpstreamTarget): Promise<UpstreamTls> {
   const tcpStarted = performance.now();
   const tcp = await connectTcp(target.host, target.port, ctx.destination);
-  const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget, tcpStarted);
+  const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget, tcpStarted, ctx.unfinished);
   const tee = new TeeSocket(tcp.socket, recorder);
   const started = performance.now();
   const sessionKey = UpstreamSessions.key(target.host, target.port, target.servername);

@@ -98,6 +98,8 @@ export type ProxyErrorCode =
   | 'upstream-reset'
   | 'upstream-bad-response'
   | 'client-aborted'
+  /** mitmlab was stopped (SIGTERM, Ctrl-C) while the exchange was under way; what came so far is recorded. */
+  | 'stopped'
   | 'timeout'
   | 'internal';
 
