@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { ProxyEvent, ProxyEventType } from '../protocol/events.js';
+import { eventShapeProblem } from '../protocol/event-shape.js';
 import { SCHEMA_VERSION, StoreError } from './layout.js';
 
 /** First line of events.jsonl. */
@@ -110,16 +111,24 @@ export function parseHeader(line: Buffer | string): SessionHeader | null {
 
 /** Parses an event line; null for anything that is not a well-formed event of a known type. */
 export function parseEvent(line: Buffer | string): ProxyEvent | null {
+  const read = readEvent(line);
+  return typeof read === 'string' ? null : read;
+}
+
+/** Parses an event line: the event, or why the line is not one (not JSON, unknown type, wrong shape). */
+export function readEvent(line: Buffer | string): ProxyEvent | string {
   let value: unknown;
   try {
     value = JSON.parse(line.toString());
   } catch {
-    return null;
+    return 'not JSON';
   }
-  if (typeof value !== 'object' || value === null) return null;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an event object';
   const { type, at } = value as { type?: unknown; at?: unknown };
-  if (typeof type !== 'string' || !Object.hasOwn(KNOWN_TYPES, type) || typeof at !== 'number') return null;
-  return value as ProxyEvent;
+  if (typeof type !== 'string' || !Object.hasOwn(KNOWN_TYPES, type)) return 'an unknown event type';
+  if (typeof at !== 'number') return `${type} without a time`;
+  const problem = eventShapeProblem(type as ProxyEventType, value as Record<string, unknown>);
+  return problem ?? (value as ProxyEvent);
 }
 
 /** The header and events of an events.jsonl file, streamed. */
@@ -151,9 +160,9 @@ export async function openEventLog(path: string, options: ReadLogOptions = {}): 
       if (line.length === 0) return null;
       // Cheap pre-check: a line that cannot be of a wanted type is not parsed at all.
       if (needles && !needles.some((needle) => line.includes(needle))) return null;
-      const event = parseEvent(line);
-      if (event === null) {
-        if (skipped < 5) warn(`${path}: skipped unreadable line ${lineNo}`);
+      const event = readEvent(line);
+      if (typeof event === 'string') {
+        if (skipped < 5) warn(`${path}: skipped unreadable line ${lineNo} (${event})`);
         skipped++;
         return null;
       }

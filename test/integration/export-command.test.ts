@@ -1,7 +1,7 @@
 // `mitmlab export` and `mitmlab sessions` command logic over a real data directory, plus the JSONL and key log
 // formats end to end.
 
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -106,6 +106,28 @@ describe('mitmlab export', () => {
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     expect(await runExportCommand({ dataDir, session: 'latest', format: 'pcapng' }, { ...io, stdoutStream: stream })).toBe(0);
     expect(Buffer.concat(chunks).readUInt32LE(0)).toBe(0x0a0d0d0a);
+  });
+
+  it('skips a line of the wrong shape with a warning, in every format, instead of failing the export', async () => {
+    const id = await record('lab', (store) => sampleSession(store.blobs));
+    const bad = [
+      '{"type":"http-request","at":5,"id":"zz.1","conn":"zz","headers":7,"url":12,"method":null,"body":null}',
+      '{"type":"tls-keylog","at":5,"conn":"c1","leg":"client","line":7}',
+      '{"type":"tls-client-hello","at":5,"conn":"c1","leg":"client","hello":null}',
+    ];
+    await appendFile(join(dataDir, 'sessions', id, 'events.jsonl'), bad.join('\n') + '\n');
+    for (const format of ['har', 'jsonl', 'keylog', 'pcapng'] as const) {
+      const io = fakeIo();
+      const out = join(dataDir, `out.${format}`);
+      expect(await runExportCommand({ dataDir, session: 'latest', format, out }, io), format).toBe(0);
+      expect(io.err.join(''), format).toMatch(format === 'jsonl' ? /skipped 3 unreadable lines/ : /skipped unreadable line \d+ \((http-request: method|tls-keylog: line) is not a string\)/);
+    }
+    const har = JSON.parse(await readFile(join(dataDir, 'out.har'), 'utf8')) as { log: { entries: unknown[] } };
+    expect(har.log.entries).toHaveLength(5);
+    // The session can still be continued: its flows are read back through the same checks.
+    const store = await SessionStore.open({ dataDir, session: 'lab', onWarning: () => {} });
+    expect(store.id).toBe(id);
+    await store.close();
   });
 
   it('fails with exit code 1 and a hint for an unknown session, leaving no partial file', async () => {

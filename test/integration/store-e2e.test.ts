@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import type { ProxyEvent } from '../../server/protocol/events.js';
 import { exportSession } from '../../server/store/export.js';
 import type { HarEntry } from '../../server/store/har-entry.js';
+import { eventShapeProblem } from '../../server/protocol/event-shape.js';
 import { SessionStore } from '../../server/store/session-store.js';
 import { loadSession } from '../../server/store/sessions.js';
 import { curl } from '../helpers/curl.js';
@@ -121,6 +122,12 @@ function tshark(...args: string[]): string[] {
 }
 
 describe.skipIf(!haveTools)('a real session exported', () => {
+  it('recorded only events of the shape the readers check (none would be skipped on load)', () => {
+    const problems = mitm.events.map((e) => eventShapeProblem(e.type, e as unknown as Record<string, unknown>)).filter((p) => p !== null);
+    expect(problems).toEqual([]);
+    expect(new Set(mitm.events.map((e) => e.type)).size).toBeGreaterThan(12);
+  });
+
   it('is a HAR 1.2 document har-validator accepts', async () => {
     await expect(harValidator.har(har)).resolves.toBeTruthy();
     expect(har.log.entries.map((e) => `${e.request.method} ${new URL(e.request.url).pathname}`)).toEqual([
