@@ -19,6 +19,13 @@ import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import { REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
 import { takeConnectMs } from './upstream-agents.js';
 
+/**
+ * The largest response head relayed (bytes). Node's client default (16 KiB) is below what sites send (large CSP or
+ * Set-Cookie fields) and browsers accept: Chromium's HTTP/1.1 parser allows 256 KiB (net/http/http_stream_parser.h,
+ * kMaxHeaderBufSize).
+ */
+const RESPONSE_HEAD_LIMIT = 256 * 1024;
+
 /** The connection an exchange belongs to. */
 export interface ExchangeSite {
   conn: string;
@@ -234,7 +241,7 @@ function send(
     lane.release(socket, reusable);
   };
 
-  const common = { host: target.host, port: target.port, method: req.method, path: target.path, setHost: false };
+  const common = { host: target.host, port: target.port, method: req.method, path: target.path, setHost: false, maxHeaderSize: RESPONSE_HEAD_LIMIT };
   const upstreamReq = socket
     ? // Without an agent Node defaults to Connection: close; saying keep-alive makes it hand the socket back
       // ('free') after the response, for the lane to reuse (RFC 9112 §9.3).

@@ -33,6 +33,14 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
       detail: `${where} is one of mitmlab's own ports. mitmlab does not forward requests to itself (that would loop, or expose the live view through the proxy).`,
     };
   }
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return {
+      code: 'upstream-bad-response',
+      status: 502,
+      title: `${where} sent a response head that is too large`,
+      detail: `${where} answered with a response head larger than 256 KiB, more than a browser accepts; mitmlab does not forward it.`,
+    };
+  }
   if (code.startsWith('HPE_') || code === 'UNSOLICITED_UPGRADE') {
     // llhttp's codes (HPE_*) mean the origin answered, but not with HTTP/1.1 that can be forwarded safely.
     return {

@@ -19,6 +19,13 @@ let tlsOrigin: https.Server;
 const held = new Map<string, () => void>();
 
 function holdingHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const big = /[?&]cookie=(\d+)/.exec(req.url ?? '');
+  if (big) {
+    // One Set-Cookie of the size asked for: large heads are common (JWT cookies, long CSPs).
+    res.writeHead(200, { 'content-type': 'text/plain', 'set-cookie': `jwt=${'a'.repeat(Number(big[1]))}` });
+    res.end('big head\n');
+    return;
+  }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
   res.flushHeaders();
   held.set(new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '', () => res.end('data: released\n\n'));
@@ -28,7 +35,7 @@ const portOf = (server: http.Server): number => (server.address() as AddressInfo
 
 beforeAll(async () => {
   pki = await createTestPki({ names: [HOST] });
-  plainOrigin = http.createServer(holdingHandler);
+  plainOrigin = http.createServer({ maxHeaderSize: 1024 * 1024 }, holdingHandler);
   tlsOrigin = https.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, holdingHandler);
   await new Promise<void>((resolve) => plainOrigin.listen(0, '127.0.0.1', resolve));
   await new Promise<void>((resolve) => tlsOrigin.listen(0, '127.0.0.1', resolve));
@@ -84,5 +91,30 @@ describe('a response head the origin flushed before its body', () => {
     expect(complete.status).toBe(200);
     expect(complete.body).toBe('data: released\n\n');
     socket.destroy();
+  });
+});
+
+describe('large response heads', () => {
+  const get = (path: string): Promise<{ status: number; cookie: string; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: mitm.proxyPort, path: `http://${HOST}:${portOf(plainOrigin)}${path}`, maxHeaderSize: 1024 * 1024 }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, cookie: String(res.headers['set-cookie'] ?? ''), body }));
+      });
+      req.on('error', reject);
+    });
+
+  it('relays a 40 KiB Set-Cookie (a Node client stops at 16 KiB by default)', async () => {
+    const answer = await get('/big?cookie=40000');
+    expect(answer.status).toBe(200);
+    expect(answer.cookie).toHaveLength('jwt='.length + 40_000);
+    expect(answer.body).toBe('big head\n');
+  });
+
+  it('answers a head past 256 KiB, more than browsers take, with a 502 that says so', async () => {
+    const answer = await get('/big?cookie=300000');
+    expect(answer.status).toBe(502);
+    expect(answer.body).toContain('larger than 256 KiB');
   });
 });
