@@ -274,7 +274,9 @@ function harResponse(response: EventOf<'http-response'>, bodies: BodyLookup): Ha
     content,
     redirectURL: headerValue(headers, 'location') ?? '',
     headersSize: headBytes(`${httpVersion} ${response.status} ${response.statusText}`, headers, response.httpVersion),
-    bodySize: response.body?.wireSize ?? contentLength(headers) ?? 0,
+    // Bytes received (HAR 1.2 §response): no body reference means none came, whatever Content-Length announced (a
+    // HEAD or 304 response carries the length of a body it does not send, RFC 9110 §8.6).
+    bodySize: response.body?.wireSize ?? 0,
   };
 }
 
@@ -411,11 +413,6 @@ function nameValues(headers: HeaderList): HarNameValue[] {
 function headerValue(headers: HeaderList, name: string): string | null {
   for (const [key, value] of headers) if (key.toLowerCase() === name) return value;
   return null;
-}
-
-function contentLength(headers: HeaderList): number | null {
-  const value = headerValue(headers, 'content-length')?.trim();
-  return value && /^\d+$/.test(value) ? Number(value) : null;
 }
 
 /** Bytes of an HTTP/1.x head (start line, fields, blank line); -1 for other versions, as HAR 1.2 allows. */

@@ -186,6 +186,17 @@ describe('buildHarEntry', () => {
     expect(entry._tls).toEqual({ client: null, upstream: null });
   });
 
+  it('counts no body bytes for a HEAD or 304 answer, whatever its Content-Length says', () => {
+    for (const [method, status] of [['HEAD', 200], ['GET', 304]] as const) {
+      const flow = emptyFlowEvents('c9.1', 'c9');
+      flow.request = request('c9.1', 'c9', 'https://a.test/', 0, { method });
+      flow.response = response('c9.1', 'c9', 5, { status, headers: [['Content-Length', '5200']], body: null });
+      const entry = buildHarEntry(flow, emptyConnTls(), () => null)!;
+      expect(entry.response.bodySize, method).toBe(0);
+      expect(entry.response.content.size, method).toBe(0);
+    }
+  });
+
   it('says so when a body blob is missing', () => {
     const flow = emptyFlowEvents('c9.1', 'c9');
     flow.request = request('c9.1', 'c9', 'https://a.test/', 0);
