@@ -19,6 +19,9 @@ export interface WsTarget {
   connect: () => Promise<Duplex>;
 }
 
+/** Fields of the origin's 101 that ws writes itself for the browser's handshake. */
+const UPGRADE_ANSWER_FIELDS: ReadonlySet<string> = new Set(['sec-websocket-accept', 'sec-websocket-extensions', 'sec-websocket-protocol']);
+
 // The ws library writes its own handshake fields; the browser's would conflict (RFC 6455 §4.1).
 const HANDSHAKE_FIELDS: ReadonlySet<string> = new Set([
   'host',
@@ -96,10 +99,15 @@ export async function relayWebSocket(
     socket.destroy();
     return;
   }
+  // Compression is asked of the origin only when the browser offered it, and the browser gets it only when the origin
+  // agreed (below): both ends see the extension they would have seen without mitmlab (RFC 6455 §9.1).
+  const browserOffersDeflate = /\bpermessage-deflate\b/i.test(rawHeader(req.rawHeaders, 'sec-websocket-extensions') ?? '');
   const upstream = new WebSocket(target.url, protocols, {
     createConnection: () => socket as never,
     headers,
-    perMessageDeflate: true,
+    perMessageDeflate: browserOffersDeflate,
+    // Pings and pongs go to the real peer, which answers them itself (pump relays both).
+    autoPong: false,
     handshakeTimeout: ctx.config.timeouts.connectMs,
     maxPayload: MAX_PAYLOAD,
   });
@@ -134,10 +142,21 @@ export async function relayWebSocket(
   let upgradeResponse: http.IncomingMessage | null = null;
   upstream.once('upgrade', (response) => (upgradeResponse = response));
   upstream.once('open', () => {
-    // The browser gets the subprotocol the origin chose (RFC 6455 §4.2.2); a server object per upgrade keeps that
-    // choice local. Compression is negotiated separately on each side.
+    // The browser gets the subprotocol the origin chose (RFC 6455 §4.2.2), and compression when the origin agreed to
+    // it; a server object per upgrade keeps those choices local.
     const chosen = upstream.protocol || false;
-    const acceptor = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: MAX_PAYLOAD, handleProtocols: () => chosen });
+    const acceptor = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: /\bpermessage-deflate\b/.test(upstream.extensions),
+      maxPayload: MAX_PAYLOAD,
+      autoPong: false,
+      handleProtocols: () => chosen,
+    });
+    // The origin's other 101 fields (Set-Cookie, its own headers) reach the browser too; ws writes the handshake ones.
+    acceptor.on('headers', (lines: string[]) => {
+      const raw = upgradeResponse ? forwardableHeaders(upgradeResponse.rawHeaders, undefined, UPGRADE_ANSWER_FIELDS) : [];
+      for (let i = 0; i + 1 < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+    });
     // If ws still refuses the browser's handshake, the origin side must not be left open.
     acceptor.on('wsClientError', (error, socket) => {
       upstream.terminate();
@@ -206,12 +225,19 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
       if (pending < MAX_PENDING_MESSAGES / 2 && from.isPaused) from.resume();
     });
   });
+  // Control frames are relayed as they come, unsolicited pongs (heartbeats, RFC 6455 §5.5.3) included.
   from.on('ping', (data: Buffer) => {
     if (to.readyState === WebSocket.OPEN) to.ping(data);
   });
+  from.on('pong', (data: Buffer) => {
+    if (to.readyState === WebSocket.OPEN) to.pong(data);
+  });
 }
 
-/** A close on either side closes the other with the same code (RFC 6455 §7.4: 1005/1006 are never sent). */
+/**
+ * A close on either side closes the other with the same code (RFC 6455 §7.4: 1005/1006 are never sent). A connection
+ * that dropped without a close frame (1006, §7.1.5) is dropped on the other side too, so it does not look clean.
+ */
 function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSocket, upstream: WebSocket): void {
   let reported = false;
   const onClose = (by: 'client' | 'server', other: WebSocket) => (code: number, reason: Buffer) => {
@@ -220,7 +246,8 @@ function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSock
       ctx.bus.emit({ type: 'ws-close', id, conn, code, reason: reason.toString('utf8'), by, at: Date.now() });
     }
     if (other.readyState === WebSocket.OPEN) {
-      if (code === 1005 || code === 1006 || code < 1000) other.close();
+      if (code === 1006) other.terminate();
+      else if (code === 1005 || code < 1000) other.close();
       else other.close(code, reason);
     } else if (other.readyState === WebSocket.CONNECTING) other.terminate();
   };

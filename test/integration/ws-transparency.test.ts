@@ -1,0 +1,140 @@
+// A WebSocket through mitmlab looks to each end as it would without it: the origin's 101 fields reach the browser,
+// compression is what the two ends agreed, pings and unsolicited pongs reach the real peer, and a connection the
+// origin drops without a close frame is dropped for the browser too (RFC 6455 §5.5, §7.1.5, §9.1).
+
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
+import { connectTunnel } from '../helpers/proxy-client.js';
+
+const HOST = 'origin.test';
+let pki: TestPki;
+let mitm: TestMitmlab;
+let caPem: string;
+
+interface WsOrigin {
+  port: number;
+  /** The extensions header of each upgrade the origin received. */
+  offered: string[];
+  close(): Promise<void>;
+}
+
+/** A wss origin: answers its 101 with extra fields; /echo echoes, /abrupt drops the TCP connection, /pong-me pongs. */
+async function startWsOrigin(deflate: boolean): Promise<WsOrigin> {
+  const server = https.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem });
+  const wss = new WebSocketServer({ server, perMessageDeflate: deflate, autoPong: false });
+  const offered: string[] = [];
+  wss.on('headers', (headers) => headers.push('Set-Cookie: wsid=abc123; Path=/', 'X-Origin-Custom: yes'));
+  wss.on('connection', (socket, req) => {
+    offered.push(req.headers['sec-websocket-extensions'] ?? '');
+    socket.on('ping', (data) => socket.pong(Buffer.concat([Buffer.from('origin:'), data])));
+    socket.on('pong', (data) => socket.send(`got pong ${data.toString()}`));
+    socket.on('message', (data) => {
+      const text = data.toString();
+      if (text === 'drop') socket.terminate();
+      else if (text === 'pong-me') socket.pong(Buffer.from('heartbeat'));
+      else socket.send(`echo: ${text}`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    offered,
+    close: () =>
+      new Promise((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let withDeflate: WsOrigin;
+let withoutDeflate: WsOrigin;
+
+beforeAll(async () => {
+  pki = await createTestPki({ names: [HOST] });
+  withDeflate = await startWsOrigin(true);
+  withoutDeflate = await startWsOrigin(false);
+  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+  caPem = await readFile(mitm.caPath, 'utf8');
+});
+
+afterAll(async () => {
+  await mitm?.close();
+  await withDeflate?.close();
+  await withoutDeflate?.close();
+});
+
+/** Opens a wss:// WebSocket to the origin through mitmlab; resolves with it and its 101's headers once open. */
+async function open(origin: WsOrigin, options: WebSocket.ClientOptions = {}): Promise<{ ws: WebSocket; headers: Record<string, string | string[] | undefined> }> {
+  const tunnel = await connectTunnel(mitm.proxyPort, `${HOST}:${origin.port}`);
+  const ws = new WebSocket(`wss://${HOST}:${origin.port}/`, { ...options, autoPong: false, createConnection: () => tls.connect({ socket: tunnel, servername: HOST, ca: caPem }) });
+  let headers: Record<string, string | string[] | undefined> = {};
+  ws.once('upgrade', (response) => (headers = response.headers));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, headers };
+}
+
+const next = <T>(ws: WebSocket, event: 'message' | 'pong' | 'close'): Promise<T> => new Promise((resolve) => ws.once(event, (...args: unknown[]) => resolve((event === 'close' ? args : args[0]) as T)));
+
+describe('a WebSocket through mitmlab', () => {
+  it("passes on the origin's own 101 fields", async () => {
+    const { ws, headers } = await open(withDeflate);
+    expect(headers['set-cookie']).toEqual(['wsid=abc123; Path=/']);
+    expect(headers['x-origin-custom']).toBe('yes');
+    ws.close();
+  });
+
+  it('uses compression only when both ends would have: the browser offered it and the origin took it', async () => {
+    const offeredBefore = withDeflate.offered.length;
+    const plain = await open(withDeflate, { perMessageDeflate: false });
+    expect(plain.ws.extensions).toBe('');
+    expect(withDeflate.offered[offeredBefore]).toBe(''); // nothing offered upstream either
+    plain.ws.close();
+
+    const refused = await open(withoutDeflate, { perMessageDeflate: true });
+    expect(refused.ws.extensions).toBe('');
+    refused.ws.close();
+
+    const agreed = await open(withDeflate, { perMessageDeflate: true });
+    expect(agreed.ws.extensions).toMatch(/^permessage-deflate/);
+    agreed.ws.send('compressed hello');
+    expect(String(await next<Buffer>(agreed.ws, 'message'))).toBe('echo: compressed hello');
+    agreed.ws.close();
+  });
+
+  it('relays pings to the origin, which answers them, and unsolicited pongs both ways', async () => {
+    const { ws } = await open(withoutDeflate);
+    const pong = next<Buffer>(ws, 'pong');
+    ws.ping(Buffer.from('are you there'));
+    // The pong comes from the origin itself, not from mitmlab.
+    expect(String(await pong)).toBe('origin:are you there');
+    const echoed = next<Buffer>(ws, 'message');
+    ws.pong(Buffer.from('client heartbeat'));
+    expect(String(await echoed)).toBe('got pong client heartbeat');
+    const heartbeat = next<Buffer>(ws, 'pong');
+    ws.send('pong-me');
+    expect(String(await heartbeat)).toBe('heartbeat');
+    ws.close();
+  });
+
+  it('drops the browser side without a close frame when the origin drops its side (1006, not a clean close)', async () => {
+    const { ws } = await open(withoutDeflate);
+    const closed = next<[number, Buffer]>(ws, 'close');
+    ws.send('drop');
+    const [code] = await closed;
+    expect(code).toBe(1006);
+    const event = await mitm.waitFor('ws-close', (e) => e.code === 1006);
+    expect(event.by).toBe('server');
+  });
+});
