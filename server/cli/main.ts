@@ -133,8 +133,10 @@ function printBanner(running: RunningMitmlab, quiet: boolean): void {
   io.stdout(`proxy listening on ${running.proxyUrl}`);
   if (running.uiUrl) io.stdout(`live view ${running.uiUrl}`);
   io.stdout(`lab CA ${displayPath(ca.certPath)}  SHA-256 ${ca.sha256Fingerprint}`);
-  io.stdout(`try:   curl --proxy ${running.proxyUrl} --cacert ${displayPath(ca.certPath)} https://example.com/`);
-  io.stdout(`browser: set its HTTP and HTTPS proxy to ${running.proxyUrl.replace(/^http:\/\//, '')} and trust the lab CA (ca/README.md)`);
+  // Bound to every interface, the proxy is reached on this machine through loopback.
+  const reachable = running.proxyUrl.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
+  io.stdout(`try:   curl --proxy ${reachable} --cacert ${displayPath(ca.certPath)} https://example.com/`);
+  io.stdout(`browser: set its HTTP and HTTPS proxy to ${reachable.replace(/^http:\/\//, '')} and trust the lab CA (ca/README.md)`);
   for (const warning of running.warnings) io.stderr(`warning: ${warning}`);
   if (!quiet) attachFlowLog(running.bus, (line) => io.stdout(line));
 }

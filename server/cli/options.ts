@@ -43,7 +43,7 @@ const hostPattern = (option: string) =>
   });
 
 export const OPTIONS: readonly OptionSpec[] = [
-  { name: 'listen-host', kind: 'string', arg: 'HOST', default: '127.0.0.1', commands: ['start'], help: 'Address the proxy binds. Anything but loopback exposes everyone\'s plaintext to this machine.', validate: ((v: string) => (isIP(v) || v === 'localhost' ? null : 'listen-host must be an IP address or localhost')) },
+  { name: 'listen-host', kind: 'string', arg: 'HOST', default: '127.0.0.1', commands: ['start'], help: 'Address the proxy binds. Anything but loopback exposes everyone\'s plaintext to this machine; clients on other machines may not reach this machine\'s own services through it, except names given with --resolve.', validate: ((v: string) => (isIP(v) || v === 'localhost' ? null : 'listen-host must be an IP address or localhost')) },
   { name: 'listen-port', kind: 'int', arg: 'PORT', default: 8080, commands: ['start'], help: 'Port of the proxy (point the browser\'s HTTP and HTTPS proxy here); 0 picks any free port.', validate: port('listen-port') },
   { name: 'ui-port', kind: 'int', arg: 'PORT', default: 8081, commands: ['start'], help: 'Port of the live view, which always binds 127.0.0.1; 0 picks any free port.', validate: port('ui-port') },
   { name: 'no-ui', kind: 'flag', default: false, commands: ['start'], help: 'Do not start the live view.' },

@@ -247,7 +247,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   if (options.retain) await applyRetention(options.dataDir, options.retain, { exclude: store.id, onWarning: warn });
   if (!isLoopback(options.listenHost)) {
     warnings.push(
-      `the proxy listens on ${options.listenHost}: anyone who can reach it, and is in --allow, sends their traffic through this machine, and everyone's plaintext will be visible here.`,
+      `the proxy listens on ${options.listenHost}: anyone who can reach it, and is in --allow, sends their traffic through this machine, and everyone's plaintext will be visible here. Clients on other machines cannot reach this machine's own services (127.0.0.1…) through it, except names given with --resolve.`,
     );
   }
   const proxyUrl = `http://${hostForUrl(proxy.host)}:${proxy.port}`;

@@ -3,7 +3,7 @@
 
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { isOwnEndpoint, type OwnEndpoints } from './policy.js';
+import { isLocalAddress, isOwnEndpoint, type OwnEndpoints } from './policy.js';
 
 export interface DestinationOptions {
   /** --resolve HOST:ADDR overrides, keyed by lowercase host. */
@@ -52,8 +52,12 @@ export interface TcpConnection {
   connectMs: number;
 }
 
-/** Opens a TCP connection to host:port, refusing mitmlab's own endpoints. */
-export async function connectTcp(host: string, port: number, options: DestinationOptions): Promise<TcpConnection> {
+/**
+ * Opens a TCP connection to host:port, refusing mitmlab's own endpoints. `from` is the client's address: a client on
+ * another machine (--listen-host) may not reach this machine's own services, such as a database bound to 127.0.0.1,
+ * unless --resolve points a name there on purpose.
+ */
+export async function connectTcp(host: string, port: number, options: DestinationOptions, from?: string): Promise<TcpConnection> {
   const started = performance.now();
   // One deadline for resolution and the TCP handshake together (--connect-timeout).
   let timer: NodeJS.Timeout | undefined;
@@ -66,6 +70,9 @@ export async function connectTcp(host: string, port: number, options: Destinatio
     const resolved = performance.now();
     if (isOwnEndpoint(address, port, options.own)) {
       throw new DestinationError('LOOP_REFUSED', `${host}:${port} is mitmlab itself`);
+    }
+    if (from !== undefined && !isLocalAddress(from, options.own.localAddresses) && isLocalAddress(address, options.own.localAddresses) && !options.resolve.has(host)) {
+      throw new DestinationError('LOCAL_REFUSED', `${host}:${port} is on the machine mitmlab runs on`);
     }
     const connected = new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host: address, port, noDelay: true });

@@ -17,7 +17,7 @@ import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader } fro
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import { REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
-import { takeConnectMs } from './upstream-agents.js';
+import { takeConnectMs, type PoolRequestOptions } from './upstream-agents.js';
 
 /**
  * The largest response head relayed (bytes). Node's client default (16 KiB) is below what sites send (large CSP or
@@ -246,7 +246,7 @@ function send(
     ? // Without an agent Node defaults to Connection: close; saying keep-alive makes it hand the socket back
       // ('free') after the response, for the lane to reuse (RFC 9112 §9.3).
       http.request({ ...common, headers: [...headers, 'Connection', 'keep-alive'], createConnection: () => socket })
-    : http.request({ ...common, headers, agent: (target.route as { agent: http.Agent }).agent });
+    : http.request(poolRequest({ ...common, headers, agent: (target.route as { agent: http.Agent }).agent }, flow.site.client.address));
   if (socket) {
     // With array headers Node stores the head in the constructor and then, having no agent, marks the request
     // "Connection: close"; the head already says keep-alive, so say it to Node too (undocumented field, stable since
@@ -422,6 +422,12 @@ function send(
       ctx.unfinished.add(recorded);
     });
   });
+}
+
+/** Request options for the plain http:// pool, which also needs the client's address (see PlainAgent.getName). */
+function poolRequest(options: http.RequestOptions, from: string): http.RequestOptions {
+  const withClient: http.RequestOptions & PoolRequestOptions = { ...options, mitmlabFrom: from };
+  return withClient;
 }
 
 /** Why Node would refuse to write this response head, or null (the checks of ServerResponse.writeHead). */

@@ -147,6 +147,7 @@ async function intercept(
     host: target.host,
     port: target.port,
     servername: sni ?? (target.kind === 'dns' ? target.host : null),
+    from: client.address,
   };
   // The leg's clock starts at the accept, and the hello is on record as of now, when it arrived: the tee built
   // below (after the origin and the mint) replays it to TLS without reporting it again.

@@ -183,7 +183,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       url: url.href.replace(/^http/, 'ws'),
       host: url.host,
       port: url.port,
-      connect: async () => (await connectTcp(url.host, url.port, ctx.destination)).socket,
+      connect: async () => (await connectTcp(url.host, url.port, ctx.destination, site.client.address)).socket,
     }).catch((error: unknown) => relayFailed(site.conn, socket, error));
   });
 

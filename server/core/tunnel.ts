@@ -21,7 +21,7 @@ export async function relayTunnel(
   ctx.bus.emit({ type: 'tunnel', conn, host, port, reason, at: Date.now() });
   let upstream: Socket;
   try {
-    upstream = (await connectTcp(host, port, ctx.destination)).socket;
+    upstream = (await connectTcp(host, port, ctx.destination, client.remoteAddress)).socket;
   } catch (error) {
     const answer = failureAnswer(host, port, error);
     ctx.bus.emit({ type: 'proxy-error', conn, id: null, code: answer.code, status: null, message: answer.detail, at: Date.now() });

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ProxyContext } from './context.js';
 import { connectTcp } from './destination.js';
-import { matchesAny } from './policy.js';
+import { isLocalAddress, matchesAny } from './policy.js';
 import { openUpstreamTls, type UpstreamTarget, type UpstreamTls } from './upstream-tls.js';
 
 type Oncreate = (err: Error | null, socket: Duplex) => void;
@@ -45,6 +45,12 @@ export function takeConnectMs(socket: Duplex): number {
   return ms;
 }
 
+/** What a request tells the pool beyond Node's options (Node's Agent passes unknown request options through). */
+export interface PoolRequestOptions {
+  /** The client's address. */
+  mitmlabFrom?: string;
+}
+
 /** The shared pool for plain http:// forwarding: keep-alive, bounded per host. */
 export class PlainAgent extends http.Agent {
   constructor(private readonly ctx: ProxyContext) {
@@ -57,10 +63,20 @@ export class PlainAgent extends http.Agent {
     });
   }
 
-  override createConnection(options: http.ClientRequestArgs, oncreate?: Oncreate): Duplex {
+  /**
+   * Connections opened for a client on another machine are pooled apart from the rest: each was checked against what
+   * such a client may reach (connectTcp), and must never be handed to the other kind.
+   */
+  override getName(options?: http.ClientRequestArgs & PoolRequestOptions): string {
+    const from = options?.mitmlabFrom;
+    const remote = from !== undefined && !isLocalAddress(from, this.ctx.destination.own.localAddresses);
+    return `${super.getName(options)}${remote ? ':remote' : ''}`;
+  }
+
+  override createConnection(options: http.ClientRequestArgs & PoolRequestOptions, oncreate?: Oncreate): Duplex {
     const host = String(options.host ?? '');
     const port = Number(options.port ?? 80);
-    connectTcp(host, port, this.ctx.destination).then(
+    connectTcp(host, port, this.ctx.destination, options.mitmlabFrom).then(
       (tcp) => {
         freshConnections.set(tcp.socket, tcp.dnsMs + tcp.connectMs);
         oncreate?.(null, tcp.socket);

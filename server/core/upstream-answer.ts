@@ -41,6 +41,14 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
       detail: `${where} answered with a response head larger than 256 KiB, more than a browser accepts; mitmlab does not forward it.`,
     };
   }
+  if (code === 'LOCAL_REFUSED') {
+    return {
+      code: 'local-refused',
+      status: 403,
+      title: "Refused: a service on mitmlab's own machine",
+      detail: `${where} is on the machine mitmlab runs on. A client on another machine may not reach that machine's own services through mitmlab; to offer one on purpose, name it with --resolve NAME:ADDRESS.`,
+    };
+  }
   if (code.startsWith('HPE_') || code === 'UNSOLICITED_UPGRADE') {
     // llhttp's codes (HPE_*) mean the origin answered, but not with HTTP/1.1 that can be forwarded safely.
     return {

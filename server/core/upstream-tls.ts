@@ -30,12 +30,14 @@ export interface UpstreamTarget {
   port: number;
   /** SNI to send: the browser's SNI, else the CONNECT host when it is a name; null for IP literals. */
   servername: string | null;
+  /** The browser's address (see connectTcp: what a client on another machine may reach). */
+  from: string;
 }
 
 /** Opens and verifies a TLS connection to the origin. Rejects with a coded error for DNS, TCP and TLS failures. */
 export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: UpstreamTarget): Promise<UpstreamTls> {
   const tcpStarted = performance.now();
-  const tcp = await connectTcp(target.host, target.port, ctx.destination);
+  const tcp = await connectTcp(target.host, target.port, ctx.destination, target.from);
   const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget, tcpStarted, ctx.unfinished);
   const tee = new TeeSocket(tcp.socket, recorder);
   const started = performance.now();

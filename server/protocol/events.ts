@@ -88,6 +88,8 @@ export type ProxyErrorCode =
   | 'bad-connect-target'
   | 'headers-too-large'
   | 'loop-refused'
+  /** A client on another machine asked for a service on the machine mitmlab runs on (see --listen-host). */
+  | 'local-refused'
   | 'client-not-allowed'
   | 'not-a-proxy-request'
   | 'upstream-dns'

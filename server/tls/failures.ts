@@ -128,6 +128,9 @@ export function classifyUpstreamFailure(facts: FailureFacts): TlsFailure {
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NONAME') {
     return { cause: 'upstream-dns', alert: null, message: `mitmlab could not resolve ${host}: no such host in DNS.` };
   }
+  if (code === 'LOCAL_REFUSED') {
+    return { cause: 'upstream-unreachable', alert: null, message: `mitmlab refused to connect to ${host}: it is on the machine mitmlab runs on, and this client is on another machine (--resolve can offer it on purpose).` };
+  }
   if (code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT') {
     return { cause: 'upstream-unreachable', alert: null, message: `mitmlab could not reach ${host}: the connection timed out.` };
   }

@@ -1,0 +1,69 @@
+// connectTcp's guards, against a real listener on loopback. 192.0.2.10 (TEST-NET-1, RFC 5737) stands for a client
+// on another machine: it only appears as the `from` address, no packet is ever sent to it.
+
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectTcp, type DestinationOptions } from '../../../server/core/destination.js';
+import { failureAnswer } from '../../../server/core/upstream-answer.js';
+import { PlainAgent } from '../../../server/core/upstream-agents.js';
+import type { ProxyContext } from '../../../server/core/context.js';
+import { classifyUpstreamFailure } from '../../../server/tls/failures.js';
+
+let server: net.Server;
+let port: number;
+
+beforeAll(async () => {
+  server = net.createServer((socket) => socket.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const options = (resolve: Array<[string, string]> = []): DestinationOptions => ({
+  resolve: new Map(resolve),
+  own: { ports: [1], localAddresses: ['10.9.8.7'] },
+  connectTimeoutMs: 2_000,
+});
+
+describe('connectTcp', () => {
+  it('lets a client on this machine reach a service on loopback', async () => {
+    for (const from of [undefined, '127.0.0.1', '::ffff:127.0.0.1', '10.9.8.7']) {
+      const tcp = await connectTcp('127.0.0.1', port, options(), from);
+      tcp.socket.destroy();
+    }
+  });
+
+  it("refuses a client on another machine a service on mitmlab's own machine, by address or by localhost name", async () => {
+    for (const host of ['127.0.0.1', 'localhost', 'db.localhost', '10.9.8.7']) {
+      await expect(connectTcp(host, port, options(), '192.0.2.10'), host).rejects.toMatchObject({ code: 'LOCAL_REFUSED' });
+    }
+  });
+
+  it('lets it through when --resolve names that address on purpose', async () => {
+    const tcp = await connectTcp('lab.test', port, options([['lab.test', '127.0.0.1']]), '192.0.2.10');
+    tcp.socket.destroy();
+  });
+
+  it('explains the refusal to the browser and in the failure classes', () => {
+    const answer = failureAnswer('127.0.0.1', 5432, { code: 'LOCAL_REFUSED' });
+    expect(answer).toMatchObject({ code: 'local-refused', status: 403 });
+    expect(answer.detail).toContain('--resolve');
+    expect(classifyUpstreamFailure({ leg: 'upstream', host: 'db.test', code: 'LOCAL_REFUSED', peerAlert: null }).message).toMatch(/on the machine mitmlab runs on/);
+  });
+});
+
+describe('the plain http:// pool', () => {
+  it('never hands a connection opened for a client on another machine to one on this machine, or back', () => {
+    const ctx = { config: { upstreamPoolPerHost: 4, timeouts: { idleMs: 1_000 } }, destination: options() } as unknown as ProxyContext;
+    const agent = new PlainAgent(ctx);
+    const name = (from: string) => agent.getName({ host: 'origin.test', port: 80, mitmlabFrom: from } as Parameters<PlainAgent['getName']>[0]);
+    expect(name('127.0.0.1')).toBe(name('10.9.8.7'));
+    expect(name('192.0.2.10')).toBe(name('192.0.2.11'));
+    expect(name('192.0.2.10')).not.toBe(name('127.0.0.1'));
+    agent.destroy();
+  });
+});
