@@ -51,10 +51,10 @@ export interface ExchangeTarget {
 }
 
 // Transfer-Encoding is hop-by-hop, but keeping it lets Node re-frame the body the same way on the next hop.
-// Expect: 100-continue was already answered by Node's server on this hop (RFC 9110 §10.1.1).
+// Expect goes on to the origin, which answers it (proxy.ts, checkContinue).
 const KEEP_TRANSFER_ENCODING: ReadonlySet<string> = new Set(['transfer-encoding']);
-const NOT_FORWARDED: ReadonlySet<string> = new Set(['expect']);
-const NOT_FORWARDED_NOR_HOST: ReadonlySet<string> = new Set(['expect', 'host']);
+const NOT_FORWARDED: ReadonlySet<string> = new Set();
+const NOT_FORWARDED_NOR_HOST: ReadonlySet<string> = new Set(['host']);
 // Only textual bodies can hold form fields or JSON keys; binary ones are not decoded for the secrets scan.
 const TEXTUAL = /^(application\/(x-www-form-urlencoded|json|.*\+json)|text\/|multipart\/form-data)/;
 
@@ -177,6 +177,9 @@ class Flow {
 /** Answers with mitmlab's error page after reading (and capturing) the request body, keeping keep-alive in sync. */
 function answerAfterBody(flow: Flow, req: http.IncomingMessage, res: http.ServerResponse, answer: FailureAnswer, opened: ConnectTimes = REUSED): void {
   flow.captureRequest();
+  // A client waiting for "100 Continue" sends its body only after it (RFC 9110 §10.1.1); it is read to keep the
+  // connection in step, then answered.
+  if (expectsContinue(req) && !res.headersSent) res.writeContinue();
   req.resume();
   req.once('end', () => {
     const total = performance.now() - flow.t0;
@@ -262,6 +265,11 @@ function send(
     });
   }
   upstreamReq.once('finish', () => (sentAt = performance.now()));
+  // Interim responses go on to the browser before the final one (RFC 9110 §15.2).
+  upstreamReq.on('continue', () => {
+    if (!res.headersSent && !res.destroyed) res.writeContinue();
+  });
+  upstreamReq.on('information', (info: http.InformationEvent) => forwardInterim(req, res, info));
   // An origin that accepts the request and then goes silent gets a 504 after --idle-timeout of inactivity.
   upstreamReq.setTimeout(ctx.config.timeouts.idleMs, () => {
     upstreamReq.destroy(Object.assign(new Error(`${target.host} did not answer in time`), { code: 'RESPONSE_TIMEOUT' }));
@@ -273,6 +281,8 @@ function send(
     if (req.complete || clientGone) return;
     clientGone = true;
     upstreamReq.destroy();
+    // The origin answered before the body (a refused 100-continue) and the client kept it: nothing was cut short.
+    if (upstreamResponse?.complete) return;
     // A body the parser rejects (bad chunk framing) is the client's malformed request, not a client that left;
     // Node's server answers it 400 through 'clientError' (which may come just after this).
     setImmediate(() => {
@@ -283,6 +293,16 @@ function send(
   };
   req.once('error', onRequestAborted);
   req.once('close', () => onRequestAborted());
+  // The origin answered before the whole body came (a refused 100-continue, an early 413): the rest has nowhere to go.
+  res.once('finish', () => {
+    if (req.complete) return;
+    req.unpipe(upstreamReq);
+    upstreamReq.destroy();
+    // A client that waited for "100 Continue" may never send it: close rather than wait (RFC 9110 §10.1.1). Any
+    // other body is read and dropped, which keeps the connection in step.
+    if (expectsContinue(req)) req.destroy();
+    else req.resume();
+  });
   let upstreamResponse: http.IncomingMessage | null = null;
   let upstreamFailed = false;
   /** The exchange was answered with mitmlab's error page (and recorded so) after the origin's head had arrived. */
@@ -422,6 +442,24 @@ function send(
       ctx.unfinished.add(recorded);
     });
   });
+}
+
+/** True when the client waits for "100 Continue" before sending its body (RFC 9110 §10.1.1). */
+function expectsContinue(req: http.IncomingMessage): boolean {
+  return /^\s*100-continue\s*$/i.test(rawHeader(req.rawHeaders, 'expect') ?? '');
+}
+
+/**
+ * Passes an interim (1xx) response on to the browser: a proxy must forward those it did not ask for, and never to an
+ * HTTP/1.0 client, which has no 1xx (RFC 9110 §15.2). 100 goes through writeContinue ('continue'); 101 is an upgrade.
+ */
+function forwardInterim(req: http.IncomingMessage, res: http.ServerResponse, info: http.InformationEvent): void {
+  if (info.statusCode === 100 || info.statusCode === 101) return;
+  if (req.httpVersion !== '1.1' || res.headersSent || !res.socket || res.socket.destroyed) return;
+  const lines = [`HTTP/1.1 ${info.statusCode} ${sendableReason(info.statusMessage)}`];
+  const fields = forwardableHeaders(info.rawHeaders);
+  for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`${fields[i]}: ${fields[i + 1]}`);
+  res.socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
 }
 
 /** Request options for the plain http:// pool, which also needs the client's address (see PlainAgent.getName). */

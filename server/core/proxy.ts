@@ -123,6 +123,11 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     if (!state || state.active === 0) socket.destroy();
   });
 
+  // Expect: 100-continue is the origin's to answer (RFC 9110 §10.1.1): without these listeners Node's server would send
+  // "100 Continue" itself, and the client would upload a body the origin may refuse.
+  front.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => front.emit('request', req, res));
+  inner.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => inner.emit('request', req, res));
+
   // Absolute-form requests (RFC 9112 §3.2.2): plain http:// forwarding.
   front.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const site = connections.get(req.socket as Socket);
