@@ -5,7 +5,7 @@
 //                                          "<sha256> <size> <offset>" per blob in the session's pack
 //   <dataDir>/sessions/<id>/blobs.pack     small blobs (up to 64 KiB), appended as validated records (pack-format.ts)
 //   <dataDir>/sessions/<id>/meta.json      name, start, end, counts (rewritten atomically while running)
-//   <dataDir>/sessions/<id>/lock           pid of the process writing the session
+//   <dataDir>/sessions/<id>/lock           the process writing the session: pid, boot id, start time
 //   <dataDir>/blobs/<sha256[0..2]>/<sha256> larger bodies and raw TLS bytes, shared by all sessions, deduplicated
 
 import { randomBytes } from 'node:crypto';

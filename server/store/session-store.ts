@@ -5,6 +5,7 @@
 // A failing disk (ENOSPC, EACCES…) never reaches the proxy: the store emits one `store-error`, warns once, keeps a
 // bounded buffer, retries with backoff, and resumes where it stopped, losing nothing it had accepted (issue 4 §6).
 
+import { randomBytes } from 'node:crypto';
 import type { EventBus } from '../events/bus.js';
 import type { BlobSink } from '../events/blob-sink.js';
 import type { ProxyEvent } from '../protocol/events.js';
@@ -32,6 +33,7 @@ import { newMeta, readMeta, writeMeta, type SessionMeta } from './session-meta.j
 import { openEventLog, type SessionHeader } from './session-reader.js';
 import { applyRetention, isLive, resolveSession, sessionIds } from './sessions.js';
 import { describeError, errorCode, nodeStoreFs, type StoreFs } from './store-fs.js';
+import { identityAlive, ownIdentity, parseIdentity } from './process-identity.js';
 
 export interface SessionStoreOptions {
   /** --data-dir (default ./data in the CLI). */
@@ -458,16 +460,32 @@ export class SessionStore {
 /** Takes the session's lock file, refusing when another live process holds it. */
 async function acquireLock(fs: StoreFs, dataDir: string, id: string): Promise<void> {
   const path = lockPath(dataDir, id);
-  const content = JSON.stringify({ pid: process.pid });
-  try {
-    await fs.writeFile(path, content, { mode: 0o600, flag: 'wx' });
-    return;
-  } catch (error) {
-    if (errorCode(error) !== 'EEXIST') throw error;
+  const content = JSON.stringify(await ownIdentity());
+  const busy = () => new StoreError('session-busy', `Session ${id} is being recorded by a running mitmlab; stop it or pick another --session.`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fs.writeFile(path, content, { mode: 0o600, flag: 'wx' });
+      return;
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw error;
+    }
+    if (await isLive(dataDir, id, fs)) throw busy();
+    // A stale lock from a crashed run. Renaming it away is atomic: of two processes taking it over at once, one
+    // renames it and the other finds it gone; both then race for the exclusive create above, which only one wins.
+    const stale = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await fs.rename(path, stale);
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+      continue;
+    }
+    // What was moved may be the fresh lock of a process that took over first: then it goes back, and it wins.
+    const moved = parseIdentity((await fs.readFile(stale).catch(() => Buffer.alloc(0))).toString());
+    if (moved && (await identityAlive(moved))) {
+      await fs.rename(stale, path);
+      throw busy();
+    }
+    await fs.unlink(stale).catch(() => {});
   }
-  if (await isLive(dataDir, id, fs)) {
-    throw new StoreError('session-busy', `Session ${id} is being recorded by a running mitmlab; stop it or pick another --session.`);
-  }
-  // A stale lock from a crashed run.
-  await fs.writeFile(path, content, { mode: 0o600 });
+  throw busy();
 }

@@ -16,6 +16,7 @@ import { SessionBlobs } from './session-blobs.js';
 import { newMeta, readMeta, type SessionMeta } from './session-meta.js';
 import { openEventLog, readLines, type EventLogReader, type ReadLogOptions } from './session-reader.js';
 import { errorCode, nodeStoreFs, type StoreFs } from './store-fs.js';
+import { identityAlive, parseIdentity, type ProcessIdentity } from './process-identity.js';
 
 /** One row of `mitmlab sessions`. */
 export interface SessionInfo extends SessionMeta {
@@ -123,26 +124,15 @@ export async function loadSession(dataDir: string, ref: string, fs: StoreFs = no
   };
 }
 
-/** True when a running process holds the session's lock. */
+/** True when a running process holds the session's lock (not merely a process that got the same pid since). */
 export async function isLive(dataDir: string, id: string, fs: StoreFs = nodeStoreFs): Promise<boolean> {
-  let pid: number;
+  let holder: ProcessIdentity | null;
   try {
-    pid = (JSON.parse((await fs.readFile(lockPath(dataDir, id))).toString()) as { pid: number }).pid;
+    holder = parseIdentity((await fs.readFile(lockPath(dataDir, id))).toString());
   } catch {
     return false;
   }
-  return pidAlive(pid);
-}
-
-/** Whether a process exists (EPERM means it exists but belongs to someone else). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errorCode(error) === 'EPERM';
-  }
+  return holder !== null && identityAlive(holder);
 }
 
 export interface DeleteOptions {

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../../server/events/bus.js';
 import type { ProxyEvent } from '../../../server/protocol/events.js';
 import { blobPath, eventsPath, isSessionId, lockPath, newSessionId, packPath } from '../../../server/store/layout.js';
+import { ownIdentity } from '../../../server/store/process-identity.js';
 import { SessionStore } from '../../../server/store/session-store.js';
 import { applyRetention, deleteSession, listSessions, loadSession } from '../../../server/store/sessions.js';
 import { failingFs } from './failing-fs.js';
@@ -119,6 +120,32 @@ describe('session store', () => {
     await expect(deleteSession(dataDir, store.id)).rejects.toMatchObject({ code: 'session-busy' });
     await store.close();
     expect(existsSync(lockPath(dataDir, store.id))).toBe(false);
+  });
+
+  it('takes over a lock whose pid now belongs to another process, or that was written before a reboot', async () => {
+    const own = await ownIdentity();
+    expect(own.boot).toMatch(/^[0-9a-f-]{36}$/); // Linux: the lock can tell these cases apart
+    const first = await SessionStore.open({ dataDir, session: 'reused', ...quiet });
+    await first.close();
+    // pid 1 runs, but it is not the process that wrote these locks (a container's mitmlab was pid 1, or a reboot).
+    for (const stale of [{ pid: 1, boot: own.boot, started: 'not-its-start' }, { pid: process.pid, boot: 'another-boot', started: own.started }]) {
+      await writeFile(lockPath(dataDir, first.id), JSON.stringify(stale));
+      expect((await listSessions(dataDir)).find((i) => i.id === first.id)?.state, JSON.stringify(stale)).not.toBe('live');
+      const again = await SessionStore.open({ dataDir, session: 'reused', ...quiet });
+      expect(again.id).toBe(first.id);
+      await again.close();
+    }
+  });
+
+  it('lets one of two takeovers of the same stale lock win, never both', async () => {
+    const first = await SessionStore.open({ dataDir, session: 'race', ...quiet });
+    await first.close();
+    await writeFile(lockPath(dataDir, first.id), JSON.stringify({ pid: 2 ** 22 + 12345 }));
+    const results = await Promise.allSettled([1, 2, 3].map(() => SessionStore.open({ dataDir, session: 'race', ...quiet })));
+    const opened = results.filter((r) => r.status === 'fulfilled');
+    expect(opened).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['session-busy', 'session-busy']);
+    await (opened[0] as PromiseFulfilledResult<SessionStore>).value.close();
   });
 
   it('skips a torn last line with a warning on load, and cuts it before appending', async () => {
