@@ -356,6 +356,11 @@ function send(
       return;
     }
     answeredWithError = true;
+    // Body bytes Node had already parsed may still come as 'data': they must not reach the error page's response.
+    if (upstreamResponse) {
+      upstreamResponse.unpipe(res);
+      upstreamResponse.destroy();
+    }
     flow.sendErrorPage(res, failureAnswer(target.host, target.port, error, 'exchange'), timings(flow, opened, sentAt, responseAt));
   });
 
@@ -382,7 +387,7 @@ function send(
     // any of it came still gets mitmlab's 502 instead of a 200 cut short.
     let headSent = false;
     const sendHead = (): void => {
-      if (headSent || res.destroyed) return;
+      if (headSent || res.destroyed || answeredWithError || res.headersSent) return;
       headSent = true;
       res.writeHead(status, reason, head);
     };

@@ -176,11 +176,15 @@ export class DiskBlobSink implements BlobSink {
   }
 }
 
-/** Reads one blob from a data directory, or null when the ref is malformed or the blob is gone. */
+/**
+ * Reads one blob from a data directory, or null when the ref is malformed, the blob is gone, or its bytes no longer
+ * match their SHA-256 (a file cut short or edited: it is never shown as the body it claims to be).
+ */
 export async function readBlob(fs: StoreFs, dataDir: string, sha256: string): Promise<Buffer | null> {
   if (!isSha256(sha256)) return null;
   try {
-    return await fs.readFile(blobPath(dataDir, sha256));
+    const data = await fs.readFile(blobPath(dataDir, sha256));
+    return createHash('sha256').update(data).digest('hex') === sha256 ? data : null;
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return null;
     throw error;

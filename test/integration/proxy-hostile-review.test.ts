@@ -28,6 +28,11 @@ beforeAll(async () => {
   // (/badchunk-later, a moment later, so the good chunk has been forwarded).
   badChunks = net.createServer((socket) => {
     socket.once('data', (request: Buffer) => {
+      if (request.toString('latin1').startsWith('GET /badchunk-mixed')) {
+        // A good chunk and broken framing in the same packet as the head.
+        socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ\r\n');
+        return;
+      }
       if (!request.toString('latin1').startsWith('GET /badchunk-later')) {
         socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n');
         return;
@@ -182,6 +187,18 @@ describe('who broke off an exchange', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(mitm.ofType('proxy-error').filter((e) => e.id === request.id).map((e) => e.code)).toEqual(['upstream-bad-response']);
     expect(mitm.ofType('http-response').filter((e) => e.id === request.id).map((e) => [e.status, e.synthetic])).toEqual([[502, true]]);
+  });
+
+  it('a good chunk and broken framing in the head\'s packet: one 502, and mitmlab keeps serving', async () => {
+    const authority = `127.0.0.1:${(badChunks.address() as net.AddressInfo).port}`;
+    for (let i = 0; i < 2; i++) {
+      const response = await rawExchange(mitm.proxyPort, `GET http://${authority}/badchunk-mixed?i=${i} HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+      expect(statuses(response)).toEqual([502]);
+      expect(response).not.toContain('hello');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const response = await rawExchange(mitm.proxyPort, `GET http://127.0.0.1:${plain.port}/hello HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(response)).toEqual([200]);
   });
 
   it('an origin whose chunk framing breaks after body bytes went out → the cut is upstream-reset, never client-aborted', async () => {
