@@ -210,6 +210,17 @@ describe('blob pack', () => {
     expect(await readBack(store.id, shas)).toEqual(['a', 'b', 'c', 'd']);
   });
 
+  it('reads a body file whose bytes no longer match its SHA-256 as not stored', async () => {
+    const store = await SessionStore.open({ dataDir, maxPackIndexEntries: 0, ...quiet });
+    const big = Buffer.alloc(200 * 1024, 0x61);
+    const id = store.blobs.put(big);
+    await store.close();
+    expect(existsSync(blobPath(dataDir, id))).toBe(true);
+    expect((await readBack(store.id, [id]))[0]).toHaveLength(big.length);
+    await truncate(blobPath(dataDir, id), 1000);
+    expect(await readBack(store.id, [id])).toEqual([null]);
+  });
+
   it('serves past sessions\' packed blobs through the live store (the live view fetches bodies by SHA-256)', async () => {
     const past = await recordBlobs('past', ['old body', 'old hello']);
     const store = await SessionStore.open({ dataDir, session: 'now', ...quiet });
