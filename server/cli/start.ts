@@ -201,6 +201,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     hiddenValues: [],
     unfinished: new Unfinished(),
     stopping: false,
+    upstreamSockets: new Set(),
     recentUse: new RecentUse(),
   };
 

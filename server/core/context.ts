@@ -1,6 +1,7 @@
 // Everything the connection handlers share, passed explicitly (no globals): configuration, the event bus, the blob
 // sink, certificates and the upstream trust settings.
 
+import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { LabCa } from '../certs/ca.js';
 import type { CertCache } from '../certs/context-cache.js';
@@ -48,4 +49,6 @@ export interface ProxyContext {
   unfinished: Unfinished;
   /** Set when mitmlab is stopping: exchanges it cuts short are reported as stopped, not as the client leaving. */
   stopping: boolean;
+  /** Origin TCP connections of intercepted legs, closed by a stop. */
+  upstreamSockets: Set<Socket>;
 }

@@ -133,6 +133,8 @@ class Flow {
 
   /** Writes mitmlab's error page (when the response has not started) and records it as a synthetic response. */
   sendErrorPage(res: http.ServerResponse, answer: FailureAnswer, timings: FlowTimings): void {
+    // While mitmlab stops, a failure is its own doing and no page reaches the browser: record just that.
+    if (this.ctx.stopping) return this.proxyError('stopped', 'mitmlab stopped before the response arrived; what had arrived is recorded.');
     const body = errorPageHtml(answer);
     const headers = errorHeaders(answer, body);
     if (!res.headersSent && !res.destroyed) {
@@ -169,9 +171,20 @@ class Flow {
     else this.proxyError('client-aborted', `The client disconnected ${when}.`);
   }
 
+  /**
+   * Records why the exchange failed. While mitmlab stops, both legs close under it in no set order, so what would read
+   * as the client leaving or the origin cutting off is mitmlab stopping, said once.
+   */
   proxyError(code: 'client-aborted' | 'upstream-reset' | 'stopped', message: string): void {
+    if (this.ctx.stopping && code !== 'stopped') return this.proxyError('stopped', 'mitmlab stopped before the exchange was over; what had arrived is recorded.');
+    if (code === 'stopped') {
+      if (this.#stopReported) return;
+      this.#stopReported = true;
+    }
     this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code, status: null, message, at: Date.now() });
   }
+
+  #stopReported = false;
 }
 
 /** Answers with mitmlab's error page after reading (and capturing) the request body, keeping keep-alive in sync. */

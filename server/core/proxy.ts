@@ -344,6 +344,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       ctx.stopping = true;
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       for (const socket of connections.keys()) socket.destroy();
+      for (const socket of ctx.upstreamSockets) socket.destroy();
       front.closeAllConnections();
       inner.closeAllConnections();
       plainAgent.destroy();

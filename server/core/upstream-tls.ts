@@ -38,6 +38,10 @@ export interface UpstreamTarget {
 export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: UpstreamTarget): Promise<UpstreamTls> {
   const tcpStarted = performance.now();
   const tcp = await connectTcp(target.host, target.port, ctx.destination, target.from);
+  // A stop closes origin connections still in their handshake too (the browser side alone would not end them).
+  ctx.upstreamSockets.add(tcp.socket);
+  tcp.socket.once('close', () => ctx.upstreamSockets.delete(tcp.socket));
+  if (ctx.stopping) tcp.socket.destroy(); // connected just after the stop closed the others
   const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget, tcpStarted, ctx.unfinished);
   const tee = new TeeSocket(tcp.socket, recorder);
   const started = performance.now();
@@ -90,6 +94,11 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
       recorder.emitHellos();
       const failure = Object.assign(error, { peerAlert: recorder.peerAlert() });
       reject(failure);
+    });
+    // Destroyed without an error (mitmlab stopping): the handshake is over, and its timer must not keep the process up.
+    socket.once('close', () => {
+      clearTimeout(timer);
+      reject(Object.assign(new DestinationError('ECONNRESET', `the connection to ${target.host} closed during the TLS handshake`), { peerAlert: recorder.peerAlert() }));
     });
   });
   const handshakeMs = performance.now() - started;

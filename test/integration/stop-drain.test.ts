@@ -2,12 +2,14 @@
 // keep-alive connection, the head and the body so far of a response still streaming, and an upload still arriving.
 
 import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
-import { requestOver, tlsThroughProxy } from '../helpers/proxy-client.js';
+import { connectTunnel, requestOver, tlsThroughProxy } from '../helpers/proxy-client.js';
 
 const HOST = 'origin.test';
 let pki: TestPki;
@@ -79,5 +81,43 @@ describe('a clean stop with connections still open', () => {
     const upload = byTag('uploading');
     expect(upload?.method).toBe('POST');
     expect(upload?.body?.size).toBe(10);
+  });
+
+  it('says "stopped" once for a plain http:// response cut by the stop, and does not wait on an origin stuck in its handshake', async () => {
+    const plain = await startOrigin();
+    // Accepts TCP and never answers the ClientHello.
+    const silent = net.createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const own = await startMitmlab({ resolve: [`${HOST}:127.0.0.1`, `silent.test:127.0.0.1`] });
+    try {
+      const streamed = new Promise<void>((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port: own.proxyPort, path: `http://${HOST}:${plain.port}/bytes?n=${64 * 1024 * 1024}` }, (res) => {
+          res.once('data', () => {
+            res.pause();
+            resolve();
+          });
+        });
+        req.on('error', () => {});
+      });
+      await streamed;
+      const stuck = await connectTunnel(own.proxyPort, `silent.test:${(silent.address() as net.AddressInfo).port}`);
+      stuck.on('error', () => {});
+      tls.connect({ socket: stuck, servername: 'silent.test', rejectUnauthorized: false }).on('error', () => {});
+      await own.waitFor('tls-client-hello', (e) => e.leg === 'client' && e.hello.serverName === 'silent.test');
+
+      const started = performance.now();
+      await own.close();
+      expect(performance.now() - started).toBeLessThan(2_000);
+
+      const request = own.ofType('http-request').find((e) => e.url.includes('/bytes'))!;
+      expect(own.ofType('proxy-error').filter((e) => e.id === request.id).map((e) => e.code)).toEqual(['stopped']);
+      expect(own.ofType('http-response').filter((e) => e.id === request.id).map((e) => e.synthetic)).toEqual([false]);
+      const stuckConn = own.ofType('connect').find((e) => e.host === 'silent.test')!.conn;
+      expect(own.ofType('connection-close').some((e) => e.conn === stuckConn)).toBe(true);
+      expect(own.ofType('tls-transcript').filter((e) => e.conn === stuckConn).map((e) => e.leg).sort()).toEqual(['client', 'upstream']);
+    } finally {
+      await plain.close();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
