@@ -74,6 +74,8 @@ describe('connect and ssl timings', () => {
     expect(reopened.ssl).toBe(handshakes[1]!.handshakeMs);
     expect(reopened.ssl!).toBeGreaterThan(0);
     expect(reopened.connect).toBeGreaterThanOrEqual(reopened.ssl!);
+    // The request went out before the response came: waiting for it took time.
+    for (const tag of ['first', 'closing', 'reopened']) expect((await timingsOf(tag)).wait, tag).toBeGreaterThan(0);
 
     const entries = await harEntries();
     const har = (tag: string) => entries.find((e) => e.request.url.endsWith(`?t=${tag}`))!;
