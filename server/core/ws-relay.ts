@@ -141,6 +141,9 @@ export async function relayWebSocket(
 
   let upgradeResponse: http.IncomingMessage | null = null;
   upstream.once('upgrade', (response) => (upgradeResponse = response));
+  // Until the browser's side is open there is nobody to relay the origin's pings to: mitmlab answers them meanwhile.
+  const answerEarlyPing = (data: Buffer): void => upstream.pong(data);
+  upstream.on('ping', answerEarlyPing);
   upstream.once('open', () => {
     // The browser gets the subprotocol the origin chose (RFC 6455 §4.2.2), and compression when the origin agreed to
     // it; a server object per upgrade keeps those choices local.
@@ -192,6 +195,7 @@ export async function relayWebSocket(
         extensions: upstream.extensions || null,
         at: Date.now(),
       });
+      upstream.off('ping', answerEarlyPing);
       pump(ctx, site.conn, id, browser, upstream, 'send');
       pump(ctx, site.conn, id, upstream, browser, 'receive');
       linkClose(ctx, site.conn, id, browser, upstream);

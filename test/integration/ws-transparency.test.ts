@@ -32,6 +32,9 @@ async function startWsOrigin(deflate: boolean): Promise<WsOrigin> {
   wss.on('headers', (headers) => headers.push('Set-Cookie: wsid=abc123; Path=/', 'X-Origin-Custom: yes'));
   wss.on('connection', (socket, req) => {
     offered.push(req.headers['sec-websocket-extensions'] ?? '');
+    // A ping at once, before the browser's side may even be open: someone must answer it.
+    socket.once('pong', (data) => pongsAtOpen.push(data.toString()));
+    socket.ping('at open');
     socket.on('ping', (data) => socket.pong(Buffer.concat([Buffer.from('origin:'), data])));
     socket.on('pong', (data) => socket.send(`got pong ${data.toString()}`));
     socket.on('message', (data) => {
@@ -55,6 +58,8 @@ async function startWsOrigin(deflate: boolean): Promise<WsOrigin> {
   };
 }
 
+/** Answers the origins got to the ping they send as soon as a WebSocket opens. */
+const pongsAtOpen: string[] = [];
 let withDeflate: WsOrigin;
 let withoutDeflate: WsOrigin;
 
@@ -75,7 +80,7 @@ afterAll(async () => {
 /** Opens a wss:// WebSocket to the origin through mitmlab; resolves with it and its 101's headers once open. */
 async function open(origin: WsOrigin, options: WebSocket.ClientOptions = {}): Promise<{ ws: WebSocket; headers: Record<string, string | string[] | undefined> }> {
   const tunnel = await connectTunnel(mitm.proxyPort, `${HOST}:${origin.port}`);
-  const ws = new WebSocket(`wss://${HOST}:${origin.port}/`, { ...options, autoPong: false, createConnection: () => tls.connect({ socket: tunnel, servername: HOST, ca: caPem }) });
+  const ws = new WebSocket(`wss://${HOST}:${origin.port}/`, { autoPong: false, ...options, createConnection: () => tls.connect({ socket: tunnel, servername: HOST, ca: caPem }) });
   let headers: Record<string, string | string[] | undefined> = {};
   ws.once('upgrade', (response) => (headers = response.headers));
   await new Promise<void>((resolve, reject) => {
@@ -111,6 +116,15 @@ describe('a WebSocket through mitmlab', () => {
     agreed.ws.send('compressed hello');
     expect(String(await next<Buffer>(agreed.ws, 'message'))).toBe('echo: compressed hello');
     agreed.ws.close();
+  });
+
+  it("answers the origin's ping sent at once, before the browser's side is open", async () => {
+    const before = pongsAtOpen.length;
+    // A browser answers pings itself.
+    const { ws } = await open(withoutDeflate, { autoPong: true });
+    await expect.poll(() => pongsAtOpen.length).toBe(before + 1);
+    expect(pongsAtOpen.at(-1)).toBe('at open');
+    ws.close();
   });
 
   it('relays pings to the origin, which answers them, and unsolicited pongs both ways', async () => {
