@@ -49,7 +49,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'no-ui', kind: 'flag', default: false, commands: ['start'], help: 'Do not start the live view.' },
   { name: 'data-dir', kind: 'string', arg: 'DIR', default: './data', commands: ['start', 'sessions', 'export'], help: 'Where sessions, bodies and the live-view token are kept.' },
   { name: 'ca-dir', kind: 'string', arg: 'DIR', default: './ca', commands: ['start', 'ca'], help: 'Where the lab CA lives (created on first run).' },
-  { name: 'session', kind: 'string', arg: 'NAME', default: null, commands: ['start', 'export'], help: 'start: name this session or continue it. export: a session id, name, or "latest".' },
+  { name: 'session', kind: 'string', arg: 'NAME', default: null, commands: ['start', 'export'], help: 'start: continue the session with this id or name ("latest": the newest one), or start a new one with this name. export: a session id, name, or "latest".' },
   { name: 'upstream-ca', kind: 'list', arg: 'FILE', default: [], commands: ['start'], help: 'Also trust these PEM roots for origins (repeatable). NODE_EXTRA_CA_CERTS is honoured too.' },
   { name: 'upstream-insecure', kind: 'list', arg: 'HOST', default: [], commands: ['start'], help: 'Accept an untrusted origin certificate for HOST; the flow is flagged "the browser was not told" (repeatable).', validate: hostPattern('upstream-insecure') as never },
   { name: 'passthrough', kind: 'list', arg: 'HOST', default: [], commands: ['start'], help: 'Tunnel HOST without interception (repeatable). HOST, *.HOST (subdomains) or .HOST (both).', validate: hostPattern('passthrough') as never },
