@@ -32,7 +32,7 @@ import { findPackedBlob, listedPackEntries } from './session-blobs.js';
 import { newMeta, readMeta, writeMeta, type SessionMeta } from './session-meta.js';
 import { openEventLog, type SessionHeader } from './session-reader.js';
 import { applyRetention, isLive, resolveSession, sessionIds } from './sessions.js';
-import { describeError, errorCode, nodeStoreFs, type StoreFs } from './store-fs.js';
+import { describeError, errorCode, mkdirFailure, nodeStoreFs, type StoreFs } from './store-fs.js';
 import { identityAlive, ownIdentity, parseIdentity } from './process-identity.js';
 
 export interface SessionStoreOptions {
@@ -140,12 +140,15 @@ export class SessionStore {
     const dataDir = options.dataDir;
     const flushIntervalMs = Math.min(250, Math.max(10, options.flushIntervalMs ?? 100));
     const maxBufferBytes = options.maxBufferBytes ?? 64 * 1024 * 1024;
-    try {
-      await fs.mkdir(sessionsDir(dataDir), { recursive: true, mode: 0o700 });
-      await fs.mkdir(blobsDir(dataDir), { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw new StoreError('bad-data-dir', `Cannot create the data directory ${dataDir}: ${describeError(error)}. Choose another with --data-dir.`);
-    }
+    const ensureDir = async (path: string): Promise<void> => {
+      try {
+        await fs.mkdir(path, { recursive: true, mode: 0o700 });
+      } catch (error) {
+        throw new StoreError('bad-data-dir', `Cannot write to the data directory ${dataDir}: ${await mkdirFailure(path, error)}. Choose another with --data-dir.`);
+      }
+    };
+    await ensureDir(sessionsDir(dataDir));
+    await ensureDir(blobsDir(dataDir));
 
     // --session NAME continues that session; otherwise a new one starts.
     let id: string | null = null;
@@ -159,7 +162,7 @@ export class SessionStore {
     const continuing = id !== null;
     const startedAt = now();
     id ??= newSessionId(startedAt);
-    await fs.mkdir(sessionDir(dataDir, id), { recursive: true, mode: 0o700 });
+    await ensureDir(sessionDir(dataDir, id));
     await acquireLock(fs, dataDir, id);
 
     try {

@@ -1,6 +1,7 @@
 // The file-system calls the store makes, behind an interface so tests can inject failures (ENOSPC, EACCES) and
 // prove that a failing disk never stops the proxy (issue 4 §6). Production uses node:fs/promises as is.
 
+import { dirname } from 'node:path';
 import * as fsp from 'node:fs/promises';
 
 /** An open file: positional writes only, so a retried write lands exactly where the failed one started. */
@@ -59,4 +60,33 @@ export function errorCode(error: unknown): string | null {
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/** What mkdirFailure needs of the file system. */
+export interface MkdirProbe {
+  stat(path: string): Promise<unknown>;
+  mkdir(path: string): Promise<unknown>;
+  rmdir(path: string): Promise<unknown>;
+}
+
+/**
+ * Why `mkdir -p path` failed, in words. Node's recursive mkdir reports ENOENT when the real cause is a read-only file
+ * system or a missing permission; creating the first missing folder by itself shows the real code.
+ */
+export async function mkdirFailure(path: string, error: unknown, probeFs: MkdirProbe = fsp): Promise<string> {
+  if (errorCode(error) !== 'ENOENT') return describeError(error);
+  let missing = path;
+  for (let parent = dirname(missing); parent !== missing; missing = parent, parent = dirname(parent)) {
+    if (await probeFs.stat(parent).then(() => true, () => false)) break;
+  }
+  try {
+    await probeFs.mkdir(missing);
+    await probeFs.rmdir(missing);
+  } catch (probe) {
+    const code = errorCode(probe);
+    if (code === 'EROFS') return `${dirname(missing)} is on a read-only file system (EROFS)`;
+    if (code === 'EACCES' || code === 'EPERM') return `no permission to create folders in ${dirname(missing)} (${code})`;
+    if (code !== 'EEXIST') return describeError(probe);
+  }
+  return describeError(error);
 }
