@@ -289,6 +289,12 @@ function send(
   });
 
   flow.captureRequest();
+  // Trailer fields go on with the body they end (RFC 9110 §6.5), before pipe() ends the request.
+  const forwardRequestTrailers = (): void => {
+    if (req.rawTrailers.length > 0) addSendableTrailers(upstreamReq, req.rawTrailers);
+  };
+  if (req.complete) forwardRequestTrailers();
+  else req.once('end', forwardRequestTrailers);
   req.pipe(upstreamReq);
   const onRequestAborted = (error?: NodeJS.ErrnoException): void => {
     if (req.complete || clientGone) return;
@@ -413,7 +419,12 @@ function send(
       sendHead();
       capture.push(chunk);
     });
-    upstreamRes.once('end', sendHead); // before pipe()'s own 'end' listener, which ends `res`
+    // Before pipe()'s own 'end' listener, which ends `res`: the head, then the origin's trailer fields (RFC 9110 §6.5;
+    // Node sends them only in a chunked response, which an HTTP/1.0 client never gets).
+    upstreamRes.once('end', () => {
+      sendHead();
+      if (upstreamRes.rawTrailers.length > 0 && !res.destroyed && !answeredWithError) addSendableTrailers(res, upstreamRes.rawTrailers);
+    });
     upstreamRes.pipe(res);
     upstreamRes.once('error', () => {
       if (res.destroyed || answeredWithError) return;
@@ -460,6 +471,20 @@ function send(
       ctx.unfinished.add(recorded);
     });
   });
+}
+
+/** Adds the trailer fields Node can send; one it would refuse (a bad name or value) is dropped, never thrown. */
+function addSendableTrailers(message: http.OutgoingMessage, raw: string[]): void {
+  const sendable = pairHeaders(raw).filter(([name, value]) => {
+    try {
+      http.validateHeaderName(name);
+      http.validateHeaderValue(name, value);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (sendable.length > 0) message.addTrailers(sendable);
 }
 
 /** True when the client waits for "100 Continue" before sending its body (RFC 9110 §10.1.1). */

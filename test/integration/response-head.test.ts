@@ -19,6 +19,17 @@ let tlsOrigin: https.Server;
 const held = new Map<string, () => void>();
 
 function holdingHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (req.url?.startsWith('/trailers')) {
+    // Echoes the request's trailer fields, and ends its own body with one.
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'X-Checksum' });
+      res.write(JSON.stringify(req.trailers));
+      res.addTrailers({ 'X-Checksum': 'deadbeef' });
+      res.end();
+    });
+    return;
+  }
   const big = /[?&]cookie=(\d+)/.exec(req.url ?? '');
   if (big) {
     // One Set-Cookie of the size asked for: large heads are common (JWT cookies, long CSPs).
@@ -116,5 +127,26 @@ describe('large response heads', () => {
     const answer = await get('/big?cookie=300000');
     expect(answer.status).toBe(502);
     expect(answer.body).toContain('larger than 256 KiB');
+  });
+});
+
+describe('trailer fields', () => {
+  it('go on with the body both ways (RFC 9110 §6.5)', async () => {
+    const answer = await new Promise<{ body: string; trailers: NodeJS.Dict<string> }>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: mitm.proxyPort, method: 'POST', path: `http://${HOST}:${portOf(plainOrigin)}/trailers`, headers: { 'transfer-encoding': 'chunked', trailer: 'X-Sum', te: 'trailers' } },
+        (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ body, trailers: res.trailers }));
+        },
+      );
+      req.on('error', reject);
+      req.write('some body');
+      req.addTrailers({ 'X-Sum': '42' });
+      req.end();
+    });
+    expect(JSON.parse(answer.body)).toEqual({ 'x-sum': '42' });
+    expect(answer.trailers).toEqual({ 'x-checksum': 'deadbeef' });
   });
 });
