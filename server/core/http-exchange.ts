@@ -55,6 +55,8 @@ export interface ExchangeTarget {
 const KEEP_TRANSFER_ENCODING: ReadonlySet<string> = new Set(['transfer-encoding']);
 const NOT_FORWARDED: ReadonlySet<string> = new Set();
 const NOT_FORWARDED_NOR_HOST: ReadonlySet<string> = new Set(['host']);
+const HTTP10_NOT_FORWARDED: ReadonlySet<string> = new Set(['expect']);
+const HTTP10_NOT_FORWARDED_NOR_HOST: ReadonlySet<string> = new Set(['expect', 'host']);
 // Only textual bodies can hold form fields or JSON keys; binary ones are not decoded for the secrets scan.
 const TEXTUAL = /^(application\/(x-www-form-urlencoded|json|.*\+json)|text\/|multipart\/form-data)/;
 
@@ -242,7 +244,9 @@ function send(
   const lane = target.route.kind === 'lane' ? target.route.lane : null;
   // Filled in below when the agent opens a new connection for this request (plain http://).
   let opened = lane ? lane.lastConnect : REUSED;
-  const headers = forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, target.replaceHost ? NOT_FORWARDED_NOR_HOST : NOT_FORWARDED);
+  // An HTTP/1.0 client's Expect is ignored (RFC 9110 §10.1.1: it has no 1xx to wait for), so it does not go on either.
+  const dropped = req.httpVersion === '1.1' ? (target.replaceHost ? NOT_FORWARDED_NOR_HOST : NOT_FORWARDED) : target.replaceHost ? HTTP10_NOT_FORWARDED_NOR_HOST : HTTP10_NOT_FORWARDED;
+  const headers = forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, dropped);
   if (target.replaceHost || rawHeader(headers, 'host') === undefined) headers.push('Host', hostHeader(target));
   let sentAt = -1;
   let responseAt = -1;
@@ -280,7 +284,7 @@ function send(
   upstreamReq.once('finish', () => (sentAt = performance.now()));
   // Interim responses go on to the browser before the final one (RFC 9110 §15.2).
   upstreamReq.on('continue', () => {
-    if (!res.headersSent && !res.destroyed) res.writeContinue();
+    if (req.httpVersion === '1.1' && !res.headersSent && !res.destroyed) res.writeContinue();
   });
   upstreamReq.on('information', (info: http.InformationEvent) => forwardInterim(req, res, info));
   // An origin that accepts the request and then goes silent gets a 504 after --idle-timeout of inactivity.
@@ -300,8 +304,9 @@ function send(
     if (req.complete || clientGone) return;
     clientGone = true;
     upstreamReq.destroy();
-    // The origin answered before the body (a refused 100-continue) and the client kept it: nothing was cut short.
-    if (upstreamResponse?.complete) return;
+    // The answer was complete before the body (a refused 100-continue, an error page) and the client kept it, or
+    // mitmlab closed the connection after it: nothing was cut short.
+    if (upstreamResponse?.complete || res.writableFinished) return;
     // A body the parser rejects (bad chunk framing) is the client's malformed request, not a client that left;
     // Node's server answers it 400 through 'clientError' (which may come just after this).
     setImmediate(() => {
@@ -473,6 +478,8 @@ function send(
   });
 }
 
+const NO_CONTENT_FIELDS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding']);
+
 /** Adds the trailer fields Node can send; one it would refuse (a bad name or value) is dropped, never thrown. */
 function addSendableTrailers(message: http.OutgoingMessage, raw: string[]): void {
   const sendable = pairHeaders(raw).filter(([name, value]) => {
@@ -489,7 +496,7 @@ function addSendableTrailers(message: http.OutgoingMessage, raw: string[]): void
 
 /** True when the client waits for "100 Continue" before sending its body (RFC 9110 §10.1.1). */
 function expectsContinue(req: http.IncomingMessage): boolean {
-  return /^\s*100-continue\s*$/i.test(rawHeader(req.rawHeaders, 'expect') ?? '');
+  return req.httpVersion === '1.1' && /^\s*100-continue\s*$/i.test(rawHeader(req.rawHeaders, 'expect') ?? '');
 }
 
 /**
@@ -500,7 +507,8 @@ function forwardInterim(req: http.IncomingMessage, res: http.ServerResponse, inf
   if (info.statusCode === 100 || info.statusCode === 101) return;
   if (req.httpVersion !== '1.1' || res.headersSent || !res.socket || res.socket.destroyed) return;
   const lines = [`HTTP/1.1 ${info.statusCode} ${sendableReason(info.statusMessage)}`];
-  const fields = forwardableHeaders(info.rawHeaders);
+  // A 1xx has no content (RFC 9110 §8.6, §15.2): framing fields in one would put the client out of step.
+  const fields = forwardableHeaders(info.rawHeaders, undefined, NO_CONTENT_FIELDS);
   for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`${fields[i]}: ${fields[i + 1]}`);
   res.socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
 }
@@ -514,6 +522,9 @@ function poolRequest(options: http.RequestOptions, from: string): http.RequestOp
 /** Why Node would refuse to write this response head, or null (the checks of ServerResponse.writeHead). */
 function unsendableHead(status: number, head: string[]): { code: string; message: string } | null {
   if (status < 100 || status > 999) return { code: 'HPE_INVALID_STATUS', message: `status code ${status}` };
+  // Node hands over a 101 without Upgrade as a final response; a 1xx is never one (RFC 9110 §15.2).
+  if (status === 101) return { code: 'UNSOLICITED_UPGRADE', message: 'status 101 without an upgrade' };
+  if (status < 200) return { code: 'HPE_INVALID_STATUS', message: `status code ${status} as a final response` };
   try {
     for (let i = 0; i + 1 < head.length; i += 2) {
       http.validateHeaderName(head[i]!);

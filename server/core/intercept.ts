@@ -8,7 +8,7 @@ import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { leafKeyTypeFor } from '../certs/key-choice.js';
 import { normalizeHost } from '../certs/hostnames.js';
-import type { Endpoint } from '../protocol/events.js';
+import type { Endpoint, EventOf } from '../protocol/events.js';
 import type { ClientHello } from '../protocol/tls.js';
 import { classifyClientFailure, classifyUpstreamFailure } from '../tls/failures.js';
 import type { ConnectTarget } from './connect-target.js';
@@ -77,7 +77,7 @@ export async function handleConnect(
     case 'closed':
       // Only bytes that still looked like the start of a TLS hello are ever buffered here; they deserve a record.
       if (sniffed.buffered.length > 0) {
-        ctx.bus.emit({
+        emitHandshakeFailure(ctx, {
           type: 'tls-failed',
           conn,
           leg: 'client',
@@ -102,7 +102,7 @@ export async function handleConnect(
           : sniffed.reason === 'unexpected-record-before-hello'
             ? { cause: 'unknown' as const, alert: null, message: `The client opened the tunnel to ${target.host} with a TLS record that is not a ClientHello (an alert, or data); mitmlab closed the connection.` }
             : { cause: 'unknown' as const, alert: null, message: `The client sent a malformed TLS ClientHello for ${target.host} (${sniffed.reason}); mitmlab closed the connection.` };
-      ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: target.host, ...failure, at: Date.now() });
+      emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'client', host: target.host, ...failure, at: Date.now() });
       socket.destroy();
       return;
     }
@@ -154,6 +154,9 @@ async function intercept(
   const clientRecorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'client', ctx.config.tlsCaptureBudget, from.openedAt, ctx.unfinished);
   clientRecorder.onIn(buffered);
   clientRecorder.emitClientHello(hello, helloMessage);
+  // Normally finished when the TLS socket closes (below); the TCP close is the backstop for any path that never built
+  // one, so the leg's transcript is never left out (and a stop never waits for it in vain).
+  socket.once('close', () => setImmediate(() => clientRecorder.finish()));
 
   // The origin's answer decides the forged certificate's names (they copy its SANs). When a certificate seen before
   // on this port covers the name, the browser's handshake starts now with that certificate and runs alongside the
@@ -206,7 +209,7 @@ async function intercept(
     clientRecorder.finish();
     dropUpstream();
     const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLIENT_HANGUP' });
-    ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
+    emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     return;
   }
   const tee = new TeeSocket(socket, clientRecorder, buffered);
@@ -234,7 +237,7 @@ async function intercept(
       outsideCaPermit: outsideCaPermit(ctx, certHost),
       invalidSni: sni === null ? null : invalidHostReason(sni),
     });
-    ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
+    emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     clientTls.destroy();
     dropUpstream();
   }
@@ -246,7 +249,7 @@ async function intercept(
   });
   clientRecorder.onPeerAlert = (alert) => {
     if (secureAt === 0 || alert.level !== 'fatal') return;
-    ctx.bus.emit({
+    emitHandshakeFailure(ctx, {
       type: 'tls-failed',
       conn,
       leg: 'client',
@@ -306,7 +309,7 @@ async function intercept(
     const unusedQuickClose = !aborted && secureAt > 0 && unused && performance.now() - secureAt < CLOSED_AFTER_HANDSHAKE_WINDOW_MS;
     if (unusedQuickClose && !ctx.recentUse.usedSince(client.address, certHost, Date.now() - SIBLING_WINDOW_MS)) {
       const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLOSED_AFTER_HANDSHAKE' });
-      ctx.bus.emit({ type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
+      emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     }
   });
 }
@@ -372,7 +375,7 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { peerAlert?: string | null };
     const failure = classifyUpstreamFailure({ leg: 'upstream', host: certHost, code: e.code, peerAlert: e.peerAlert ?? null });
-    ctx.bus.emit({ type: 'tls-failed', conn, leg: 'upstream', host: certHost, ...failure, at: Date.now() });
+    emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'upstream', host: certHost, ...failure, at: Date.now() });
     return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };
   }
   upstream.socket.on('error', () => upstream.socket.destroy());
@@ -392,7 +395,7 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
     });
     return { tls: upstream, chain: upstream.chain, verification: upstream.verification, failure: null, insecure: true };
   }
-  ctx.bus.emit({
+  emitHandshakeFailure(ctx, {
     type: 'tls-failed',
     conn,
     leg: 'upstream',
@@ -415,4 +418,13 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
 function formatHostPort(host: string, port: number): string {
   const h = isIP(host) === 6 ? `[${host}]` : host;
   return port === 443 ? h : `${h}:${port}`;
+}
+
+/**
+ * Records a failed handshake. While mitmlab stops, it closes both legs itself: the failure is then said to be that,
+ * instead of a reset blamed on the origin or the browser.
+ */
+function emitHandshakeFailure(ctx: ProxyContext, event: EventOf<'tls-failed'>): void {
+  if (!ctx.stopping) return ctx.bus.emit(event);
+  ctx.bus.emit({ type: 'proxy-error', conn: event.conn, id: null, code: 'stopped', status: null, message: `mitmlab stopped during the ${event.leg === 'client' ? 'browser' : 'origin'} TLS handshake; what had arrived is recorded.`, at: Date.now() });
 }

@@ -72,6 +72,7 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
     ctx.bus.emit({ type: 'tls-keylog', conn, leg: 'upstream', line: line.toString('latin1').trimEnd(), at: Date.now() });
   });
   socket.once('close', () => recorder.finish());
+  tcp.socket.once('close', () => setImmediate(() => recorder.finish())); // backstop, as for the browser's leg
   // TLS 1.3 tickets arrive after the handshake; the chain and verdict they go with are known by then.
   let resolved: { chain: X509Certificate[]; verification: UpstreamVerification } | null = null;
   socket.on('session', (session: Buffer) => {

@@ -14,7 +14,8 @@ export interface ProcessIdentity {
 
 /** This process's identity, as written into a lock. */
 export async function ownIdentity(): Promise<ProcessIdentity> {
-  const [boot, started] = await Promise.all([bootId(), startTime(process.pid)]);
+  const [boot, stat] = await Promise.all([bootId(), processStat(process.pid)]);
+  const started = stat?.started;
   return { pid: process.pid, ...(boot ? { boot } : {}), ...(started ? { started } : {}) };
 }
 
@@ -25,10 +26,10 @@ export async function identityAlive(holder: ProcessIdentity): Promise<boolean> {
     const boot = await bootId();
     if (boot !== null && boot !== holder.boot) return false; // written before a reboot
   }
-  if (holder.started !== undefined) {
-    const started = await startTime(holder.pid);
-    if (started !== null && started !== holder.started) return false; // the pid now belongs to another process
-  }
+  const stat = await processStat(holder.pid);
+  // A zombie (Z) or dead (X) process holds nothing: it was killed and only waits for its parent to reap it.
+  if (stat && (stat.state === 'Z' || stat.state === 'X')) return false;
+  if (holder.started !== undefined && stat && stat.started !== holder.started) return false; // the pid is another process now
   return true;
 }
 
@@ -66,12 +67,17 @@ async function bootId(): Promise<string | null> {
   }
 }
 
-/** Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces and parentheses, so count from its end. */
-async function startTime(pid: number): Promise<string | null> {
+/**
+ * Fields 3 (state) and 22 (start time) of /proc/PID/stat; the command name (field 2) may hold spaces and
+ * parentheses, so fields are counted from its end. Null where there is no /proc.
+ */
+async function processStat(pid: number): Promise<{ state: string; started: string } | null> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[22 - 3] ?? null;
+    const state = fields[3 - 3];
+    const started = fields[22 - 3];
+    return state && started ? { state, started } : null;
   } catch {
     return null;
   }

@@ -16,6 +16,18 @@ const expectSeen: string[] = [];
 
 beforeAll(async () => {
   origin = http.createServer((req, res) => {
+    if (req.url === '/hint-with-length') {
+      // A 1xx must carry no content; this one claims some.
+      req.socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Length: 5\r\n\r\n');
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('final\n');
+      return;
+    }
+    if (req.url === '/bare-101') {
+      // "Switching Protocols" without an Upgrade field or a request for one.
+      req.socket.end('HTTP/1.1 101 Switching Protocols\r\n\r\n');
+      return;
+    }
     if (req.url?.startsWith('/early')) {
       const socket = req.socket;
       socket.write('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n');
@@ -25,6 +37,11 @@ beforeAll(async () => {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('final\n');
       });
+      return;
+    }
+    if (req.url === '/headers') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.headers));
       return;
     }
     // /upload: the body came after the origin's own "100 Continue".
@@ -127,6 +144,52 @@ describe('Expect: 100-continue', () => {
     await client.until(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
     client.socket.write('hello');
     expect(await client.until(/got 5 bytes\n/)).toMatch(/100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);
+    client.socket.destroy();
+  });
+
+  it('an HTTP/1.0 client that sends Expect gets no 100 (it has no 1xx), and the origin does not see the Expect', async () => {
+    const client = rawClient();
+    client.socket.write(`POST http://${authority()}/headers HTTP/1.0\r\nHost: ${authority()}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello`);
+    const text = await client.until(/\}$/);
+    expect(text).not.toContain('100 Continue');
+    expect(text).toMatch(/^HTTP\/1\.[01] 200 OK\r\n/);
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).expect).toBeUndefined();
+    client.socket.destroy();
+  });
+
+  it('an upload whose origin cannot be reached gets the 502, recorded once, not also as the client leaving', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const client = rawClient();
+    client.socket.write(`POST http://127.0.0.1:${port}/gone HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nExpect: 100-continue\r\nContent-Length: 3000000\r\n\r\n`);
+    expect(await client.until(/^HTTP\/1\.1 502 /)).toBeTruthy();
+    client.socket.destroy();
+    const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('/gone'));
+    await mitm.waitFor('proxy-error', (e) => e.id === request.id);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(mitm.ofType('proxy-error').filter((e) => e.id === request.id).map((e) => e.code)).toEqual(['upstream-unreachable']);
+  });
+});
+
+describe('interim responses the origin gets wrong', () => {
+  it('a 1xx claiming content goes on without its framing fields', async () => {
+    const client = rawClient();
+    client.socket.write(`GET http://${authority()}/hint-with-length HTTP/1.1\r\nHost: ${authority()}\r\nConnection: close\r\n\r\n`);
+    const text = await client.until(/final\n/);
+    const hint = text.slice(0, text.indexOf('\r\n\r\n'));
+    expect(hint).toMatch(/^HTTP\/1\.1 103 /);
+    expect(hint).toContain('Link: </a.css>; rel=preload');
+    expect(hint.toLowerCase()).not.toContain('content-length');
+    client.socket.destroy();
+  });
+
+  it('a 101 nobody asked for, without Upgrade, gets a 502 instead of leaving the client hanging', async () => {
+    const client = rawClient();
+    client.socket.write(`GET http://${authority()}/bare-101 HTTP/1.1\r\nHost: ${authority()}\r\n\r\n`);
+    const text = await client.until(/^HTTP\/1\.1 502 [\s\S]*<\/html>/);
+    expect(text).toContain('switched protocols');
     client.socket.destroy();
   });
 });

@@ -115,6 +115,9 @@ describe('a clean stop with connections still open', () => {
       const stuckConn = own.ofType('connect').find((e) => e.host === 'silent.test')!.conn;
       expect(own.ofType('connection-close').some((e) => e.conn === stuckConn)).toBe(true);
       expect(own.ofType('tls-transcript').filter((e) => e.conn === stuckConn).map((e) => e.leg).sort()).toEqual(['client', 'upstream']);
+      // mitmlab closed both legs: neither peer is blamed for a reset.
+      expect(own.ofType('tls-failed').filter((e) => e.conn === stuckConn)).toEqual([]);
+      expect(own.ofType('proxy-error').filter((e) => e.conn === stuckConn).map((e) => e.code)).toContain('stopped');
     } finally {
       await plain.close();
       await new Promise((resolve) => silent.close(resolve));
