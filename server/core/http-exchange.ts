@@ -482,16 +482,19 @@ const NO_CONTENT_FIELDS: ReadonlySet<string> = new Set(['content-length', 'trans
 
 /** Adds the trailer fields Node can send; one it would refuse (a bad name or value) is dropped, never thrown. */
 function addSendableTrailers(message: http.OutgoingMessage, raw: string[]): void {
-  const sendable = pairHeaders(raw).filter(([name, value]) => {
-    try {
-      http.validateHeaderName(name);
-      http.validateHeaderValue(name, value);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  const sendable = pairHeaders(raw).filter(([name, value]) => fieldProblem(name, value) === null);
   if (sendable.length > 0) message.addTrailers(sendable);
+}
+
+/** Why Node would refuse to write this field (its own name and value checks), or null. */
+function fieldProblem(name: string, value: string): string | null {
+  try {
+    http.validateHeaderName(name);
+    http.validateHeaderValue(name, value);
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /** True when the client waits for "100 Continue" before sending its body (RFC 9110 §10.1.1). */
@@ -525,13 +528,9 @@ function unsendableHead(status: number, head: string[]): { code: string; message
   // Node hands over a 101 without Upgrade as a final response; a 1xx is never one (RFC 9110 §15.2).
   if (status === 101) return { code: 'UNSOLICITED_UPGRADE', message: 'status 101 without an upgrade' };
   if (status < 200) return { code: 'HPE_INVALID_STATUS', message: `status code ${status} as a final response` };
-  try {
-    for (let i = 0; i + 1 < head.length; i += 2) {
-      http.validateHeaderName(head[i]!);
-      http.validateHeaderValue(head[i]!, head[i + 1]!);
-    }
-  } catch (error) {
-    return { code: 'HPE_INVALID_HEADER_TOKEN', message: (error as Error).message };
+  for (let i = 0; i + 1 < head.length; i += 2) {
+    const problem = fieldProblem(head[i]!, head[i + 1]!);
+    if (problem) return { code: 'HPE_INVALID_HEADER_TOKEN', message: problem };
   }
   return null;
 }
