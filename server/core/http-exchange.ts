@@ -262,11 +262,18 @@ function send(
   };
 
   const common = { host: target.host, port: target.port, method: req.method, path: target.path, setHost: false, maxHeaderSize: RESPONSE_HEAD_LIMIT };
-  const upstreamReq = socket
-    ? // Without an agent Node defaults to Connection: close; saying keep-alive makes it hand the socket back
-      // ('free') after the response, for the lane to reuse (RFC 9112 §9.3).
-      http.request({ ...common, headers: [...headers, 'Connection', 'keep-alive'], createConnection: () => socket })
-    : http.request(poolRequest({ ...common, headers, agent: (target.route as { agent: http.Agent }).agent }, flow.site.client.address));
+  let upstreamReq: http.ClientRequest;
+  try {
+    upstreamReq = socket
+      ? // Without an agent Node defaults to Connection: close; saying keep-alive makes it hand the socket back
+        // ('free') after the response, for the lane to reuse (RFC 9112 §9.3).
+        http.request({ ...common, headers: [...headers, 'Connection', 'keep-alive'], createConnection: () => socket })
+      : http.request(poolRequest({ ...common, headers, agent: (target.route as { agent: http.Agent }).agent }, flow.site.client.address));
+  } catch (error) {
+    // Node refuses to write this request (a value its checks reject): an answer, never an uncaught exception.
+    if (lane) lane.release(socket, false);
+    return answerAfterBody(flow, req, res, failureAnswer(target.host, target.port, { code: 'UNSENDABLE_REQUEST', message: (error as Error).message }));
+  }
   if (socket) {
     // With array headers Node stores the head in the constructor and then, having no agent, marks the request
     // "Connection: close"; the head already says keep-alive, so say it to Node too (undocumented field, stable since
@@ -413,7 +420,14 @@ function send(
     const sendHead = (): void => {
       if (headSent || res.destroyed || answeredWithError || res.headersSent) return;
       headSent = true;
-      res.writeHead(status, reason, head);
+      try {
+        res.writeHead(status, reason, head);
+      } catch (error) {
+        // Checked before (unsendableHead); should Node still refuse it, the exchange ends here, the process goes on.
+        brokenOff = true;
+        res.destroy();
+        flow.proxyError('upstream-reset', `mitmlab could not relay the response of ${target.host}: ${(error as Error).message}`);
+      }
     };
     setImmediate(() => {
       if (headSent || upstreamFailed || clientGone || res.destroyed) return;

@@ -41,6 +41,14 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
       detail: `${where} answered with a response head larger than 256 KiB, more than a browser accepts; mitmlab does not forward it.`,
     };
   }
+  if (code === 'UNSENDABLE_REQUEST') {
+    return {
+      code: 'bad-request',
+      status: 400,
+      title: 'A request mitmlab cannot forward',
+      detail: `mitmlab cannot forward this request to ${where}: ${e.message ?? 'Node refused to write it'}.`,
+    };
+  }
   if (code === 'LOCAL_REFUSED') {
     return {
       code: 'local-refused',

@@ -3,6 +3,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,18 @@ let tlsOrigin: https.Server;
 const held = new Map<string, () => void>();
 
 function holdingHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (req.url?.startsWith('/announces-trailer')) {
+    // A Trailer field on answers that are never chunked: a body with Content-Length, a 204, a HEAD answer.
+    const kind = new URL(req.url, 'http://x').searchParams.get('kind');
+    req.socket.end(
+      kind === 'no-content'
+        ? 'HTTP/1.1 204 No Content\r\nTrailer: X-T\r\n\r\n'
+        : kind === 'head'
+          ? 'HTTP/1.1 200 OK\r\nTrailer: grpc-status\r\nTransfer-Encoding: chunked\r\n\r\n'
+          : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTrailer: X-T\r\n\r\nok',
+    );
+    return;
+  }
   if (req.url?.startsWith('/trailers')) {
     // Echoes the request's trailer fields, and ends its own body with one.
     req.resume();
@@ -148,5 +161,25 @@ describe('trailer fields', () => {
     });
     expect(JSON.parse(answer.body)).toEqual({ 'x-sum': '42' });
     expect(answer.trailers).toEqual({ 'x-checksum': 'deadbeef' });
+  });
+
+  it('a Trailer field on a message that is not chunked is dropped, never a crash (request or response)', async () => {
+    const ask = (method: string, path: string, headers: Record<string, string> = {}, http10 = false): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect(mitm.proxyPort, '127.0.0.1');
+        let text = '';
+        socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+        const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+        socket.write(`${method} http://${HOST}:${portOf(plainOrigin)}${path} HTTP/1.${http10 ? 0 : 1}\r\nHost: ${HOST}\r\nConnection: close\r\n${extra}\r\n`);
+      });
+    expect(await ask('GET', '/big?cookie=10', { Trailer: 'x' })).toMatch(/^HTTP\/1\.1 200 /);
+    expect(await ask('GET', '/announces-trailer?kind=length')).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok$/);
+    expect(await ask('GET', '/announces-trailer?kind=no-content')).toMatch(/^HTTP\/1\.1 204 /);
+    expect(await ask('HEAD', '/announces-trailer?kind=head')).toMatch(/^HTTP\/1\.1 200 /);
+    expect(await ask('GET', '/announces-trailer?kind=length', {}, true)).toMatch(/^HTTP\/1\.1 200 /);
+    // Still serving.
+    expect(await ask('GET', '/big?cookie=10')).toMatch(/^HTTP\/1\.1 200 /);
   });
 });

@@ -53,6 +53,8 @@ describe('connectTcp', () => {
     expect(answer).toMatchObject({ code: 'local-refused', status: 403 });
     expect(answer.detail).toContain('--resolve');
     expect(classifyUpstreamFailure({ leg: 'upstream', host: 'db.test', code: 'LOCAL_REFUSED', peerAlert: null }).message).toMatch(/on the machine mitmlab runs on/);
+    // A request Node refuses to write is the client's to fix, said as such.
+    expect(failureAnswer('a.test', 80, { code: 'UNSENDABLE_REQUEST', message: 'Invalid character' })).toMatchObject({ code: 'bad-request', status: 400, detail: 'mitmlab cannot forward this request to a.test: Invalid character.' });
   });
 });
 
