@@ -79,3 +79,8 @@ export function hideValues(text: string, hidden: readonly string[]): string {
   for (const value of hidden) if (value.length > 0 && out.includes(value)) out = out.split(value).join('[mitmlab live-view token]');
   return out;
 }
+
+/** A reason phrase Node can write: visible ASCII, spaces, tabs and obs-text (RFC 9112 §4); anything else dropped. */
+export function sendableReason(reason: string | undefined): string {
+  return (reason ?? '').replace(/[^\t\x20-\x7e\x80-\xff]/g, '');
+}

@@ -13,7 +13,7 @@ import { findSecrets } from '../protocol/secrets.js';
 import { BodyCapture, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
-import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader } from './headers.js';
+import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, sendableReason } from './headers.js';
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import { REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
@@ -549,10 +549,6 @@ function unsendableHead(status: number, head: string[]): { code: string; message
   return null;
 }
 
-/** A reason phrase Node can write: visible ASCII, spaces, tabs and obs-text (RFC 9112 §4); anything else dropped. */
-function sendableReason(reason: string | undefined): string {
-  return (reason ?? '').replace(/[^\t\x20-\x7e\x80-\xff]/g, '');
-}
 
 function timings(flow: Flow, opened: ConnectTimes, sentAt: number, responseAt: number): FlowTimings {
   const send = sentAt >= 0 ? Math.max(0, sentAt - flow.t0 - Math.max(opened.connect, 0)) : 0;

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ProxyContext } from './context.js';
 import type { ExchangeSite } from './http-exchange.js';
-import { forwardableHeaders, hideValues, pairHeaders, rawHeader } from './headers.js';
+import { forwardableHeaders, hideValues, pairHeaders, rawHeader, sendableReason } from './headers.js';
 import { failureAnswer } from './upstream-answer.js';
 import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
 
@@ -116,7 +116,7 @@ export async function relayWebSocket(
   upstream.once('unexpected-response', (_request, response) => {
     // The origin refused the upgrade: pass its answer on and record it as an ordinary response.
     const status = response.statusCode ?? 502;
-    const lines = [`HTTP/1.1 ${status} ${response.statusMessage ?? ''}`];
+    const lines = [`HTTP/1.1 ${status} ${sendableReason(response.statusMessage)}`];
     const raw = forwardableHeaders(response.rawHeaders);
     for (let i = 0; i + 1 < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
     clientSocket.write(lines.join('\r\n') + '\r\nconnection: close\r\n\r\n');
@@ -135,8 +135,10 @@ export async function relayWebSocket(
       at: Date.now(),
     });
   });
+  // Until the browser's side is handed over, an origin error is a failed handshake: the browser gets the answer. (ws
+  // sets CLOSING before it emits such errors, so the state does not tell.)
   upstream.once('error', (error) => {
-    if (upstream.readyState === WebSocket.CONNECTING || upstream.readyState === WebSocket.CLOSED) fail(error);
+    if (!handedOver) fail(error);
   });
 
   let upgradeResponse: http.IncomingMessage | null = null;

@@ -151,4 +151,28 @@ describe('a WebSocket through mitmlab', () => {
     const event = await mitm.waitFor('ws-close', (e) => e.code === 1006);
     expect(event.by).toBe('server');
   });
+
+  it("answers the browser at once when the origin's 101 is not a valid WebSocket handshake", async () => {
+    // A TLS origin that answers every upgrade with a wrong Sec-WebSocket-Accept (RFC 6455 §4.2.2).
+    const bad = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: wrong\r\n\r\n'));
+    });
+    await new Promise<void>((resolve) => bad.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (bad.address() as AddressInfo).port;
+      const tunnel = await connectTunnel(mitm.proxyPort, `${HOST}:${port}`);
+      const ws = new WebSocket(`wss://${HOST}:${port}/`, { createConnection: () => tls.connect({ socket: tunnel, servername: HOST, ca: caPem }) });
+      const status = await new Promise<number>((resolve, reject) => {
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('open', () => reject(new Error('opened')));
+        ws.once('error', reject);
+      });
+      expect(status).toBe(502);
+      const failure = await mitm.waitFor('proxy-error', (e) => e.status === 502 && e.message.includes(`${port}`));
+      expect(failure.message).toMatch(/Sec-WebSocket-Accept/i);
+    } finally {
+      await new Promise((resolve) => bad.close(resolve));
+    }
+  });
 });
