@@ -105,9 +105,10 @@ describe('a clean stop with connections still open', () => {
       tls.connect({ socket: stuck, servername: 'silent.test', rejectUnauthorized: false }).on('error', () => {});
       await own.waitFor('tls-client-hello', (e) => e.leg === 'client' && e.hello.serverName === 'silent.test');
 
-      const started = performance.now();
       await own.close();
-      expect(performance.now() - started).toBeLessThan(2_000);
+      // The stop closed the origin connection in its handshake and did not give up waiting on anything.
+      expect(own.ctx.upstreamSockets.size).toBe(0);
+      expect(own.ctx.unfinished.size).toBe(0);
 
       const request = own.ofType('http-request').find((e) => e.url.includes('/bytes'))!;
       expect(own.ofType('proxy-error').filter((e) => e.id === request.id).map((e) => e.code)).toEqual(['stopped']);

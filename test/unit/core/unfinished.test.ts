@@ -27,9 +27,7 @@ describe('Unfinished', () => {
     const unfinished = new Unfinished();
     unfinished.begin(); // never ends
     unfinished.add(Promise.reject(new Error('decode failed')));
-    const started = performance.now();
     await expect(unfinished.drained(100)).resolves.toBe(false);
-    expect(performance.now() - started).toBeLessThan(1_000);
     expect(unfinished.size).toBe(1);
   });
 });
