@@ -347,9 +347,10 @@ function send(
       upstreamReq.destroy();
       releaseLane(false);
       const sentAll = req.complete;
-      // A connection Node closed over a malformed request is reported as such (400) by the request side.
+      // A connection Node closed over this request's malformed body is reported as such (400) by the request side. A
+      // parse error after a complete request belongs to a later pipelined one: this one's client left.
       setImmediate(() => {
-        if (parseErrorOf(req.socket)) return;
+        if (!sentAll && parseErrorOf(req.socket)) return;
         flow.clientLeft(sentAll ? 'before the response arrived' : 'before sending the whole request body');
       });
     } else if (!upstreamResponse.complete) {

@@ -102,6 +102,19 @@ describe('pipelined requests before a malformed one', () => {
     expect(response).toContain('hello from origin');
   });
 
+  it('a slow request, then a malformed one, then the client leaves: the first is recorded as cut short by the client', async () => {
+    const authority = `127.0.0.1:${plain.port}`;
+    const socket = net.connect({ host: '127.0.0.1', port: mitm.proxyPort });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`GET http://${authority}/slow?ms=2000&left=1 HTTP/1.1\r\nHost: ${authority}\r\n\r\nBOGUS\x01 / HTTP/1.1\r\n\r\n`);
+    const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('/slow?ms=2000&left=1'));
+    await mitm.waitFor('proxy-error', (e) => e.conn === request.conn && e.code === 'bad-request');
+    socket.destroy();
+    const outcome = await mitm.waitFor('proxy-error', (e) => e.id === request.id);
+    expect(outcome.code).toBe('client-aborted');
+    expect(outcome.message).toMatch(/before the response arrived/);
+  });
+
   it('a request whose own body is malformed still gets its 400 at once', async () => {
     const response = await rawOverTls(await tunnel(), `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`);
     expect(statuses(response)).toEqual([400]);
