@@ -2,7 +2,8 @@
 // about once a second while the session runs, so after a crash it lags the log by at most that much.
 
 import { randomBytes } from 'node:crypto';
-import { metaPath, SCHEMA_VERSION } from './layout.js';
+import { join } from 'node:path';
+import { metaPath, SCHEMA_VERSION, sessionDir } from './layout.js';
 import type { StoreFs } from './store-fs.js';
 
 export interface SessionMeta {
@@ -52,6 +53,8 @@ export async function readMeta(fs: StoreFs, dataDir: string, id: string): Promis
   }
 }
 
+const META_TEMP = /^meta\.json\.tmp-[0-9a-f]{8}$/;
+
 /** Writes meta.json atomically. */
 export async function writeMeta(fs: StoreFs, dataDir: string, meta: SessionMeta): Promise<void> {
   const path = metaPath(dataDir, meta.id);
@@ -63,4 +66,14 @@ export async function writeMeta(fs: StoreFs, dataDir: string, meta: SessionMeta)
     await fs.unlink(temp).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Removes the temporary meta files a killed process left in a session's folder (written, never renamed). Only the
+ * holder of the session's lock writes there, so any it finds are leftovers.
+ */
+export async function removeMetaLeftovers(fs: StoreFs, dataDir: string, id: string): Promise<void> {
+  const dir = sessionDir(dataDir, id);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  await Promise.all(names.filter((name) => META_TEMP.test(name)).map((name) => fs.unlink(join(dir, name)).catch(() => {})));
 }

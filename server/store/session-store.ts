@@ -29,7 +29,7 @@ import {
 } from './layout.js';
 import { formatBlobListLine, PACK_RECORD_MAX_BYTES } from './pack-format.js';
 import { findPackedBlob, listedPackEntries } from './session-blobs.js';
-import { newMeta, readMeta, writeMeta, type SessionMeta } from './session-meta.js';
+import { newMeta, readMeta, removeMetaLeftovers, writeMeta, type SessionMeta } from './session-meta.js';
 import { openEventLog, type SessionHeader } from './session-reader.js';
 import { applyRetention, isLive, resolveSession, sessionIds } from './sessions.js';
 import { describeError, errorCode, mkdirFailure, nodeStoreFs, type StoreFs } from './store-fs.js';
@@ -166,6 +166,7 @@ export class SessionStore {
     await acquireLock(fs, dataDir, id);
 
     try {
+      if (continuing) await removeMetaLeftovers(fs, dataDir, id);
       const meta = (continuing ? await readMeta(fs, dataDir, id) : null) ?? newMeta(id, options.session ?? null, startedAt);
       meta.endedAt = null;
       const events = await AppendLog.open(fs, eventsPath(dataDir, id), { maxBufferBytes }, (bytes) =>

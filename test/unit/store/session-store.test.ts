@@ -114,6 +114,19 @@ describe('session store', () => {
     await third.close();
   });
 
+  it('continuing a session removes the temporary meta files a killed run left, and nothing else', async () => {
+    const first = await SessionStore.open({ dataDir, session: 'leftovers', ...quiet });
+    await first.close();
+    const dir = join(dataDir, 'sessions', first.id);
+    await writeFile(join(dir, 'meta.json.tmp-0123abcd'), '{"half":');
+    await writeFile(join(dir, 'notes.txt'), 'mine');
+    const second = await SessionStore.open({ dataDir, session: 'leftovers', ...quiet });
+    expect(existsSync(join(dir, 'meta.json.tmp-0123abcd'))).toBe(false);
+    expect(existsSync(join(dir, 'notes.txt'))).toBe(true);
+    expect(existsSync(join(dir, 'meta.json'))).toBe(true);
+    await second.close();
+  });
+
   it('refuses to open a session that a live process is recording', async () => {
     const store = await SessionStore.open({ dataDir, session: 'busy', ...quiet });
     await expect(SessionStore.open({ dataDir, session: 'busy', ...quiet })).rejects.toMatchObject({ code: 'session-busy' });
