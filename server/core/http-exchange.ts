@@ -288,7 +288,11 @@ function send(
       if (connect >= 0) opened = { connect, ssl: -1 };
     });
   }
-  upstreamReq.once('finish', () => (sentAt = performance.now()));
+  // "Sent" is when the whole request was handed to the origin's socket ('prefinish': Node's OutgoingMessage emits it
+  // once end() was called and its output flushed to an assigned socket). 'finish' waits for the socket's write
+  // callback, which over a TLS leg comes a setImmediate later: under load the response was often read before it,
+  // and the exchange was recorded with send and wait 0.
+  upstreamReq.once('prefinish', () => (sentAt = performance.now()));
   // Interim responses go on to the browser before the final one (RFC 9110 §15.2).
   upstreamReq.on('continue', () => {
     if (req.httpVersion === '1.1' && !res.headersSent && !res.destroyed) res.writeContinue();
@@ -552,6 +556,8 @@ function unsendableHead(status: number, head: string[]): { code: string; message
 
 
 function timings(flow: Flow, opened: ConnectTimes, sentAt: number, responseAt: number): FlowTimings {
+  // An answer that came before the request was all sent (an early 413, a refused upload) ends the send there.
+  if (responseAt >= 0 && (sentAt < 0 || sentAt > responseAt)) sentAt = responseAt;
   const send = sentAt >= 0 ? Math.max(0, sentAt - flow.t0 - Math.max(opened.connect, 0)) : 0;
   const wait = responseAt >= 0 && sentAt >= 0 ? Math.max(0, responseAt - sentAt) : 0;
   return { startedAt: flow.startedAt, connect: opened.connect, ssl: opened.ssl, send, wait, receive: 0, total: 0 };
