@@ -1,9 +1,9 @@
 // `mitmlab export --session ID|latest --format har|jsonl|keylog|pcapng [-o FILE] [--filter EXPR]`.
-// Streams the export (bounded memory), to a file (written under a temporary name, renamed when complete) or to
-// standard output, with progress on a TTY. Exit codes: 0 ok, 1 export failed, 2 bad usage.
+// Streams the export (bounded memory), to a file (written under a temporary name, renamed when complete; a FIFO or a
+// device is written in place) or to standard output, with progress on a TTY. Exit codes: 0 ok, 1 export failed, 2 bad usage.
 
 import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
+import { lstat, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { parseFilter } from '../protocol/filter.js';
@@ -59,14 +59,19 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
     ...(progress ? { onProgress: progress.update } : {}),
   };
   let result: ExportResult;
-  const temp = options.out !== undefined ? `${options.out}.tmp-${process.pid}` : null;
+  const target = options.out !== undefined ? await outputTarget(options.out) : null;
+  if (target?.kind === 'refused') {
+    io.stderr(`mitmlab: cannot write ${options.out}: ${target.reason}`);
+    return 2;
+  }
+  const temp = target?.kind === 'replace' ? `${target.path}.tmp-${process.pid}` : null;
   try {
-    if (options.out !== undefined && temp !== null) {
-      const file = createWriteStream(temp, { mode: 0o600 });
+    if (target) {
+      const file = createWriteStream(temp ?? target.path, { mode: 0o600 });
       const failed = new Promise<never>((_, reject) => file.once('error', reject));
       result = await Promise.race([exportSession(common, file), failed]);
       await Promise.race([new Promise<void>((resolve) => file.end(resolve)), failed]);
-      await rename(temp, options.out);
+      if (temp !== null) await rename(temp, target.path);
     } else {
       const out = io.stdoutStream ?? lineWriter(io.stdout);
       result = await exportSession(common, out as Writable);
@@ -80,7 +85,13 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
       return 1;
     }
     // The reader of standard output left (`| head`): it has what it wanted, and that is no failure.
-    if (temp === null && (error as NodeJS.ErrnoException).code === 'EPIPE') return 0;
+    if (target === null && (error as NodeJS.ErrnoException).code === 'EPIPE') return 0;
+    const code = (error as NodeJS.ErrnoException).code;
+    // A file-system error names the file the user gave, not the temporary one beside it.
+    if (options.out !== undefined && code && (error as NodeJS.ErrnoException).syscall) {
+      io.stderr(`mitmlab: export failed: cannot write ${options.out}: ${WRITE_ERRORS[code] ?? code}`);
+      return 1;
+    }
     io.stderr(`mitmlab: export failed: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }
@@ -90,6 +101,36 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
   if (warnings.length > 5) io.stderr(`warning: …and ${warnings.length - 5} more`);
   io.stderr(`exported ${result.count} ${NOUNS[result.format]} of session ${result.id}${options.out !== undefined ? ` to ${options.out}` : ''}`);
   return 0;
+}
+
+const WRITE_ERRORS: Record<string, string> = {
+  ENOENT: 'its folder does not exist',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is used up',
+  EISDIR: 'it is a folder',
+  ENOTDIR: 'a part of the path is not a folder',
+};
+
+/**
+ * Where -o writes. A regular file (new or existing, also through a symlink) is written beside itself and renamed over
+ * when complete, so a failed export never leaves half a file. Anything else that exists (a FIFO, /dev/stdout, a
+ * terminal) is written in place: renaming over it would replace the device or the link instead of writing to it.
+ */
+async function outputTarget(out: string): Promise<{ kind: 'replace' | 'stream'; path: string } | { kind: 'refused'; reason: string }> {
+  let real: string;
+  try {
+    real = await realpath(out);
+  } catch {
+    // Nothing there yet (or a link to nothing, which writing creates): a new file.
+    const link = await lstat(out).catch(() => null);
+    return { kind: link?.isSymbolicLink() ? 'stream' : 'replace', path: out };
+  }
+  const stats = await stat(real);
+  if (stats.isDirectory()) return { kind: 'refused', reason: 'it is a folder; name a file in it' };
+  return { kind: stats.isFile() ? 'replace' : 'stream', path: real };
 }
 
 /** Text output through io.stdout, which ends each call with a newline: hand it whole lines only. */

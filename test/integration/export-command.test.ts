@@ -1,7 +1,7 @@
 // `mitmlab export` and `mitmlab sessions` command logic over a real data directory, plus the JSONL and key log
 // formats end to end.
 
-import { appendFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, lstat, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -11,6 +11,7 @@ import { runSessionsCommand } from '../../server/cli/sessions-command.js';
 import type { ProxyEvent } from '../../server/protocol/events.js';
 import { SessionStore } from '../../server/store/session-store.js';
 import { sampleSession } from '../unit/store/sample-events.js';
+import { run } from '../helpers/run.js';
 
 let dataDir: string;
 beforeEach(async () => {
@@ -136,6 +137,35 @@ describe('mitmlab export', () => {
     expect(await runExportCommand({ dataDir, session: 'nope', format: 'har', out }, io)).toBe(1);
     expect(io.err.join()).toMatch(/No session "nope".*mitmlab sessions/);
     expect(await readdir(dataDir)).not.toContain('x.har');
+  });
+
+  it('writes through a symlink and into a FIFO instead of replacing them', async () => {
+    await record('lab', (store) => sampleSession(store.blobs));
+    const real = join(dataDir, 'real.jsonl');
+    const link = join(dataDir, 'link.jsonl');
+    await writeFile(real, 'old');
+    await symlink(real, link);
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'jsonl', out: link }, fakeIo())).toBe(0);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect((await readFile(real, 'utf8')).split('\n')[0]).toContain('schemaVersion');
+
+    const fifo = join(dataDir, 'fifo');
+    await run('mkfifo', [fifo]);
+    const reader = readFile(fifo, 'utf8');
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'jsonl', out: fifo }, fakeIo())).toBe(0);
+    expect((await reader).split('\n')[0]).toContain('schemaVersion');
+    expect((await lstat(fifo)).isFIFO()).toBe(true);
+    expect((await readdir(dataDir)).filter((name) => name.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('names the file the user gave when it cannot be written, and refuses a folder', async () => {
+    await record('lab', (store) => sampleSession(store.blobs));
+    const missing = fakeIo();
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'har', out: join(dataDir, 'nope', 'x.har') }, missing)).toBe(1);
+    expect(missing.err.join('\n')).toBe(`mitmlab: export failed: cannot write ${join(dataDir, 'nope', 'x.har')}: its folder does not exist`);
+    const folder = fakeIo();
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'har', out: dataDir }, folder)).toBe(2);
+    expect(folder.err.join('\n')).toBe(`mitmlab: cannot write ${dataDir}: it is a folder; name a file in it`);
   });
 
   it('shows progress on a TTY', async () => {
