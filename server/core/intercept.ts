@@ -21,7 +21,7 @@ import { sniffClientHello } from './sniff.js';
 import { establishedEvent } from './tls-established.js';
 import { TeeSocket } from './tee-socket.js';
 import { relayTunnel } from './tunnel.js';
-import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
+import { failureAnswer, upstreamFailureFacts, type FailureAnswer } from './upstream-answer.js';
 import { insecureAllowed, openVerifiedUpstream, UntrustedUpstreamError } from './upstream-agents.js';
 import { UpstreamLane } from './upstream-lane.js';
 import { openUpstreamTls, type UpstreamTarget, type UpstreamTls } from './upstream-tls.js';
@@ -101,7 +101,10 @@ export async function handleConnect(
           ? classifyClientFailure({ leg: 'client', host: target.host, code: 'HANDSHAKE_TIMEOUT' })
           : sniffed.reason === 'unexpected-record-before-hello'
             ? { cause: 'unknown' as const, alert: null, message: `The client opened the tunnel to ${target.host} with a TLS record that is not a ClientHello (an alert, or data); mitmlab closed the connection.` }
-            : { cause: 'unknown' as const, alert: null, message: `The client sent a malformed TLS ClientHello for ${target.host} (${sniffed.reason}); mitmlab closed the connection.` };
+            : sniffed.reason === 'sslv2-hello'
+              ? // RFC 6176: SSL 2.0 is prohibited; OpenSSL 3 no longer reads its hello format.
+                { cause: 'version-mismatch' as const, alert: null, message: `The client offered ${target.host} a connection in the SSL 2.0 hello format, which RFC 6176 prohibits and mitmlab does not speak; mitmlab closed the connection.` }
+              : { cause: 'unknown' as const, alert: null, message: `The client sent a malformed TLS ClientHello for ${target.host} (${sniffed.reason}); mitmlab closed the connection.` };
       emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'client', host: target.host, ...failure, at: Date.now() });
       socket.destroy();
       return;
@@ -234,6 +237,7 @@ async function intercept(
       host: certHost,
       code,
       peerAlert: clientRecorder.peerAlert(),
+      sentAlert: clientRecorder.failureFacts().sentAlert,
       outsideCaPermit: outsideCaPermit(ctx, certHost),
       invalidSni: sni === null ? null : invalidHostReason(sni),
     });
@@ -373,8 +377,7 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
   try {
     upstream = await openUpstreamTls(ctx, conn, target);
   } catch (error) {
-    const e = error as NodeJS.ErrnoException & { peerAlert?: string | null };
-    const failure = classifyUpstreamFailure({ leg: 'upstream', host: certHost, code: e.code, peerAlert: e.peerAlert ?? null });
+    const failure = classifyUpstreamFailure({ ...upstreamFailureFacts(error), leg: 'upstream', host: certHost });
     emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'upstream', host: certHost, ...failure, at: Date.now() });
     return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };
   }

@@ -51,6 +51,17 @@ export class LegRecorder implements TeeObserver {
     this.transcript.feed('out', chunk, performance.now() - this.started);
   }
 
+  /** What the transcript knows about a failed handshake, for its classification (server/tls/failures.ts). */
+  failureFacts(): { peerAlert: string | null; sentAlert: string | null; notTls: boolean; clientCertRequested: boolean } {
+    const sent = this.transcript.alerts.find((a) => a.direction === 'out');
+    return {
+      peerAlert: this.peerAlert(),
+      sentAlert: sent ? sent.name : null,
+      notTls: this.transcript.brokenIn,
+      clientCertRequested: this.transcript.steps.some((step) => step.direction === 'in' && step.label === 'CertificateRequest'),
+    };
+  }
+
   /** The alert the peer sent, if any (the most precise failure signal). */
   peerAlert(): string | null {
     const alert = this.transcript.alerts.find((a) => a.direction === 'in');

@@ -2,7 +2,7 @@
 // Pure mapping from the coded errors of destination.ts / upstream-tls.ts.
 
 import type { ProxyErrorCode } from '../protocol/events.js';
-import { classifyUpstreamFailure } from '../tls/failures.js';
+import { classifyUpstreamFailure, type FailureFacts } from '../tls/failures.js';
 import type { ErrorAnswer } from './error-page.js';
 
 export interface FailureAnswer extends ErrorAnswer {
@@ -14,6 +14,19 @@ export interface CodedError {
   code?: string;
   message?: string;
   reason?: string;
+}
+
+/** The facts an upstream error carries for its classification (set by upstream-tls.ts on handshake failures). */
+export function upstreamFailureFacts(error: unknown): Omit<FailureFacts, 'leg' | 'host'> {
+  const e = (error ?? {}) as CodedError & Partial<Omit<FailureFacts, 'leg' | 'host' | 'code'>>;
+  return {
+    code: e.code,
+    peerAlert: e.peerAlert ?? null,
+    sentAlert: e.sentAlert ?? null,
+    notTls: e.notTls === true,
+    clientCertRequested: e.clientCertRequested === true,
+    peerClosed: e.peerClosed === true,
+  };
 }
 
 /**
@@ -103,7 +116,7 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
       detail: `The origin ${where} closed the connection before sending a complete response to this request.`,
     };
   }
-  const failure = classifyUpstreamFailure({ leg: 'upstream', host: where, code });
+  const failure = classifyUpstreamFailure({ ...upstreamFailureFacts(error), leg: 'upstream', host: where });
   switch (failure.cause) {
     case 'upstream-dns':
       return { code: 'upstream-dns', status: 502, title: `Cannot resolve ${host}`, detail: failure.message };
@@ -112,7 +125,7 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
         ? { code: 'upstream-timeout', status: 504, title: `Timed out connecting to ${where}`, detail: failure.message }
         : { code: 'upstream-unreachable', status: 502, title: `Cannot reach ${where}`, detail: failure.message };
     case 'reset':
-      return { code: 'upstream-reset', status: 502, title: `${where} reset the connection`, detail: failure.message };
+      return { code: 'upstream-reset', status: 502, title: `${where} ${upstreamFailureFacts(error).peerClosed ? 'closed' : 'reset'} the connection`, detail: failure.message };
     case 'handshake-timeout':
       return { code: 'upstream-timeout', status: 504, title: `TLS handshake with ${where} timed out`, detail: failure.message };
     default:

@@ -44,6 +44,9 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
   if (ctx.stopping) tcp.socket.destroy(); // connected just after the stop closed the others
   const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget, tcpStarted, ctx.unfinished);
   const tee = new TeeSocket(tcp.socket, recorder);
+  // A FIN from the origin (it closed) and a reset both reach Node's TLS client as ECONNRESET: note which it was.
+  let peerClosed = false;
+  tcp.socket.once('end', () => (peerClosed = true));
   const started = performance.now();
   const sessionKey = UpstreamSessions.key(target.host, target.port, target.servername);
   const cached = ctx.upstreamSessions.get(sessionKey);
@@ -93,13 +96,12 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
       restorePeerCertificate();
       clearTimeout(timer);
       recorder.emitHellos();
-      const failure = Object.assign(error, { peerAlert: recorder.peerAlert() });
-      reject(failure);
+      reject(Object.assign(error, recorder.failureFacts(), { peerClosed }));
     });
     // Destroyed without an error (mitmlab stopping): the handshake is over, and its timer must not keep the process up.
     socket.once('close', () => {
       clearTimeout(timer);
-      reject(Object.assign(new DestinationError('ECONNRESET', `the connection to ${target.host} closed during the TLS handshake`), { peerAlert: recorder.peerAlert() }));
+      reject(Object.assign(new DestinationError('ECONNRESET', `the connection to ${target.host} closed during the TLS handshake`), recorder.failureFacts(), { peerClosed }));
     });
   });
   const handshakeMs = performance.now() - started;

@@ -22,6 +22,14 @@ export interface FailureFacts {
   outsideCaPermit?: readonly string[] | null;
   /** Why the client's SNI is not a valid host name, when it is not: no certificate can name it. */
   invalidSni?: string | null;
+  /** The peer's bytes were not TLS records (the transcript could not frame them). */
+  notTls?: boolean;
+  /** The origin sent a CertificateRequest (visible in TLS 1.2; TLS 1.3 encrypts it). */
+  clientCertRequested?: boolean;
+  /** The peer closed its side (TCP FIN) rather than resetting the connection. */
+  peerClosed?: boolean;
+  /** An alert that mitmlab itself sent (the transcript saw it go out): why mitmlab gave up. */
+  sentAlert?: string | null;
 }
 
 // Alerts a TLS client sends when it does not accept the server's certificate (RFC 8446 §6.2):
@@ -86,14 +94,14 @@ export function classifyClientFailure(facts: FailureFacts): TlsFailure {
   if (code === 'ERR_SSL_NO_SHARED_CIPHER' || alert === 'handshake_failure' || alert === 'insufficient_security') {
     return {
       cause: 'no-shared-cipher',
-      alert,
+      alert: alert ?? facts.sentAlert ?? null,
       message: `The client and mitmlab share no cipher suite for ${host}, so no TLS connection could be made.`,
     };
   }
   if (/UNSUPPORTED_PROTOCOL|WRONG_VERSION|VERSION_TOO_LOW|VERSION_TOO_HIGH/.test(code) || alert === 'protocol_version') {
     return {
       cause: 'version-mismatch',
-      alert,
+      alert: alert ?? facts.sentAlert ?? null,
       message: `The client and mitmlab support no common TLS version for ${host}.`,
     };
   }
@@ -114,9 +122,16 @@ export function classifyClientFailure(facts: FailureFacts): TlsFailure {
   if (code === 'ECONNRESET' || code === 'EPIPE') {
     return { cause: 'reset', alert, message: `The client reset the connection to ${host} during the TLS handshake.` };
   }
+  if (code === 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM') {
+    return {
+      cause: 'no-shared-cipher',
+      alert: alert ?? facts.sentAlert ?? null,
+      message: `The client accepts no signature algorithm that mitmlab's certificate for ${host} can sign with (its signature_algorithms extension, RFC 8446 §4.2.3), so no TLS connection could be made.`,
+    };
+  }
   return {
     cause: 'unknown',
-    alert,
+    alert: alert ?? facts.sentAlert ?? null,
     message: `The TLS handshake with the client for ${host} failed${alert ? ` (alert ${alert})` : ''}${code ? ` [${code}]` : ''}.`,
   };
 }
@@ -137,21 +152,67 @@ export function classifyUpstreamFailure(facts: FailureFacts): TlsFailure {
   if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') {
     return { cause: 'upstream-unreachable', alert: null, message: `mitmlab could not reach ${host}: the connection was refused or the network is unreachable (${code}).` };
   }
+  // OpenSSL calls a reply that is not TLS at all a "wrong version number"; the transcript knows better.
+  if (facts.notTls && code !== 'HANDSHAKE_TIMEOUT') {
+    return {
+      cause: 'unknown',
+      alert: null,
+      message: `The origin ${host} did not answer with TLS: what it sent is not a TLS record (perhaps plain HTTP, or another protocol, on that port).`,
+    };
+  }
   const alert = facts.peerAlert ?? alertFromErrorCode(code);
+  if (alert && (facts.clientCertRequested || alert === 'certificate_required')) {
+    return {
+      cause: 'upstream-alert',
+      alert,
+      message: facts.clientCertRequested
+        ? `The origin ${host} requires a client certificate (it asked for one, then sent the alert ${alert}), and mitmlab has none to present: a site that authenticates clients by certificate cannot be intercepted.`
+        : `The origin ${host} requires a client certificate (it sent the alert ${alert}), and mitmlab has none to present: a site that authenticates clients by certificate cannot be intercepted. In TLS 1.3 the request for it is encrypted, so until then the handshake looked complete.`,
+    };
+  }
   if (alert) {
+    const known = UPSTREAM_ALERTS[alert];
+    if (known) return { cause: known.cause, alert, message: known.message(host) };
     return { cause: 'upstream-alert', alert, message: `The origin ${host} ended the TLS handshake with the alert ${alert}.` };
   }
   if (code === 'ERR_SSL_NO_SHARED_CIPHER') {
-    return { cause: 'no-shared-cipher', alert: null, message: `mitmlab and the origin ${host} share no cipher suite.` };
+    return { cause: 'no-shared-cipher', alert: facts.sentAlert ?? null, message: `mitmlab and the origin ${host} share no cipher suite.` };
   }
   if (/UNSUPPORTED_PROTOCOL|WRONG_VERSION|VERSION_TOO_LOW|VERSION_TOO_HIGH/.test(code)) {
-    return { cause: 'version-mismatch', alert: null, message: `mitmlab and the origin ${host} support no common TLS version.` };
+    return { cause: 'version-mismatch', alert: facts.sentAlert ?? null, message: `mitmlab and the origin ${host} support no common TLS version.` };
   }
   if (code === 'HANDSHAKE_TIMEOUT') {
     return { cause: 'handshake-timeout', alert: null, message: `The origin ${host} did not finish the TLS handshake in time.` };
+  }
+  if ((code === 'ECONNRESET' || code === 'EPIPE') && facts.peerClosed) {
+    return { cause: 'reset', alert: null, message: `The origin ${host} closed the connection in the middle of the TLS handshake, without an alert.` };
   }
   if (code === 'ECONNRESET' || code === 'EPIPE') {
     return { cause: 'reset', alert: null, message: `The origin ${host} reset the connection during the TLS handshake.` };
   }
   return { cause: 'unknown', alert: null, message: `The TLS handshake with the origin ${host} failed${code ? ` [${code}]` : ''}.` };
 }
+
+/** Alerts an origin sends during the handshake, in words (RFC 8446 §6.2, RFC 6066 §3, RFC 7301 §3.2). */
+const UPSTREAM_ALERTS: Record<string, { cause: TlsFailureCause; message: (host: string) => string }> = {
+  protocol_version: {
+    cause: 'version-mismatch',
+    message: (host) => `The origin ${host} accepts none of the TLS versions mitmlab offers, 1.2 and 1.3 (it sent the alert protocol_version): it probably speaks only an old version such as TLS 1.0 or 1.1.`,
+  },
+  handshake_failure: {
+    cause: 'no-shared-cipher',
+    message: (host) => `The origin ${host} found nothing it accepts in mitmlab's ClientHello (it sent the alert handshake_failure): most often no cipher suite or key-exchange group in common.`,
+  },
+  insufficient_security: {
+    cause: 'no-shared-cipher',
+    message: (host) => `The origin ${host} wants stronger cipher suites than mitmlab offers (it sent the alert insufficient_security).`,
+  },
+  unrecognized_name: {
+    cause: 'upstream-alert',
+    message: (host) => `The origin does not serve the name ${host} (it sent the alert unrecognized_name for that SNI).`,
+  },
+  no_application_protocol: {
+    cause: 'upstream-alert',
+    message: (host) => `The origin ${host} speaks none of the application protocols mitmlab offers (it sent the alert no_application_protocol): mitmlab speaks HTTP/1.1 to origins, and this one probably accepts only HTTP/2.`,
+  },
+};

@@ -208,6 +208,16 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     expect(await verdictIn({ extraArgs: ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'] })).toBe('not-proxied');
   });
 
+  it("the event log says once why the untrusting browser refused (the server's sentence, as recorded)", async () => {
+    const refused = await mitm.waitFor('tls-failed', (e) => e.leg === 'client' && e.cause === 'cert-rejected');
+    await ui.click('[data-page="log"]');
+    const row = ui.locator('[data-event-type="tls-failed"] .sentence', { hasText: 'does not trust the lab CA' }).first();
+    await row.waitFor({ timeout: 10_000 });
+    const text = (await row.textContent()) ?? '';
+    expect(text.trim()).toBe(refused.message);
+    expect(text.match(/exactly what protects you/g)).toHaveLength(1);
+  });
+
   it('ran without Content-Security-Policy violations or page errors', () => {
     expect(chrome.console.filter((line) => /Content Security Policy|pageerror|Refused to/i.test(line))).toEqual([]);
   });

@@ -149,6 +149,52 @@ describe('unreachable origins', () => {
     }
   });
 
+  /** Serves `handler` on a loopback port for one request through mitmlab, and returns the answer and the failure. */
+  async function failingOrigin(server: net.Server, path: string) {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const response = await get(HOST, (server.address() as net.AddressInfo).port, path);
+      const conn = mitm.ofType('http-request').find((e) => e.url.endsWith(path))?.conn;
+      const failed = await mitm.waitFor('tls-failed', (e) => e.leg === 'upstream' && (conn === undefined || e.conn === conn));
+      return { response, failed };
+    } finally {
+      server.close();
+    }
+  }
+
+  it('an origin that answers a ClientHello with plain HTTP is said not to speak TLS, not to lack a common version', async () => {
+    const plain = net.createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')));
+    const { response, failed } = await failingOrigin(plain, '/hello?not-tls');
+    expect(response.status).toBe(502);
+    expect(failed.message).toMatch(/did not answer with TLS/);
+    expect(response.body).toMatch(/did not answer with TLS/);
+  });
+
+  it('an origin that closes (FIN) during the handshake is said to have closed, not reset', async () => {
+    const closing = net.createServer((socket) => socket.once('data', () => socket.end()));
+    const { response, failed } = await failingOrigin(closing, '/hello?fin');
+    expect(response.status).toBe(502);
+    expect(failed.message).toMatch(/closed the connection in the middle of the TLS handshake/);
+    expect(response.headers['x-mitmlab-error']).toMatch(/closed the connection/);
+  });
+
+  it.each(['TLSv1.2', 'TLSv1.3'] as const)('an origin that requires a client certificate (%s) is explained', async (version) => {
+    const strict = tls.createServer(
+      { cert: pki.valid.certPem, key: pki.valid.keyPem, requestCert: true, rejectUnauthorized: true, ca: pki.valid.certPem, minVersion: version, maxVersion: version },
+      (socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'),
+    );
+    strict.on('tlsClientError', () => {});
+    await new Promise<void>((resolve) => strict.listen(0, '127.0.0.1', resolve));
+    try {
+      const path = `/hello?client-cert=${version}`;
+      const response = await get(HOST, (strict.address() as net.AddressInfo).port, path);
+      expect(response.status).toBe(502);
+      expect(response.body).toMatch(/requires a client certificate/);
+    } finally {
+      strict.close();
+    }
+  });
+
   it('keeps serving after all of that', async () => {
     const good = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem });
     try {

@@ -40,13 +40,32 @@ describe('upstream-leg failures', () => {
     ['EAI_AGAIN', 'upstream-dns'],
     ['ECONNREFUSED', 'upstream-unreachable'],
     ['CONNECT_TIMEOUT', 'upstream-unreachable'],
-    ['ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'upstream-alert'],
+    ['ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'version-mismatch'],
+    ['ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', 'no-shared-cipher'],
+    ['ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR', 'upstream-alert'],
     ['HANDSHAKE_TIMEOUT', 'handshake-timeout'],
     ['ECONNRESET', 'reset'],
   ])('%s → %s', (code, cause) => {
     const failure = classifyUpstreamFailure({ leg: 'upstream', host: 'origin.test', code });
     expect(failure.cause).toBe(cause);
     expect(failure.message).toContain('origin.test');
+  });
+
+  it('tells an origin that is not TLS from a version mismatch, and a close from a reset', () => {
+    const notTls = classifyUpstreamFailure({ leg: 'upstream', host: 'plain.test', code: 'ERR_SSL_WRONG_VERSION_NUMBER', notTls: true });
+    expect(notTls.message).toMatch(/did not answer with TLS/);
+    expect(notTls.cause).toBe('unknown');
+    expect(classifyUpstreamFailure({ leg: 'upstream', host: 'o.test', code: 'ECONNRESET', peerClosed: true }).message).toMatch(/closed the connection/);
+    expect(classifyUpstreamFailure({ leg: 'upstream', host: 'o.test', code: 'ECONNRESET' }).message).toMatch(/reset the connection/);
+  });
+
+  it('explains an origin that requires a client certificate, in TLS 1.2 (it asked) and 1.3 (its alert)', () => {
+    const tls12 = classifyUpstreamFailure({ leg: 'upstream', host: 'o.test', code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', clientCertRequested: true });
+    expect(tls12).toMatchObject({ cause: 'upstream-alert', alert: 'handshake_failure' });
+    expect(tls12.message).toMatch(/requires a client certificate \(it asked for one/);
+    const tls13 = classifyUpstreamFailure({ leg: 'upstream', host: 'o.test', code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' });
+    expect(tls13).toMatchObject({ cause: 'upstream-alert', alert: 'certificate_required' });
+    expect(tls13.message).toMatch(/requires a client certificate.*TLS 1\.3/);
   });
 
   it('reads alert names out of OpenSSL error codes', () => {
