@@ -24,27 +24,33 @@ export interface Inclusion {
 export const INCLUDE_ALL: Inclusion = { flow: () => true, conn: () => true };
 
 /**
- * Runs the flow reducer over the whole session and records which rows the filter ever matched (rows change while a
- * flow runs, e.g. its status arrives later). A connection is kept when any of its rows matched. Memory: the ids
- * of the matching rows, not the rows.
+ * Runs the flow reducer over the whole session and keeps the rows whose final state the filter matches (rows change
+ * while a flow runs: its status arrives later, and a response recorded after its connection closed turns a row
+ * that looked failed into a done one). A connection is kept when any of its kept rows is. Memory: the ids of the
+ * matching rows, not the rows.
  */
 export async function computeInclusion(
   session: LoadedSession,
   filter: (summary: FlowSummary) => boolean,
   options: ReadLogOptions = {},
 ): Promise<Inclusion> {
-  const flows = new Set<FlowId>();
-  const conns = new Set<ConnId>();
+  const matching = new Map<FlowId, ConnId>();
   const index = createFlowIndex();
   const reader = await session.open(options);
   for await (const event of reader.events) {
     const row = applyEvent(index, event);
-    if (row && !flows.has(row.id) && safeFilter(filter, row)) {
-      flows.add(row.id);
-      conns.add(row.conn);
-    }
+    if (!row) continue;
+    if (safeFilter(filter, row)) matching.set(row.id, row.conn);
+    else matching.delete(row.id);
   }
-  return { flow: (id) => flows.has(id), conn: (id) => conns.has(id) };
+  // One event can change several rows (a connection's close fails every request still open on it) and reports one:
+  // the rows still in memory are judged again on their final state.
+  for (const row of index.flows.values()) {
+    if (safeFilter(filter, row)) matching.set(row.id, row.conn);
+    else matching.delete(row.id);
+  }
+  const conns = new Set(matching.values());
+  return { flow: (id) => matching.has(id), conn: (id) => conns.has(id) };
 }
 
 function safeFilter(filter: (summary: FlowSummary) => boolean, row: FlowSummary): boolean {

@@ -19,7 +19,7 @@ export interface ExportOptions {
   /** A session id, a --session name, or 'latest'. */
   session: string;
   format: ExportFormat;
-  /** Keep only flows (and their connections) this predicate ever matched; see computeInclusion. */
+  /** Keep only flows (and their connections) whose final state this predicate matches; see computeInclusion. */
   filter?: (summary: FlowSummary) => boolean;
   /** Told about damaged lines and missing blobs. */
   onWarning?: (message: string) => void;

@@ -9,6 +9,7 @@ import { parseFilter } from '../../../server/protocol/filter.js';
 import { exportSession, type ExportOptions } from '../../../server/store/export.js';
 import { buildHarEntry, emptyConnTls, emptyFlowEvents, type HarEntry } from '../../../server/store/har-entry.js';
 import { SessionStore } from '../../../server/store/session-store.js';
+import type { ProxyEvent } from '../../../server/protocol/events.js';
 import { request, response, sampleSession } from './sample-events.js';
 
 const harValidator = createRequire(import.meta.url)('har-validator') as { har(data: unknown): Promise<unknown> };
@@ -144,6 +145,21 @@ describe('HAR export', () => {
     const { log } = JSON.parse(await exportText({ format: 'har', filter: parsed.match })) as HarDoc;
     expect(log.entries.map((e) => e._flowId)).toEqual(['c1.3']);
     expect(log._tlsErrors).toEqual([]);
+  });
+
+  it('~failed keeps a flow by its final state: a response recorded after its connection closed is not a failure', async () => {
+    const store = await SessionStore.open({ dataDir, onWarning: () => {} });
+    const open = (conn: string, at: number): ProxyEvent => ({ type: 'connection-open', conn, client: { address: '127.0.0.1', port: 1 }, mode: 'explicit', at });
+    const close = (conn: string, at: number): ProxyEvent => ({ type: 'connection-close', conn, bytesIn: 1, bytesOut: 1, at });
+    // c1: the body was decoded after the client left, so the response is written after the close (as the proxy does).
+    for (const event of [open('c1', 1), request('c1.1', 'c1', 'https://a.test/late', 2), close('c1', 3), response('c1.1', 'c1', 4)]) store.record(event);
+    // c2: two pipelined requests still open when the connection closed: both failed.
+    for (const event of [open('c2', 5), request('c2.1', 'c2', 'https://a.test/p1', 6), request('c2.2', 'c2', 'https://a.test/p2', 7), close('c2', 8)]) store.record(event);
+    await store.close();
+    const parsed = parseFilter('~failed');
+    if (!parsed.ok) throw new Error(parsed.error);
+    const { log } = JSON.parse(await exportText({ format: 'har', filter: parsed.match })) as HarDoc;
+    expect(log.entries.map((e) => e._flowId).sort()).toEqual(['c2.1', 'c2.2']);
   });
 
   it('streams: entries of completed flows leave before the log is read to its end', async () => {
