@@ -31,6 +31,8 @@ export interface HarContent {
 
 export interface HarPostData {
   mimeType: string;
+  /** The fields of a whole URL-encoded form, as Chrome's HAR lists them next to `text`. */
+  params?: HarNameValue[];
   text: string;
   /** Not in HAR 1.2 (postData has no encoding): set to base64 when `text` holds a binary body. */
   _encoding?: 'base64';
@@ -244,6 +246,11 @@ function harRequest(flow: FlowEvents, url: string, bodies: BodyLookup): HarReque
     const mimeType = headerValue(headers, 'content-type') ?? request.body.mimeType ?? 'application/octet-stream';
     const body = renderBody(request.body, bodies, mimeType);
     har.postData = { mimeType, text: body.text ?? '' };
+    // HAR 1.2 §postData: params "in case of URL encoded parameters". Only for a body captured whole: half a form
+    // would list a cut value as if it were the one sent.
+    if (/^application\/x-www-form-urlencoded\b/i.test(mimeType) && body.text !== undefined && !body.encoding && !request.body.truncated) {
+      har.postData.params = [...new URLSearchParams(body.text)].map(([name, value]) => ({ name, value }));
+    }
     if (body.encoding) har.postData._encoding = body.encoding;
     if (body.comment) har.postData.comment = body.comment;
   }

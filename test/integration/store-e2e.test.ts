@@ -141,7 +141,15 @@ describe.skipIf(!haveTools)('a real session exported', () => {
 
   it('has request and response bodies: text, form data, base64 binary, decoded gzip', () => {
     expect(entry('/hello').response.content).toMatchObject({ mimeType: 'text/plain', text: 'hello from origin\n', size: 18 });
-    expect(entry('/echo').request.postData).toMatchObject({ mimeType: 'application/x-www-form-urlencoded', text: 'user=alice&password=hunter2' });
+    expect(entry('/echo').request.postData).toMatchObject({
+      mimeType: 'application/x-www-form-urlencoded',
+      text: 'user=alice&password=hunter2',
+      // As Chrome lists a form's fields (HAR 1.2 §postData params).
+      params: [
+        { name: 'user', value: 'alice' },
+        { name: 'password', value: 'hunter2' },
+      ],
+    });
     expect(JSON.parse(entry('/echo').response.content.text!)).toMatchObject({ method: 'POST', length: 27 });
     const binary = entry('/binary').response.content;
     expect(binary.encoding).toBe('base64');
