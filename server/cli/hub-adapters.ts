@@ -4,8 +4,8 @@
 import type { HubExporter, HubSessions } from '../hub/rest-api.js';
 import { exportFileName, exportStream } from '../store/export.js';
 import { readConnectionEvents } from '../store/history.js';
-import { isSessionId } from '../store/layout.js';
-import { listSessions, loadSession, sessionIds } from '../store/sessions.js';
+import { isSessionId, StoreError } from '../store/layout.js';
+import { listSessions, loadSession, resolveSession, sessionIds } from '../store/sessions.js';
 
 /**
  * The session list for the sessions page, and recorded sessions opened read-only for the live view. `currentId` is
@@ -44,9 +44,10 @@ export function hubSessions(dataDir: string, currentId: string, flush: () => Pro
 export function hubExporter(dataDir: string, currentId: string, flush: () => Promise<void>): HubExporter {
   return {
     open: async (request) => {
-      const session = request.session ?? currentId;
-      const known = (await listSessions(dataDir)).some((info) => info.id === session);
-      if (!known) return null;
+      // An id, a --session name or `latest`, as `mitmlab export --session` takes them; the reference is only compared
+      // with the recorded ids and names, never used as a path.
+      const session = request.session === null ? currentId : await resolveSession(dataDir, request.session).catch(notFoundAsNull);
+      if (session === null) return null;
       if (session === currentId) await flush();
       return {
         fileName: exportFileName(session, request.format),
@@ -59,4 +60,9 @@ export function hubExporter(dataDir: string, currentId: string, flush: () => Pro
       };
     },
   };
+}
+
+function notFoundAsNull(error: unknown): null {
+  if (error instanceof StoreError && error.code === 'session-not-found') return null;
+  throw error;
 }

@@ -28,7 +28,7 @@ export interface HubSessions {
 
 export interface HubExportRequest {
   format: ExportFormat;
-  /** A session id, or null for the current session. */
+  /** A session id, a --session name or `latest`; null for the current session. */
   session: string | null;
   /** The filter text as typed (for the file name or logs), and its compiled form; null = everything. */
   filter: string | null;

@@ -8,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runExportCommand, type ExportIo } from '../../server/cli/export-command.js';
 import { runSessionsCommand } from '../../server/cli/sessions-command.js';
+import { hubExporter } from '../../server/cli/hub-adapters.js';
 import type { ProxyEvent } from '../../server/protocol/events.js';
 import { SessionStore } from '../../server/store/session-store.js';
 import { sampleSession } from '../unit/store/sample-events.js';
@@ -176,6 +177,21 @@ describe('mitmlab export', () => {
     const quiet = fakeIo(false);
     await runExportCommand({ dataDir, session: 'latest', format: 'har', out: join(dataDir, 'q.har') }, quiet);
     expect(quiet.err.some((line) => /%/.test(line))).toBe(false);
+  });
+});
+
+describe("the live view's /api/export", () => {
+  it('takes a session as the CLI does: an id, a name or latest, and answers an unknown one with null', async () => {
+    const named = await record('lab', (store) => sampleSession(store.blobs));
+    const newest = await record('other', (store) => sampleSession(store.blobs), Date.UTC(2026, 10, 22, 6, 0, 0));
+    const exporter = hubExporter(dataDir, newest, async () => {});
+    const fileOf = async (session: string | null) => (await exporter.open({ format: 'jsonl', session, filter: null, match: null }))?.fileName ?? null;
+    expect(await fileOf(named)).toBe(`mitmlab-${named}.jsonl`);
+    expect(await fileOf('lab')).toBe(await fileOf(named));
+    expect(await fileOf('latest')).toBe(await fileOf(newest));
+    expect(await fileOf(null)).toBe(await fileOf(newest));
+    expect(await fileOf('nope')).toBeNull();
+    expect(await fileOf('../sessions')).toBeNull();
   });
 });
 
