@@ -1,6 +1,7 @@
 // The composition root of `mitmlab start`: lab CA and leaf key, store, event bus, proxy and live view, wired
 // together with explicit options. Tests call startMitmlab() in-process; the CLI adds printing and signals.
 
+import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -325,6 +326,14 @@ async function readTrustFiles(files: readonly string[], extra: string | undefine
     }
     const found = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
     if (!found) throw new ConfigError('UPSTREAM_CA_EMPTY', `${file} holds no PEM certificate: --upstream-ca takes PEM files`);
+    // A damaged block would otherwise be dropped without a word, and the root the user meant to trust with it.
+    found.forEach((pem, i) => {
+      try {
+        new X509Certificate(pem);
+      } catch (error) {
+        throw new ConfigError('UPSTREAM_CA_BAD', `certificate ${i + 1} of ${found.length} in ${file} cannot be read (${(error as Error).message}): fix or remove it`);
+      }
+    });
     pems.push(...found.map((pem) => `${pem}\n`));
   }
   return pems;

@@ -4,7 +4,7 @@
 // no stack trace.
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,6 +95,23 @@ describe('a start that fails', () => {
     expect(answer.code).toBe(1);
     expect(answer.stderr).toContain(`--keylog ${file}: cannot append to it (ENOENT)`);
     await expect(readdir(path.join(dir, 'keylog-data'))).rejects.toThrow();
+  });
+});
+
+describe('--upstream-ca with a damaged certificate', () => {
+  it('is refused before anything starts, naming the file and the block (it was dropped without a word)', async () => {
+    const good = (await readFile(path.join(dir, 'ca-for-upstream', 'mitmlab-ca.pem'), 'utf8').catch(async () => {
+      await run(['ca', 'init', '--ca-dir', path.join(dir, 'ca-for-upstream')]);
+      return readFile(path.join(dir, 'ca-for-upstream', 'mitmlab-ca.pem'), 'utf8');
+    })).trim();
+    const lines = good.split('\n');
+    const damaged = [lines[0], ...lines.slice(1, -1).map((line) => line.replace(/[A-M]/g, 'Q')), lines.at(-1)].join('\n');
+    const file = path.join(dir, 'roots.pem');
+    await writeFile(file, `${good}\n${damaged}\n`);
+    const answer = await run(['--upstream-ca', file, '--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'bad-ca-data')]);
+    expect(answer.code).toBe(1);
+    expect(answer.stderr).toContain(`certificate 2 of 2 in ${file} cannot be read`);
+    await expect(readdir(path.join(dir, 'bad-ca-data'))).rejects.toThrow();
   });
 });
 
