@@ -10,6 +10,7 @@
 // Precedence, as in mitmproxy: ! binds tightest, then &, then |.
 
 import type { FlowSummary } from './flows.js';
+import { compileLinearRegex, LinearRegexError, type LinearRegex } from './linear-regex.js';
 
 export type FilterResult =
   | { ok: true; match: (summary: FlowSummary) => boolean }
@@ -238,12 +239,14 @@ function valueFilter(name: string, value: string, offset: number): Predicate {
   }
 }
 
-function regex(source: string, offset: number): RegExp {
+function regex(source: string, offset: number): LinearRegex {
   try {
-    // Case-insensitive like mitmproxy; no `g` flag so `test` keeps no state between rows.
-    return new RegExp(source, 'i');
+    // Case-insensitive like mitmproxy. Not RegExp: a backtracking pattern such as (.*){4}! would hold the thread
+    // for minutes (the proxy's, during an export; the page's, as you type). See linear-regex.ts.
+    return compileLinearRegex(source);
   } catch (error) {
-    throw new FilterSyntaxError(`Not a valid regular expression: ${source} (${(error as Error).message}).`, offset);
+    if (!(error instanceof LinearRegexError)) throw error;
+    throw new FilterSyntaxError(`Not a regular expression a filter can use: ${source} (${error.message}).`, offset);
   }
 }
 

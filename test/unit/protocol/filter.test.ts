@@ -161,8 +161,16 @@ describe('parseFilter: bad syntax gets a message and an offset', () => {
     // Unquoted values stop at operators, so a regex with parentheses must be quoted.
     expect(rejects('~u ([').error).toMatch(/~u needs a value/);
     const q = rejects('~u "(["');
-    expect(q.error).toMatch(/Not a valid regular expression/);
+    expect(q.error).toMatch(/Not a regular expression a filter can use/);
     expect(q.offset).toBe(3);
+    expect(rejects('~u "(a)\\1"').error).toMatch(/backreferences .* are not supported/);
+  });
+
+  it('a pattern that makes a backtracking engine run for minutes is answered at once, on every row', () => {
+    const parsed = parseFilter('~u "(.*){4}!" | ~d "(a+)+$x"');
+    if (!parsed.ok) throw new Error(parsed.error);
+    const row = flow({ url: `https://a.test/${'a'.repeat(4_000)}`, host: 'a'.repeat(200) });
+    for (let i = 0; i < 20; i++) expect(parsed.match(row)).toBe(false);
   });
 
   it('bad status and TLS version', () => {

@@ -1,0 +1,101 @@
+// The filter's linear-time regular expressions: the same answers as JavaScript's RegExp (the oracle) on the syntax
+// they share, reasons for what they refuse, and patterns that make RegExp backtrack for minutes answered at once.
+
+import { describe, expect, it } from 'vitest';
+import { compileLinearRegex, LinearRegexError } from '../../../server/protocol/linear-regex.js';
+
+const TEXTS = [
+  '',
+  'https://shop.lab.test/login?next=%2Fcart',
+  'http://127.0.0.1:8080/api/v1/users/42',
+  'wss://chat.example.test/socket',
+  'application/json; charset=utf-8',
+  'text/html',
+  'HTTPS://EXAMPLE.COM/Login',
+  'a\nb',
+  'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!',
+  'under_score-dash.dot',
+  'é café naïve',
+];
+
+const PATTERNS = [
+  'login',
+  '/login$',
+  '^https://',
+  '^http://',
+  'lab\\.test',
+  'lab.test',
+  '\\d+',
+  '/users/\\d{2}$',
+  '/users/\\d{3}$',
+  'v[0-9]',
+  '[^a-z:/.]',
+  '(json|html)',
+  '(?:shop|chat)\\.',
+  '(?<host>shop)',
+  'a{2,4}!',
+  'a{40,}',
+  'a*b',
+  '^$',
+  '^a.b$',
+  '^a[\\s\\S]b$',
+  '\\bdash\\b',
+  '\\Bcore',
+  'score\\B',
+  '\\w+@',
+  '\\x2F',
+  '\\u0041PI',
+  '[A-Z]{5}',
+  'EXAMPLE',
+  'caf[é]',
+  'x|',
+  '[]',
+  '[^]b',
+  'colou?r',
+  '.*',
+  '(a|b)*!',
+  '[\\d.]+:\\d+',
+  'https?',
+  '/api/v\\d/',
+  'é',
+  '[-a]',
+  '[a-]',
+  'a{2}',
+  '{',
+  'a{,3}',
+];
+
+describe('linear regular expressions', () => {
+  it.each(PATTERNS)('agrees with RegExp on %j', (pattern) => {
+    const oracle = new RegExp(pattern, 'i');
+    const ours = compileLinearRegex(pattern);
+    for (const text of TEXTS) expect(ours.test(text), `${pattern} on ${JSON.stringify(text)}`).toBe(oracle.test(text));
+  });
+
+  it.each([
+    ['(a)\\1', /backreferences/],
+    ['(?=a)', /lookahead/],
+    ['(?<!a)b', /lookahead and lookbehind/],
+    ['(abc', /unterminated group/],
+    ['abc)', /unmatched "\)"/],
+    ['[abc', /unterminated character class/],
+    ['*a', /nothing to repeat/],
+    ['a**', /nothing to repeat/],
+    ['a{3,2}', /out of order/],
+    ['[z-a]', /out of order/],
+    ['\\', /lone/],
+    ['(a{1000}){1000}', /too large/],
+  ])('refuses %j with a reason', (pattern, reason) => {
+    expect(() => compileLinearRegex(pattern)).toThrow(LinearRegexError);
+    expect(() => compileLinearRegex(pattern)).toThrow(reason);
+  });
+
+  it('answers patterns that make RegExp backtrack for minutes in one pass', () => {
+    const url = `https://shop.lab.test/${'a'.repeat(5_000)}`;
+    // Each of these takes RegExp seconds to hours on such a text; here each is one read of it.
+    for (const pattern of ['(.*){4}!', '(a+)+!', '(a|a)*!', '.*.*.*.*.*!', '(a|aa)+$x']) {
+      expect(compileLinearRegex(pattern).test(url), pattern).toBe(false);
+    }
+    expect(compileLinearRegex('(.*){4}a$').test(url)).toBe(true);
+  });
+});
