@@ -2,11 +2,11 @@
 // picking a flow's events, and the self-test verdict.
 
 import { describe, expect, it } from 'vitest';
-import type { ProxyEvent } from '../../../server/protocol/events.js';
+import type { ExposedSecret, ProxyEvent } from '../../../server/protocol/events.js';
 import type { CertificateSummary } from '../../../server/protocol/tls.js';
 import { base64ToBytes, classifyBody, formatBytes, formatDuration, headerText, hexDump, looksLikeText, maskSecret, prettyJson, sigalgLabels } from '../../../ui/src/lib/client/format.js';
 import { compareChains, fieldText } from '../../../ui/src/lib/views/cert-diff.js';
-import { flowPieces } from '../../../ui/src/lib/views/flow-events.js';
+import { flowPieces, secretsOn } from '../../../ui/src/lib/views/flow-events.js';
 import { ladderArrows } from '../../../ui/src/lib/views/ladder.js';
 import { verdictOf } from '../../../ui/src/lib/views/self-test.js';
 import { exchange } from '../hub/fixture.js';
@@ -95,6 +95,22 @@ describe('flowPieces', () => {
     expect(pieces.tls.client.established?.cipher).toBe('client');
     expect(pieces.tls.upstream.established?.cipher).toBe('upstream');
     expect(flowPieces([other], 'c1.1').request).toBeNull();
+  });
+});
+
+describe('secretsOn', () => {
+  it('puts a secret on the side it was seen: URL, request headers and body on the request; response headers and body on the response', () => {
+    const secret = (name: string, location: ExposedSecret['location']): ExposedSecret => ({ kind: 'json-field', name, value: 'v', location });
+    const found: ProxyEvent = {
+      type: 'secrets-found',
+      id: 'c1.1',
+      conn: 'c1',
+      secrets: [secret('q', 'url'), secret('auth', 'request-header'), secret('password', 'request-body'), secret('sid', 'response-header'), secret('api_key', 'response-body')],
+      at: 0,
+    };
+    const pieces = flowPieces([found], 'c1.1');
+    expect(secretsOn(pieces, 'request').map((s) => s.name)).toEqual(['q', 'auth', 'password']);
+    expect(secretsOn(pieces, 'response').map((s) => s.name)).toEqual(['sid', 'api_key']);
   });
 });
 

@@ -100,3 +100,10 @@ export function flowPieces(events: readonly ProxyEvent[], id: string): FlowPiece
   }
   return pieces;
 }
+
+type FoundSecret = EventOf<'secrets-found'>['secrets'][number];
+
+/** The secrets seen in the request (its URL, headers, body) or in the response (headers, body). */
+export function secretsOn(pieces: FlowPieces, side: 'request' | 'response'): FoundSecret[] {
+  return pieces.secrets.flatMap((e) => e.secrets).filter((s) => s.location.startsWith('response-') === (side === 'response'));
+}
