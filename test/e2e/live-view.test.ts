@@ -108,6 +108,16 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     await row.locator('button', { hasText: 'Reveal' }).click();
     await expect.poll(() => row.textContent()).toContain('hunter2');
     await shot('03-secrets');
+
+    // The login's Set-Cookie on the Response tab is masked in the header table too, until revealed.
+    await row.locator('button', { hasText: 'Open flow' }).click();
+    await ui.click('[data-tab="response"]');
+    const cookie = ui.locator('table.headers tr', { hasText: 'set-cookie' }).first();
+    await cookie.waitFor();
+    await expect.poll(() => cookie.textContent()).not.toContain('s3cr3t-session-id');
+    await cookie.locator('button', { hasText: 'Reveal' }).click();
+    await expect.poll(() => cookie.textContent()).toContain('s3cr3t-session-id');
+    await ui.click('[aria-label="Close details"]');
   });
 
   it('narrows the list with a filter and explains a bad one', async () => {
