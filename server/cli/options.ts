@@ -82,13 +82,18 @@ function validatePermit(value: string): string | null {
   return parsed.ok ? null : `${parsed.reason} (use DNS suffixes like lab.test, IPs or CIDRs like 10.0.0.0/8)`;
 }
 
+/** Splits a --resolve entry HOST:ADDR; HOST may be a bracketed IPv6 literal ([::1]:127.0.0.1), ADDR bracketed or not. */
+export function splitResolveEntry(value: string): { host: string; addr: string } | null {
+  const colon = value.startsWith('[') ? value.indexOf(']:') + 1 : value.indexOf(':');
+  if (colon <= 0) return null;
+  return { host: value.slice(0, colon), addr: value.slice(colon + 1).replace(/^\[|\]$/g, '') };
+}
+
 function validateResolve(value: string): string | null {
-  const colon = value.indexOf(':');
-  if (colon <= 0) return `resolve: ${JSON.stringify(value)} must be HOST:ADDR`;
-  const host = normalizeHost(value.slice(0, colon));
-  const addr = value.slice(colon + 1).replace(/^\[|\]$/g, '');
-  if (host.kind === 'invalid') return `resolve: ${JSON.stringify(value.slice(0, colon))} is not a host name`;
-  if (!isIP(addr)) return `resolve: ${JSON.stringify(addr)} is not an IP address`;
+  const entry = splitResolveEntry(value);
+  if (!entry) return `resolve: ${JSON.stringify(value)} must be HOST:ADDR`;
+  if (normalizeHost(entry.host).kind === 'invalid') return `resolve: ${JSON.stringify(entry.host)} is not a host name or IP address`;
+  if (!isIP(entry.addr)) return `resolve: ${JSON.stringify(entry.addr)} is not an IP address`;
   return null;
 }
 

@@ -29,7 +29,7 @@ import { startHub, type Hub } from '../hub/hub.js';
 import { existingToken, loadOrCreateToken } from '../hub/token.js';
 import { hubExporter, hubSessions } from './hub-adapters.js';
 import { attachKeylogFiles } from './keylog-file.js';
-import type { ParsedOptions } from './options.js';
+import { splitResolveEntry, type ParsedOptions } from './options.js';
 import { Unfinished } from '../core/unfinished.js';
 
 export interface StartOptions {
@@ -342,9 +342,8 @@ async function readTrustFiles(files: readonly string[], extra: string | undefine
 function resolveMap(entries: readonly string[]): Map<string, string> {
   const map = new Map<string, string>();
   for (const entry of entries) {
-    const colon = entry.indexOf(':');
-    const host = normalizeHost(entry.slice(0, colon));
-    const address = entry.slice(colon + 1).replace(/^\[|\]$/g, '');
+    const { host: name, addr: address } = splitResolveEntry(entry)!; // validated by options.ts
+    const host = normalizeHost(name);
     if (host.kind === 'dns') map.set(host.name, address);
     else if (host.kind === 'ip') map.set(host.address, address);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { helpText, OPTIONS, parseArgs, parseBytes, referenceMarkdown } from '../../../server/cli/options.js';
+import { helpText, OPTIONS, parseArgs, parseBytes, referenceMarkdown, splitResolveEntry } from '../../../server/cli/options.js';
 
 describe('parseArgs', () => {
   it('defaults to start with the documented defaults', () => {
@@ -18,6 +18,8 @@ describe('parseArgs', () => {
     [['--listen-port'], '--listen-port needs a value'],
     [['--resolve', 'a.test'], 'must be HOST:ADDR'],
     [['--resolve', 'a.test:not-an-ip'], 'is not an IP address'],
+    [['--resolve', 'a b:127.0.0.1'], '"a b" is not a host name or IP address'],
+    [['--resolve', '[::1:127.0.0.1'], 'must be HOST:ADDR'],
     [['--allow', '10.0.0.0/99'], 'is not an IP or CIDR block'],
     [['--passthrough', '../../etc'], 'is not a host name'],
     [['--leaf-key', 'dsa'], 'leaf-key must be auto, rsa or ec'],
@@ -32,6 +34,13 @@ describe('parseArgs', () => {
     const parsed = parseArgs(argv);
     expect(parsed.ok).toBe(false);
     expect(!parsed.ok && parsed.error).toContain(message);
+  });
+
+  it('--resolve takes a bracketed IPv6 literal as HOST, and a bracketed ADDR', () => {
+    const parsed = parseArgs(['--resolve', '[::1]:127.0.0.1', '--resolve', 'a.test:[::1]']);
+    expect(parsed.ok && parsed.options['resolve']).toEqual(['[::1]:127.0.0.1', 'a.test:[::1]']);
+    expect(splitResolveEntry('[::1]:127.0.0.1')).toEqual({ host: '[::1]', addr: '127.0.0.1' });
+    expect(splitResolveEntry('a.test:[::1]')).toEqual({ host: 'a.test', addr: '::1' });
   });
 
   it('collects repeatable options and accepts --name=value', () => {
