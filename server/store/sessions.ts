@@ -1,6 +1,7 @@
 // Session management over a data directory: list, resolve `latest`/a name, load, delete, keep the newest N.
 // The same functions serve `mitmlab sessions`, `mitmlab export` and the live view's REST API.
 
+import { applyEvent, createFlowIndex } from '../protocol/flow-reducer.js';
 import { collectBlobs } from './blob-gc.js';
 import {
   blobListPath,
@@ -56,12 +57,30 @@ export async function sessionInfo(dataDir: string, id: string, fs: StoreFs = nod
   }
   const meta = (await readMeta(fs, dataDir, id)) ?? (await metaFromHeader(dataDir, id));
   const live = await isLive(dataDir, id, fs);
-  return {
-    ...meta,
-    eventBytes,
-    state: live ? 'live' : meta.endedAt !== null ? 'closed' : 'interrupted',
-    bytes: eventBytes + meta.blobBytes,
-  };
+  const state = live ? 'live' : meta.endedAt !== null ? 'closed' : 'interrupted';
+  // meta.json is rewritten about once a second: after a crash it lags the log. Count from the log itself then
+  // (bounded: a huge log keeps the last counts saved).
+  if (state === 'interrupted' && eventBytes !== meta.eventBytes && eventBytes <= RECOUNT_MAX_BYTES) {
+    Object.assign(meta, await countsFromLog(dataDir, id));
+  }
+  return { ...meta, eventBytes, state, bytes: eventBytes + meta.blobBytes };
+}
+
+/** Largest log `sessions` reads to correct an interrupted session's counts. */
+const RECOUNT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Event and flow counts, and the last event's time, as the log holds them (the way a continued session counts). */
+async function countsFromLog(dataDir: string, id: string): Promise<Pick<SessionMeta, 'eventCount' | 'flowCount' | 'lastEventAt'>> {
+  const reader = await openEventLog(eventsPath(dataDir, id), { onWarning: () => {} });
+  const index = createFlowIndex();
+  let eventCount = 0;
+  let lastEventAt: number | null = null;
+  for await (const event of reader.events) {
+    applyEvent(index, event);
+    eventCount++;
+    lastEventAt = event.at;
+  }
+  return { eventCount, flowCount: index.created, lastEventAt };
 }
 
 /** A meta record rebuilt from the log header when meta.json is missing (a crash in the first second). */

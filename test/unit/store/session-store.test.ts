@@ -127,6 +127,19 @@ describe('session store', () => {
     await second.close();
   });
 
+  it('lists an interrupted session with the counts of its log, not of a meta.json the crash left behind', async () => {
+    const store = await SessionStore.open({ dataDir, session: 'crashed', ...quiet });
+    store.record(request('c1.1', 'c1', 'https://a.test/', 1));
+    await store.close();
+    // As after kill -9: the log got more lines after the last meta.json rewrite, and no clean end was written.
+    const metaFile = join(dataDir, 'sessions', store.id, 'meta.json');
+    const meta = JSON.parse(await readFile(metaFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(metaFile, JSON.stringify({ ...meta, endedAt: null }));
+    await appendFile(eventsPath(dataDir, store.id), [request('c2.1', 'c2', 'https://b.test/', 5), response('c2.1', 'c2', 9)].map((e) => `${JSON.stringify(e)}\n`).join(''));
+    const [info] = await listSessions(dataDir);
+    expect(info).toMatchObject({ state: 'interrupted', flowCount: 2, eventCount: 3, lastEventAt: 9 });
+  });
+
   it('refuses to open a session that a live process is recording', async () => {
     const store = await SessionStore.open({ dataDir, session: 'busy', ...quiet });
     await expect(SessionStore.open({ dataDir, session: 'busy', ...quiet })).rejects.toMatchObject({ code: 'session-busy' });
