@@ -8,17 +8,29 @@
 // The syntax is the common subset of JavaScript's: literals, `.`, classes `[a-z]` `[^…]`, escapes \d \w \s (and their
 // negations) \b \B \t \n \r \xHH \uHHHH and escaped punctuation, groups `( )` `(?: )` `(?<name> )`, `|`, `^`, `$`,
 // and the quantifiers * + ? {n} {n,} {n,m} (lazy forms accepted: for "does it match" they mean the same).
-// Backreferences and lookaround need backtracking and are refused with a reason. Matching ignores case, like the
-// filter's RegExp did. Pure; compile throws LinearRegexError with a message, test never throws.
+// Backreferences and lookaround need backtracking and are refused with a reason. Matching ignores case as RegExp's
+// `i` flag does (ECMA-262 §22.2.2.7.3 Canonicalize, non-unicode mode: each code unit's upper-case form when that is
+// one code unit). Pure; compile throws LinearRegexError with a message, test never throws.
 
 export class LinearRegexError extends Error {}
 
 /** Instructions a pattern may compile to: a filter box, not a program (counted repetition is expanded). */
-const MAX_PROGRAM = 2_000;
-/** Characters of a text that are examined; a URL longer than this is matched on its start. */
-const MAX_TEXT = 16_384;
+const MAX_PROGRAM = 1_000;
+/** Syntax nodes compiled, empty ones included (a repeated empty group emits nothing but still costs a visit). */
+const MAX_EMITS = 20_000;
+/** Group nesting depth (the parser recurses once per level). */
+const MAX_DEPTH = 100;
+/**
+ * Instruction visits one test may make (tens of ms at most). A linear pattern on a 16 KiB URL needs well under
+ * this; one that keeps hundreds of threads alive over a long URL stops there and counts as no match, so one row
+ * never costs more.
+ */
+const MAX_STEPS = 1_000_000;
 
 type CharTest = (code: number) => boolean;
+
+/** {n}, {n,}, {n,m}, any number of digits. */
+const QUANTIFIER = /^\{(\d+)(,(\d*))?\}/;
 
 type Instruction =
   | { op: 'char'; test: CharTest }
@@ -43,13 +55,14 @@ export function compileLinearRegex(source: string): LinearRegex {
   const parser = new Parser(source);
   const tree = parser.parse();
   const program: Instruction[] = [];
-  emit(tree, program);
+  emit(tree, program, { emits: 0 });
   program.push({ op: 'match' });
-  return { test: (text) => run(program, text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text) };
+  return { test: (text) => run(program, text) };
 }
 
 class Parser {
   #pos = 0;
+  #depth = 0;
   constructor(private readonly src: string) {}
 
   parse(): Node {
@@ -77,6 +90,8 @@ class Parser {
 
   #quantified(): Node {
     const start = this.#pos;
+    // "{2}" with nothing before it is RegExp's "nothing to repeat"; a "{" that is no quantifier is a literal.
+    if (this.src[this.#pos] === '{' && QUANTIFIER.test(this.src.slice(this.#pos))) throw new LinearRegexError(`nothing to repeat at position ${start + 1}`);
     const atom = this.#atom();
     const bounds = this.#quantifier();
     if (!bounds) return atom;
@@ -94,12 +109,13 @@ class Parser {
     }
     if (c !== '{') return null;
     // {n}, {n,}, {n,m}; anything else is a literal "{", as JavaScript reads it outside unicode mode.
-    const match = /^\{(\d{1,4})(,(\d{0,4}))?\}/.exec(this.src.slice(this.#pos));
+    const match = QUANTIFIER.exec(this.src.slice(this.#pos));
     if (!match) return null;
     this.#pos += match[0].length;
-    const min = Number(match[1]);
-    const max = match[2] === undefined ? min : match[3] === '' ? null : Number(match[3]);
-    if (max !== null && max < min) throw new LinearRegexError(`numbers out of order in ${match[0]}`);
+    // Counts beyond what a program may hold are refused when compiled; clamping keeps them finite numbers.
+    const min = Math.min(Number(match[1]), MAX_PROGRAM + 1);
+    const max = match[2] === undefined ? min : match[3] === '' ? null : Math.min(Number(match[3]), MAX_PROGRAM + 1);
+    if (max !== null && Number(match[3] ?? match[1]) < Number(match[1])) throw new LinearRegexError(`numbers out of order in ${match[0]}`);
     return { min, max };
   }
 
@@ -124,17 +140,19 @@ class Parser {
       case '?':
         throw new LinearRegexError(`nothing to repeat at position ${this.#pos}`);
       default:
-        return literal(lower(c.charCodeAt(0)));
+        return literal(c.charCodeAt(0));
     }
   }
 
   #group(): Node {
+    if (++this.#depth > MAX_DEPTH) throw new LinearRegexError(`groups are nested more than ${MAX_DEPTH} deep`);
     if (this.src.startsWith('?:', this.#pos)) this.#pos += 2;
     else if (/^\?<[A-Za-z_$][\w$]*>/.test(this.src.slice(this.#pos))) this.#pos = this.src.indexOf('>', this.#pos) + 1;
     else if (this.src[this.#pos] === '?') throw new LinearRegexError('lookahead and lookbehind ((?=…), (?!…), (?<=…)) are not supported in filters');
     const inner = this.#alternation();
     if (this.src[this.#pos] !== ')') throw new LinearRegexError('unterminated group: a "(" has no ")"');
     this.#pos++;
+    this.#depth--;
     return inner;
   }
 
@@ -157,34 +175,53 @@ class Parser {
       case 'S':
         return wrap((code) => !isSpace(code), inClass);
       case 'b':
-        return inClass ? (code: number) => code === 8 : { kind: 'assert', which: 'b' };
+        return inClass ? wrapLiteral(8, true) : { kind: 'assert', which: 'b' };
       case 'B':
-        if (inClass) throw new LinearRegexError('\\B has no meaning in a character class');
-        return { kind: 'assert', which: 'B' };
+        // In a class, Annex B reads \B as the letter B.
+        return inClass ? wrapLiteral(66, true) : { kind: 'assert', which: 'B' };
       case 't':
-        return wrap((code) => code === 9, inClass);
+        return wrapLiteral(9, inClass);
       case 'n':
-        return wrap((code) => code === 10, inClass);
+        return wrapLiteral(10, inClass);
       case 'r':
-        return wrap((code) => code === 13, inClass);
+        return wrapLiteral(13, inClass);
       case 'f':
-        return wrap((code) => code === 12, inClass);
+        return wrapLiteral(12, inClass);
       case 'v':
-        return wrap((code) => code === 11, inClass);
-      case '0':
-        return wrap((code) => code === 0, inClass);
+        return wrapLiteral(11, inClass);
+      case 'c': {
+        // \cA … \cZ: a control character (the letter's code modulo 32); otherwise a backslash and a "c".
+        const letter = this.src[this.#pos];
+        if (letter !== undefined && /[A-Za-z]/.test(letter)) {
+          this.#pos++;
+          return wrapLiteral(letter.charCodeAt(0) % 32, inClass);
+        }
+        this.#pos--;
+        return wrapLiteral(92, inClass);
+      }
       case 'x':
       case 'u': {
         const digits = c === 'x' ? 2 : 4;
         const hex = this.src.slice(this.#pos, this.#pos + digits);
-        if (!new RegExp(`^[0-9a-f]{${digits}}$`, 'i').test(hex)) throw new LinearRegexError(`\\${c} needs ${digits} hex digits`);
+        // Annex B: without its hex digits, \x and \u are the letters x and u.
+        if (!new RegExp(`^[0-9a-f]{${digits}}$`, 'i').test(hex)) return wrapLiteral(c.charCodeAt(0), inClass);
         this.#pos += digits;
         return wrapLiteral(parseInt(hex, 16), inClass);
       }
-      default:
-        if (/[1-9]/.test(c) || c === 'k') throw new LinearRegexError('backreferences (\\1, \\k<name>) are not supported in filters');
+      default: {
+        if (c === '0' || (inClass && /[1-7]/.test(c))) {
+          // \0, and Annex B's legacy octal escapes (\01, \177; in a class also \1 …): up to three octal digits.
+          const octal = /^[0-7]{1,3}/.exec(this.src.slice(this.#pos - 1))![0];
+          const value = parseInt(octal, 8);
+          const used = value > 0o377 ? octal.slice(0, 2) : octal;
+          this.#pos += used.length - 1;
+          return wrapLiteral(parseInt(used, 8), inClass);
+        }
+        if (/[1-7]/.test(c)) throw new LinearRegexError('backreferences (\\1 …) are not supported in filters');
+        if (c === 'k' && this.src[this.#pos] === '<') throw new LinearRegexError('backreferences (\\k<name>) are not supported in filters');
         // Escaped punctuation (\. \/ \? …) and any other escaped character stand for themselves.
         return wrapLiteral(c.charCodeAt(0), inClass);
+      }
     }
   }
 
@@ -208,18 +245,25 @@ class Parser {
       }
       first = false;
       const low = this.#classAtom();
-      if (this.src[this.#pos] === '-' && this.src[this.#pos + 1] !== ']' && this.#pos + 1 < this.src.length && typeof low === 'number') {
+      if (this.src[this.#pos] === '-' && this.src[this.#pos + 1] !== ']' && this.#pos + 1 < this.src.length) {
         this.#pos++;
         const high = this.#classAtom();
-        if (typeof high !== 'number') throw new LinearRegexError('a range in a character class cannot end in \\d, \\w or \\s');
-        if (high < low) throw new LinearRegexError('range out of order in a character class');
-        parts.push(foldCase((code) => code >= low && code <= high));
+        if (typeof low === 'number' && typeof high === 'number') {
+          if (high < low) throw new LinearRegexError('range out of order in a character class');
+          parts.push(caseless((code) => code >= low && code <= high));
+        } else {
+          // Annex B: a "range" with \d, \w or \s at an end is that set, a hyphen and the other end.
+          parts.push(member(low), (code) => code === 45, member(high));
+        }
       } else {
-        parts.push(typeof low === 'number' ? foldCase((code) => code === low) : low);
+        parts.push(member(low));
       }
     }
     const any: CharTest = (code) => parts.some((part) => part(code));
-    return negated ? (code) => !any(code) : any;
+    const test: CharTest = negated ? (code) => !any(code) : any;
+    // URLs are mostly ASCII: answer those from a table built once.
+    const ascii = Uint8Array.from({ length: 128 }, (_, code) => (test(code) ? 1 : 0));
+    return (code) => (code < 128 ? ascii[code] === 1 : test(code));
   }
 
   /** One class member: a code point, or a test for \d \w \s and their negations. */
@@ -244,32 +288,67 @@ function isSpace(code: number): boolean {
   return code === 32 || (code >= 9 && code <= 13) || code === 0xa0 || code === 0xfeff || code === 0x1680 || (code >= 0x2000 && code <= 0x200a) || code === 0x2028 || code === 0x2029 || code === 0x202f || code === 0x205f || code === 0x3000;
 }
 
-/** Texts are lower-cased before matching; a class range such as [A-Z] must match their lower-case letters too. */
-function foldCase(test: CharTest): CharTest {
-  return (code) => test(code) || test(String.fromCharCode(code).toUpperCase().charCodeAt(0));
+/**
+ * ECMA-262 Canonicalize for a case-insensitive, non-unicode RegExp: the code unit's upper-case form when that is a
+ * single code unit, except that a non-ASCII unit never maps into ASCII (so "ſ" stays apart from "S").
+ */
+function canonicalize(code: number): number {
+  if (code < 128) return code >= 97 && code <= 122 ? code - 32 : code;
+  const upper = String.fromCharCode(code).toUpperCase();
+  if (upper.length !== 1) return code;
+  const mapped = upper.charCodeAt(0);
+  return mapped < 128 ? code : mapped;
+}
+
+let preimages: Map<number, number[]> | null = null;
+
+/** Every code unit whose canonical form is `canon` (built once, on the first case-insensitive class test). */
+function sameCase(canon: number): readonly number[] {
+  if (preimages === null) {
+    preimages = new Map();
+    for (let code = 0; code <= 0xffff; code++) {
+      const c = canonicalize(code);
+      const list = preimages.get(c);
+      if (list) list.push(code);
+      else preimages.set(c, [code]);
+    }
+  }
+  return preimages.get(canon) ?? [canon];
+}
+
+/** A class member tested as RegExp's `i` flag does: some unit of the same canonical form is a member. */
+function caseless(test: CharTest): CharTest {
+  return (code) => {
+    if (test(code)) return true;
+    const canon = canonicalize(code);
+    // ASCII letters have exactly two forms; no other unit canonicalizes to one.
+    if (code < 128) return canon !== code ? test(canon) : (code >= 65 && code <= 90 ? test(code + 32) : false);
+    return sameCase(canon).some((other) => other !== code && test(other));
+  };
+}
+
+/** A class member: a code unit (case-insensitive) or a set such as \d. */
+function member(atom: number | CharTest): CharTest {
+  return typeof atom === 'number' ? caseless((code) => code === atom) : atom;
 }
 
 function literal(code: number): Node {
-  return { kind: 'char', test: (c) => c === code };
+  const canon = canonicalize(code);
+  return { kind: 'char', test: (c) => c === code || canonicalize(c) === canon };
 }
 
 function wrap(test: CharTest, inClass: boolean): Node | CharTest {
   return inClass ? test : { kind: 'char', test };
 }
 
-/** The lower-case form of a code unit (texts are lower-cased before matching). */
-function lower(code: number): number {
-  return String.fromCharCode(code).toLowerCase().charCodeAt(0);
-}
-
 function wrapLiteral(code: number, inClass: boolean): Node | CharTest {
-  if (!inClass) return literal(lower(code));
-  // In a class the code stays as written: ranges compare it, and foldCase matches either case.
+  if (!inClass) return literal(code);
+  // In a class the unit stays as written: ranges compare it, and member() matches it caselessly.
   return Object.assign((c: number) => c === code, { literal: code });
 }
 
-function emit(node: Node, program: Instruction[]): void {
-  if (program.length > MAX_PROGRAM) throw new LinearRegexError('the pattern is too large for a filter (its repetitions expand too far)');
+function emit(node: Node, program: Instruction[], budget: { emits: number }): void {
+  if (program.length > MAX_PROGRAM || ++budget.emits > MAX_EMITS) throw new LinearRegexError('the pattern is too large for a filter (its repetitions expand too far)');
   switch (node.kind) {
     case 'char':
       program.push({ op: 'char', test: node.test });
@@ -278,7 +357,7 @@ function emit(node: Node, program: Instruction[]): void {
       program.push({ op: 'assert', kind: node.which });
       return;
     case 'seq':
-      for (const item of node.items) emit(item, program);
+      for (const item of node.items) emit(item, program, budget);
       return;
     case 'alt': {
       // split L1, L2 / L1: a; jump end / L2: b …
@@ -287,24 +366,24 @@ function emit(node: Node, program: Instruction[]): void {
         if (i < node.options.length - 1) {
           const split: Instruction = { op: 'split', a: program.length + 1, b: -1 };
           program.push(split);
-          emit(option, program);
+          emit(option, program, budget);
           const jump = { op: 'jump' as const, to: -1 };
           program.push(jump);
           jumps.push(jump);
           split.b = program.length;
-        } else emit(option, program);
+        } else emit(option, program, budget);
       });
       for (const jump of jumps) jump.to = program.length;
       return;
     }
     case 'repeat': {
-      for (let i = 0; i < node.min; i++) emit(node.item, program);
+      for (let i = 0; i < node.min; i++) emit(node.item, program, budget);
       if (node.max === null) {
         // L: split body, end / body; jump L
         const loop = program.length;
         const split: Instruction = { op: 'split', a: loop + 1, b: -1 };
         program.push(split);
-        emit(node.item, program);
+        emit(node.item, program, budget);
         program.push({ op: 'jump', to: loop });
         split.b = program.length;
         return;
@@ -314,7 +393,7 @@ function emit(node: Node, program: Instruction[]): void {
         const split: Instruction = { op: 'split', a: program.length + 1, b: -1 };
         program.push(split);
         skips.push(split);
-        emit(node.item, program);
+        emit(node.item, program, budget);
         if (program.length > MAX_PROGRAM) throw new LinearRegexError('the pattern is too large for a filter (its repetitions expand too far)');
       }
       for (const split of skips) split.b = program.length;
@@ -324,22 +403,23 @@ function emit(node: Node, program: Instruction[]): void {
 }
 
 /** The Pike VM: the set of instructions alive at each position, each at most once. */
-function run(program: Instruction[], original: string): boolean {
-  const text = original.toLowerCase();
+function run(program: Instruction[], text: string): boolean {
   const n = text.length;
   const seen = new Int32Array(program.length).fill(-1);
   let current: number[] = [];
   let next: number[] = [];
   const stack: number[] = [];
+  let steps = 0;
 
   const wordAt = (i: number): boolean => i >= 0 && i < n && isWord(text.charCodeAt(i));
   /** Follows the instructions that consume nothing from `pc` at position `pos`; true when one reaches a match. */
-  const add = (list: number[], start: number, pos: number, mark: number): boolean => {
+  const add = (list: number[], start: number, pos: number): boolean => {
     stack.push(start);
     while (stack.length > 0) {
       const pc = stack.pop()!;
-      if (seen[pc] === mark) continue;
-      seen[pc] = mark;
+      if (seen[pc] === pos) continue;
+      seen[pc] = pos;
+      steps++;
       const ins = program[pc]!;
       switch (ins.op) {
         case 'match':
@@ -367,15 +447,20 @@ function run(program: Instruction[], original: string): boolean {
 
   for (let pos = 0; pos <= n; pos++) {
     // Unanchored search: a new attempt starts at every position.
-    if (add(current, 0, pos, pos)) return true;
-    if (pos === n) break;
+    if (add(current, 0, pos)) return true;
+    if (pos === n || current.length === 0) {
+      if (pos === n) break;
+      continue;
+    }
+    if (steps > MAX_STEPS) return false;
     const code = text.charCodeAt(pos);
     next.length = 0;
     for (const pc of current) {
       const ins = program[pc] as Extract<Instruction, { op: 'char' }>;
-      if (ins.test(code) && add(next, pc + 1, pos + 1, pos + 1)) return true;
+      if (ins.test(code) && add(next, pc + 1, pos + 1)) return true;
     }
     [current, next] = [next, current];
+    next.length = 0;
   }
   return false;
 }

@@ -16,6 +16,12 @@ const TEXTS = [
   'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!',
   'under_score-dash.dot',
   'é café naïve',
+  // Case folding as RegExp's i flag does it (ECMA-262 Canonicalize), not as toLowerCase does.
+  'ΑΣ', 'σ', 'ς', '\u212A', 'İ', 'ß', 'SS', 'ﬀ', 'ǅ', 'ǆ', 'ſ',
+  '\x01', '\x05', '\v', 'xZ', '8', 'cA',
+  // $ and \b at the real end of a long text.
+  `${'a'.repeat(20_000)}b`,
+  `https://a.test/${'x'.repeat(16_370)}.json`,
 ];
 
 const PATTERNS = [
@@ -63,6 +69,33 @@ const PATTERNS = [
   'a{2}',
   '{',
   'a{,3}',
+  '[\\t-~]',
+  '[\\0-\\x1f]',
+  '[\\b-z]',
+  '[\\x00-\\t]',
+  'x{00001}',
+  'a{12345}',
+  'σ',
+  'ς',
+  'k',
+  'i',
+  '^.$',
+  '[s]',
+  '[f]',
+  '[ǅ]',
+  '\\cA',
+  '\\c1',
+  '\\01',
+  '\\xZ',
+  '\\u{41}',
+  '[\\B]',
+  '[a-\\d]',
+  '[\\1]',
+  '\\k',
+  '\\8',
+  'a$',
+  '\\.js$',
+  'b\\b',
 ];
 
 describe('linear regular expressions', () => {
@@ -85,6 +118,11 @@ describe('linear regular expressions', () => {
     ['[z-a]', /out of order/],
     ['\\', /lone/],
     ['(a{1000}){1000}', /too large/],
+    ['(((?:){99}){9999}){9999}', /too large/],
+    ['{2}', /nothing to repeat/],
+    ['a|{1}', /nothing to repeat/],
+    ['x{2}{3}', /nothing to repeat/],
+    [`${'('.repeat(200)}a${')'.repeat(200)}`, /nested more than 100 deep/],
   ])('refuses %j with a reason', (pattern, reason) => {
     expect(() => compileLinearRegex(pattern)).toThrow(LinearRegexError);
     expect(() => compileLinearRegex(pattern)).toThrow(reason);
