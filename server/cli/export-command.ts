@@ -3,13 +3,15 @@
 // device is written in place) or to standard output, with progress on a TTY. Exit codes: 0 ok, 1 export failed, 2 bad usage.
 
 import { createWriteStream } from 'node:fs';
-import { lstat, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { parseFilter } from '../protocol/filter.js';
 import type { FlowSummary } from '../protocol/flows.js';
 import { exportSession, type ExportFormat, type ExportResult } from '../store/export.js';
 import { StoreError } from '../store/layout.js';
+import { resolveSession } from '../store/sessions.js';
 import { formatBytes, type CommandIo } from './sessions-command.js';
 
 export interface ExportCommandOptions {
@@ -48,18 +50,26 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
     return 2;
   }
 
+  // The session first: a FIFO or a new file is opened only for an export that can happen.
+  let session: string;
+  try {
+    session = await resolveSession(options.dataDir, options.session);
+  } catch (error) {
+    io.stderr(`mitmlab: ${error instanceof StoreError ? error.message : `export failed: ${(error as Error).message}`}`);
+    return 1;
+  }
   const progress = io.isTTY ? progressReporter(io) : undefined;
   const warnings: string[] = [];
   const common = {
     dataDir: options.dataDir,
-    session: options.session,
+    session,
     format: options.format,
     onWarning: (message: string) => warnings.push(message),
     ...(filter ? { filter } : {}),
     ...(progress ? { onProgress: progress.update } : {}),
   };
   let result: ExportResult;
-  const target = options.out !== undefined ? await outputTarget(options.out) : null;
+  const target = options.out !== undefined ? await outputTarget(options.out).catch((error: unknown) => ({ kind: 'refused' as const, reason: WRITE_ERRORS[errorCodeOf(error) ?? ''] ?? String(errorCodeOf(error) ?? error) })) : null;
   if (target?.kind === 'refused') {
     io.stderr(`mitmlab: cannot write ${options.out}: ${target.reason}`);
     return 2;
@@ -103,7 +113,12 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
   return 0;
 }
 
+function errorCodeOf(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
+
 const WRITE_ERRORS: Record<string, string> = {
+  ELOOP: 'its symbolic links form a loop',
   ENOENT: 'its folder does not exist',
   EACCES: 'permission denied',
   EPERM: 'permission denied',
@@ -123,10 +138,14 @@ async function outputTarget(out: string): Promise<{ kind: 'replace' | 'stream'; 
   let real: string;
   try {
     real = await realpath(out);
-  } catch {
-    // Nothing there yet (or a link to nothing, which writing creates): a new file.
+  } catch (error) {
+    if (errorCodeOf(error) === 'ELOOP') return { kind: 'refused', reason: 'its symbolic links form a loop' };
     const link = await lstat(out).catch(() => null);
-    return { kind: link?.isSymbolicLink() ? 'stream' : 'replace', path: out };
+    if (!link?.isSymbolicLink()) return { kind: 'replace', path: out }; // nothing there yet: a new file
+    // A link to nothing: the file it names is created, beside itself and renamed when complete, like any other.
+    const target = resolve(dirname(out), await readlink(out));
+    if (await lstat(target).catch(() => null)) return { kind: 'refused', reason: 'its symbolic link leads nowhere it can write' };
+    return { kind: 'replace', path: target };
   }
   const stats = await stat(real);
   if (stats.isDirectory()) return { kind: 'refused', reason: 'it is a folder; name a file in it' };

@@ -159,6 +159,29 @@ describe('mitmlab export', () => {
     expect((await readdir(dataDir)).filter((name) => name.includes('.tmp-'))).toEqual([]);
   });
 
+  it('an unknown session opens no output: a FIFO without a reader is not waited for, a dangling link creates nothing', async () => {
+    await record('lab', (store) => sampleSession(store.blobs));
+    const fifo = join(dataDir, 'lonely-fifo');
+    await run('mkfifo', [fifo]);
+    const io = fakeIo();
+    expect(await runExportCommand({ dataDir, session: 'nope', format: 'jsonl', out: fifo }, io)).toBe(1);
+    expect(io.err.join()).toMatch(/No session "nope"/);
+    const dangling = join(dataDir, 'dangling.jsonl');
+    await symlink(join(dataDir, 'made-by-export.jsonl'), dangling);
+    expect(await runExportCommand({ dataDir, session: 'nope', format: 'jsonl', out: dangling }, fakeIo())).toBe(1);
+    expect(await readdir(dataDir)).not.toContain('made-by-export.jsonl');
+    // A dangling link with a session: its file is written whole, and the link kept.
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'jsonl', out: dangling }, fakeIo())).toBe(0);
+    expect((await lstat(dangling)).isSymbolicLink()).toBe(true);
+    expect((await readFile(join(dataDir, 'made-by-export.jsonl'), 'utf8')).split('\n')[0]).toContain('schemaVersion');
+    // A loop of links is refused in words.
+    await symlink(join(dataDir, 'loop-b'), join(dataDir, 'loop-a'));
+    await symlink(join(dataDir, 'loop-a'), join(dataDir, 'loop-b'));
+    const loop = fakeIo();
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'jsonl', out: join(dataDir, 'loop-a') }, loop)).toBe(2);
+    expect(loop.err.join()).toMatch(/symbolic links form a loop/);
+  });
+
   it('names the file the user gave when it cannot be written, and refuses a folder', async () => {
     await record('lab', (store) => sampleSession(store.blobs));
     const missing = fakeIo();
