@@ -5,7 +5,7 @@ import { runExportCommand } from './export-command.js';
 import { attachFlowLog } from './flow-log.js';
 import { helpText, parseArgs, type Command } from './options.js';
 import { runSessionsCommand } from './sessions-command.js';
-import { displayPath, startMitmlab, startOptionsFrom, type RunningMitmlab } from './start.js';
+import { caGuidePath, displayPath, startMitmlab, startOptionsFrom, type RunningMitmlab } from './start.js';
 
 // A reader that goes away (`mitmlab sessions | head -1`) closes the pipe: Node then reports EPIPE as an 'error' that,
 // unhandled, crashes with a stack trace. Lines for a reader that left are dropped instead; the command carries on.
@@ -132,11 +132,12 @@ function printBanner(running: RunningMitmlab, quiet: boolean): void {
   io.stdout('mitmlab — a man-in-the-middle proxy for the lab. Only intercept traffic you own or are allowed to study.');
   io.stdout(`proxy listening on ${running.proxyUrl}`);
   if (running.uiUrl) io.stdout(`live view ${running.uiUrl}`);
-  io.stdout(`lab CA ${displayPath(ca.certPath)}  SHA-256 ${ca.sha256Fingerprint}`);
+  // A CA made just now (first run, or run from another folder, which has its own ./ca) is trusted by no browser yet.
+  io.stdout(`lab CA ${displayPath(ca.certPath)}  SHA-256 ${ca.sha256Fingerprint}${ca.created ? '  (new: created just now)' : ''}`);
   // Bound to every interface, the proxy is reached on this machine through loopback.
   const reachable = running.proxyUrl.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
   io.stdout(`try:   curl --proxy ${reachable} --cacert ${displayPath(ca.certPath)} https://example.com/`);
-  io.stdout(`browser: set its HTTP and HTTPS proxy to ${reachable.replace(/^http:\/\//, '')} and trust the lab CA (ca/README.md)`);
+  io.stdout(`browser: set its HTTP and HTTPS proxy to ${reachable.replace(/^http:\/\//, '')} and trust the lab CA (${displayPath(caGuidePath())})`);
   for (const warning of running.warnings) io.stderr(`warning: ${warning}`);
   if (!quiet) attachFlowLog(running.bus, (line) => io.stdout(line));
 }

@@ -140,6 +140,9 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   const upstreamCaPems = await readTrustFiles(options.upstreamCa, env.NODE_EXTRA_CA_CERTS);
   if (options.keylog) await checkKeylogFile(options.keylog);
   const ca = await loadOrCreateCa({ dir: options.caDir, permit: options.caPermit });
+  if (!ca.created && options.caPermit.length > 0) {
+    warnings.push(`--ca-permit applies only when a CA is created: the lab CA in ${options.caDir} is used as it is; \`mitmlab ca rotate --ca-permit …\` makes a new, constrained one.`);
+  }
   const leafKeys = await loadOrCreateLeafKeys({ dir: options.caDir, choice: options.leafKey });
   warnings.push(...ca.warnings);
   const certs = new CertCache({ ca, leafKey: leafKeys, max: options.certCache });
@@ -370,6 +373,13 @@ function uiDir(): string {
   const fromDist = fileURLToPath(new URL('../../ui', import.meta.url));
   const built = (dir: string): boolean => existsSync(path.join(dir, 'index.html')) && existsSync(path.join(dir, 'assets'));
   return built(fromDist) ? fromDist : fromSource;
+}
+
+/** mitmlab's own ca/README.md (trust and untrust steps), wherever mitmlab is run from. */
+export function caGuidePath(): string {
+  const fromSource = fileURLToPath(new URL('../../ca/README.md', import.meta.url));
+  const fromDist = fileURLToPath(new URL('../../../ca/README.md', import.meta.url));
+  return existsSync(fromSource) ? fromSource : fromDist;
 }
 
 /** Path of the CA certificate relative to the working directory, for printing. */

@@ -171,6 +171,20 @@ describe('a reader that closes the pipe', () => {
 });
 
 describe('the start banner', () => {
+  it('says when the lab CA was just created, names the trust guide by a path that exists, and notes an ignored --ca-permit', async () => {
+    const caDir = path.join(dir, 'fresh-ca');
+    // Started from a folder that is not mitmlab's own, as after `npm link`.
+    const first = await startCli(['--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'fresh-data'), '--ca-dir', caDir], { cwd: dir });
+    await first.stop();
+    expect(first.output()).toMatch(/lab CA .*SHA-256 [0-9A-F:]+ {2}\(new: created just now\)/);
+    const guide = /trust the lab CA \(([^)]+)\)/.exec(first.output())![1]!;
+    await expect(stat(path.resolve(dir, guide))).resolves.toBeTruthy();
+    const again = await startCli(['--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'fresh-data'), '--ca-dir', caDir, '--ca-permit', 'lab.test']);
+    await again.stop();
+    expect(again.output()).not.toContain('(new: created just now)');
+    expect(again.output()).toContain('warning: --ca-permit applies only when a CA is created');
+  });
+
   it('brackets an IPv6 proxy address in the line a user copies into the browser', async () => {
     const cli = await startCli(['--listen-host', '::1', '--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'v6'), '--ca-dir', path.join(dir, 'ca')]);
     try {
