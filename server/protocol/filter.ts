@@ -186,7 +186,9 @@ class Parser {
     if (WITHOUT_ARGUMENT.has(token.name)) return flagFilter(token.name);
     const argument = this.tokens[this.#pos];
     if (!argument || argument.kind !== 'word') {
-      throw new FilterSyntaxError(`~${token.name} needs a value, e.g. ${WITH_ARGUMENT[token.name]}.`, argument?.offset ?? this.end);
+      // A regular expression that starts with "(" or "!" reads as an operator unless it is quoted.
+      const quoting = argument?.kind === 'op' && ['d', 'u', 't'].includes(token.name) ? ` A value with parentheses, "!", "&", "|" or spaces goes in quotes: ~${token.name} "(login|signin)".` : '';
+      throw new FilterSyntaxError(`~${token.name} needs a value, e.g. ${WITH_ARGUMENT[token.name]}.${quoting}`, argument?.offset ?? this.end);
     }
     this.#pos++;
     return valueFilter(token.name, argument.value, argument.offset);

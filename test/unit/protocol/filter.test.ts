@@ -160,6 +160,7 @@ describe('parseFilter: bad syntax gets a message and an offset', () => {
   it('bad regex', () => {
     // Unquoted values stop at operators, so a regex with parentheses must be quoted.
     expect(rejects('~u ([').error).toMatch(/~u needs a value/);
+    expect(rejects('~u (login|json)').error).toMatch(/goes in quotes: ~u "\(login\|signin\)"/);
     const q = rejects('~u "(["');
     expect(q.error).toMatch(/Not a regular expression a filter can use/);
     expect(q.offset).toBe(3);
