@@ -8,7 +8,7 @@ const MAX_PENDING = 10_000;
 
 /** Prints flows and failures as they happen; returns the unsubscribe function. */
 export function attachFlowLog(bus: EventBus, print: (line: string) => void): () => void {
-  const requests = new Map<string, { method: string; url: string }>();
+  const requests = new Map<string, { method: string; url: string; cut?: string }>();
   return bus.subscribe((event: ProxyEvent) => {
     if (event.type === 'http-request') {
       requests.set(event.id, { method: event.method, url: event.url });
@@ -19,7 +19,13 @@ export function attachFlowLog(bus: EventBus, print: (line: string) => void): () 
       requests.delete(event.id);
       if (!request) return;
       const size = event.body ? event.body.wireSize : 0;
-      print(`${request.method} ${request.url} → ${event.status}${event.synthetic ? ' (mitmlab)' : ''} ${size}B ${Math.round(event.timings.total)}ms`);
+      const cut = request.cut ? ` (cut short: ${request.cut})` : '';
+      print(`${request.method} ${request.url} → ${event.status}${event.synthetic ? ' (mitmlab)' : ''} ${size}B ${Math.round(event.timings.total)}ms${cut}`);
+    } else if (event.type === 'proxy-error' && event.id !== null && event.status === null) {
+      // An exchange broken off (the client left, the origin cut the body, mitmlab stopped): its response, recorded
+      // next if one had begun, says so.
+      const request = requests.get(event.id);
+      if (request) request.cut = event.message;
     } else if (event.type === 'tls-failed') {
       print(`TLS ${event.leg} leg failed: ${event.message}`);
     } else if (event.type === 'store-error') {

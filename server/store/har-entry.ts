@@ -190,7 +190,7 @@ export function buildHarEntry(flow: FlowEvents, tls: ConnTlsEvents, bodies: Body
     startedDateTime: new Date(startedAt).toISOString(),
     time: sumTimings(timings),
     request: harRequest(flow, url, bodies),
-    response: response ? harResponse(response, bodies) : noResponse(flow),
+    response: response ? withError(harResponse(response, bodies), flow) : noResponse(flow),
     cache: {},
     timings,
     connection: flow.conn,
@@ -255,6 +255,13 @@ function harRequest(flow: FlowEvents, url: string, bodies: BodyLookup): HarReque
     if (body.comment) har.postData.comment = body.comment;
   }
   return har;
+}
+
+/** A response cut short (the client left, the origin broke off, mitmlab stopped) carries why, as Chrome's `_error`. */
+function withError(response: HarResponse, flow: FlowEvents): HarResponse {
+  const error = flow.errors.at(-1);
+  if (error && error.status === null) response._error = error.message;
+  return response;
 }
 
 function harResponse(response: EventOf<'http-response'>, bodies: BodyLookup): HarResponse {

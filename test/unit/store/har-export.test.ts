@@ -162,6 +162,18 @@ describe('HAR export', () => {
     expect(log.entries.map((e) => e._flowId).sort()).toEqual(['c2.1', 'c2.2']);
   });
 
+  it('a response cut short carries why in response._error, as a response that never came does', async () => {
+    const store = await SessionStore.open({ dataDir, onWarning: () => {} });
+    const cut: ProxyEvent = { type: 'proxy-error', conn: 'c1', id: 'c1.1', code: 'client-aborted', status: null, message: 'The client disconnected before receiving the whole response.', at: 3 };
+    for (const event of [request('c1.1', 'c1', 'https://a.test/slow', 1), cut, response('c1.1', 'c1', 4), request('c1.2', 'c1', 'https://a.test/fine', 5), response('c1.2', 'c1', 6)]) store.record(event);
+    await store.close();
+    const { log } = JSON.parse(await exportText({ format: 'har' })) as HarDoc;
+    const entry = (id: string) => log.entries.find((e) => e._flowId === id)!;
+    expect(entry('c1.1').response).toMatchObject({ status: 200, _error: 'The client disconnected before receiving the whole response.' });
+    expect(entry('c1.2').response._error).toBeUndefined();
+    await expect(harValidator.har({ log })).resolves.toBeTruthy();
+  });
+
   it('streams: entries of completed flows leave before the log is read to its end', async () => {
     const store = await SessionStore.open({ dataDir, onWarning: () => {} });
     for (let i = 0; i < 3000; i++) {
