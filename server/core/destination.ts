@@ -2,6 +2,7 @@
 // Errors carry a stable `code` that server/tls/failures.ts turns into a sentence.
 
 import { lookup } from 'node:dns/promises';
+import { SELF_TEST_DOMAIN } from '../protocol/wire.js';
 import net from 'node:net';
 import { isLocalAddress, isOwnEndpoint, type OwnEndpoints } from './policy.js';
 
@@ -33,6 +34,10 @@ export async function resolveHost(host: string, options: DestinationOptions): Pr
   if (net.isIP(host)) return host;
   // RFC 6761 §6.3: localhost names always mean the loopback interface; never ask DNS about them.
   if (host === 'localhost' || host.endsWith('.localhost')) return '127.0.0.1';
+  // The live view's self-test probe has no origin: it only shows whether the browser came through mitmlab.
+  if (host === SELF_TEST_DOMAIN || host.endsWith(`.${SELF_TEST_DOMAIN}`)) {
+    throw new DestinationError('SELF_TEST_PROBE', `${host} is the live view's self-test probe; it has no origin`);
+  }
   try {
     if (options.lookup) return await options.lookup(host);
     const result = await lookup(host, { verbatim: true });

@@ -58,6 +58,16 @@ describe('connectTcp', () => {
   });
 });
 
+describe("the live view's self-test probe", () => {
+  it('is never looked up in DNS, and its failure says what it is', async () => {
+    let looked = 0;
+    const probe = { ...options(), lookup: async () => (looked++, '127.0.0.1') };
+    await expect(connectTcp('0123abcd.selftest.mitmlab.test', port, probe)).rejects.toMatchObject({ code: 'SELF_TEST_PROBE' });
+    expect(looked).toBe(0);
+    expect(failureAnswer('0123abcd.selftest.mitmlab.test', 443, { code: 'SELF_TEST_PROBE' }).detail).toMatch(/self-test probe.*nothing was looked up/);
+  });
+});
+
 describe('the plain http:// pool', () => {
   it('never hands a connection opened for a client on another machine to one on this machine, or back', () => {
     const ctx = { config: { upstreamPoolPerHost: 4, timeouts: { idleMs: 1_000 } }, destination: options() } as unknown as ProxyContext;
