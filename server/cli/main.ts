@@ -78,7 +78,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'export': {
       const format = options['format'] as string | null;
       if (!format || !['har', 'jsonl', 'keylog', 'pcapng'].includes(format)) {
-        io.stderr('mitmlab: export needs --format har|jsonl|keylog|pcapng');
+        io.stderr(`mitmlab: export needs --format har|jsonl|keylog|pcapng${format ? `, not ${JSON.stringify(format)}` : ''}`);
         return 2;
       }
       return runExportCommand(

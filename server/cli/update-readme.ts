@@ -13,5 +13,9 @@ if (start < 0 || end < start) {
   console.error(`README.md needs ${START} and ${END} markers`);
   process.exit(1);
 }
-writeFileSync(file, `${readme.slice(0, start + START.length)}\n${referenceMarkdown()}\n${readme.slice(end)}`);
-console.log('README.md CLI reference updated');
+const updated = `${readme.slice(0, start + START.length)}\n${referenceMarkdown()}\n${readme.slice(end)}`;
+if (updated === readme) console.log('README.md CLI reference already matches the options');
+else {
+  writeFileSync(file, updated);
+  console.log('README.md CLI reference updated');
+}

@@ -122,6 +122,7 @@ describe('usage mistakes get exit code 2 and a reason', () => {
     [['export', '--session', '--format', 'jsonl'], '--session needs a value'],
     [['export', '--format', 'har', 'latest'], 'unexpected argument "latest"'],
     [['sessions', 'lab1'], 'unexpected argument "lab1"'],
+    [['export', '--format', 'xml'], 'export needs --format har|jsonl|keylog|pcapng, not "xml"'],
     [['ca', 'show', '-o', 'f'], '--format and --out apply to "ca export" only, not "ca show"'],
     [['ca', 'rotate', '--format', 'der'], '--format and --out apply to "ca export" only, not "ca rotate"'],
   ])('mitmlab %j', async (args, message) => {
