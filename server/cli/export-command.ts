@@ -2,7 +2,7 @@
 // Streams the export (bounded memory), to a file (written under a temporary name, renamed when complete; a FIFO or a
 // device is written in place) or to standard output, with progress on a TTY. Exit codes: 0 ok, 1 export failed, 2 bad usage.
 
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { lstat, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -75,6 +75,15 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
     return 2;
   }
   const temp = target?.kind === 'replace' ? `${target.path}.tmp-${process.pid}` : null;
+  // Ctrl-C or a SIGTERM mid-export must not leave the temporary file behind.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    if (temp !== null) rmSync(temp, { force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  if (temp !== null) {
+    process.once('SIGINT', interrupted);
+    process.once('SIGTERM', interrupted);
+  }
   try {
     if (target) {
       const file = createWriteStream(temp ?? target.path, { mode: 0o600 });
@@ -104,6 +113,9 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
     }
     io.stderr(`mitmlab: export failed: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
   }
   progress?.done();
   // Warnings are summarised: a damaged log can produce many.
@@ -142,10 +154,16 @@ async function outputTarget(out: string): Promise<{ kind: 'replace' | 'stream'; 
     if (errorCodeOf(error) === 'ELOOP') return { kind: 'refused', reason: 'its symbolic links form a loop' };
     const link = await lstat(out).catch(() => null);
     if (!link?.isSymbolicLink()) return { kind: 'replace', path: out }; // nothing there yet: a new file
-    // A link to nothing: the file it names is created, beside itself and renamed when complete, like any other.
-    const target = resolve(dirname(out), await readlink(out));
-    if (await lstat(target).catch(() => null)) return { kind: 'refused', reason: 'its symbolic link leads nowhere it can write' };
-    return { kind: 'replace', path: target };
+    // A link to nothing (through any chain of links): the file it names is created, beside itself and renamed when
+    // complete, like any other.
+    let target = out;
+    for (let hops = 0; hops < 40; hops++) {
+      const next = await lstat(target).catch(() => null);
+      if (next === null) return { kind: 'replace', path: target };
+      if (!next.isSymbolicLink()) break;
+      target = resolve(dirname(target), await readlink(target));
+    }
+    return { kind: 'refused', reason: 'its symbolic links lead nowhere it can write' };
   }
   const stats = await stat(real);
   if (stats.isDirectory()) return { kind: 'refused', reason: 'it is a folder; name a file in it' };

@@ -62,6 +62,14 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
       detail: `mitmlab cannot forward this request to ${where}: ${e.message ?? 'Node refused to write it'}.`,
     };
   }
+  if (code === 'SELF_TEST_PROBE') {
+    return {
+      code: 'upstream-unreachable',
+      status: 502,
+      title: "mitmlab's self-test probe",
+      detail: classifyUpstreamFailure({ leg: 'upstream', host, code }).message,
+    };
+  }
   if (code === 'LOCAL_REFUSED') {
     return {
       code: 'local-refused',

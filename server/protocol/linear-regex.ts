@@ -21,11 +21,15 @@ const MAX_EMITS = 20_000;
 /** Group nesting depth (the parser recurses once per level). */
 const MAX_DEPTH = 100;
 /**
- * Instruction visits one test may make (tens of ms at most). A linear pattern on a 16 KiB URL needs well under
- * this; one that keeps hundreds of threads alive over a long URL stops there and counts as no match, so one row
- * never costs more.
+ * Instruction visits one test may make per character of text (and at least MIN_STEPS in all). An ordinary pattern,
+ * even \w{8,64} or a list of 40 keywords, visits about a hundred per character; only one that keeps hundreds of
+ * instructions alive at every character (such as [^x]{0,400}y) reaches this, and that test stops and counts as no
+ * match: about 100 ms at most on a 16 KiB URL.
  */
-const MAX_STEPS = 1_000_000;
+const STEPS_PER_CHAR = 256;
+const MIN_STEPS = 1_000_000;
+/** Texts whose answer a compiled pattern remembers: a row is tested again each time it changes, its URL is not. */
+const MEMO_SIZE = 512;
 
 type CharTest = (code: number) => boolean;
 
@@ -57,7 +61,17 @@ export function compileLinearRegex(source: string): LinearRegex {
   const program: Instruction[] = [];
   emit(tree, program, { emits: 0 });
   program.push({ op: 'match' });
-  return { test: (text) => run(program, text) };
+  const memo = new Map<string, boolean>();
+  return {
+    test: (text) => {
+      const known = memo.get(text);
+      if (known !== undefined) return known;
+      const answer = run(program, text);
+      if (memo.size >= MEMO_SIZE) memo.clear();
+      memo.set(text, answer);
+      return answer;
+    },
+  };
 }
 
 class Parser {
@@ -263,7 +277,17 @@ class Parser {
     const test: CharTest = negated ? (code) => !any(code) : any;
     // URLs are mostly ASCII: answer those from a table built once.
     const ascii = Uint8Array.from({ length: 128 }, (_, code) => (test(code) ? 1 : 0));
-    return (code) => (code < 128 ? ascii[code] === 1 : test(code));
+    // Other units are remembered as they come: a caseless test of a large class is slow, and texts repeat units.
+    const seenUnits = new Map<number, boolean>();
+    return (code) => {
+      if (code < 128) return ascii[code] === 1;
+      let answer = seenUnits.get(code);
+      if (answer === undefined) {
+        answer = test(code);
+        if (seenUnits.size < 4096) seenUnits.set(code, answer);
+      }
+      return answer;
+    };
   }
 
   /** One class member: a code point, or a test for \d \w \s and their negations. */
@@ -410,6 +434,7 @@ function run(program: Instruction[], text: string): boolean {
   let next: number[] = [];
   const stack: number[] = [];
   let steps = 0;
+  const budget = Math.max(MIN_STEPS, STEPS_PER_CHAR * (n + 1));
 
   const wordAt = (i: number): boolean => i >= 0 && i < n && isWord(text.charCodeAt(i));
   /** Follows the instructions that consume nothing from `pc` at position `pos`; true when one reaches a match. */
@@ -452,7 +477,7 @@ function run(program: Instruction[], text: string): boolean {
       if (pos === n) break;
       continue;
     }
-    if (steps > MAX_STEPS) return false;
+    if (steps > budget) return false;
     const code = text.charCodeAt(pos);
     next.length = 0;
     for (const pc of current) {

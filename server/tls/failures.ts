@@ -141,7 +141,7 @@ export function classifyUpstreamFailure(facts: FailureFacts): TlsFailure {
   const host = facts.host;
   const code = facts.code ?? '';
   if (code === 'SELF_TEST_PROBE') {
-    return { cause: 'upstream-dns', alert: null, message: `${host} is the live view's self-test probe: it has no origin, so the browser gets mitmlab's error page (nothing was looked up).` };
+    return { cause: 'upstream-unreachable', alert: null, message: `${host} is the live view's self-test probe: it has no origin, so the browser gets mitmlab's error page (nothing was looked up).` };
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NONAME') {
     return { cause: 'upstream-dns', alert: null, message: `mitmlab could not resolve ${host}: no such host in DNS.` };

@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, startCli } from '../helpers/cli-process.js';
+import { SessionStore } from '../../server/store/session-store.js';
+import { request, response } from '../unit/store/sample-events.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -112,6 +114,29 @@ describe('--upstream-ca with a damaged certificate', () => {
     expect(answer.code).toBe(1);
     expect(answer.stderr).toContain(`certificate 2 of 2 in ${file} cannot be read`);
     await expect(readdir(path.join(dir, 'bad-ca-data'))).rejects.toThrow();
+  });
+});
+
+describe('an export interrupted', () => {
+  it('by Ctrl-C leaves no temporary file beside its output', async () => {
+    const dataDir = path.join(dir, 'big-session');
+    const store = await SessionStore.open({ dataDir, session: 'big', onWarning: () => {} });
+    for (let i = 0; i < 40_000; i++) {
+      store.record(request(`c${i}.1`, `c${i}`, `https://a.test/${i}`, i));
+      store.record(response(`c${i}.1`, `c${i}`, i + 1));
+    }
+    await store.close();
+    const out = path.join(dir, 'interrupted.har');
+    const child = spawn(process.execPath, [BIN, 'export', '--data-dir', dataDir, '--session', 'big', '--format', 'har', '--filter', '~u a.test', '-o', out], { cwd: dir, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Interrupt it once its temporary file exists, mid-export.
+    const temporary = async () => (await readdir(dir)).some((name) => name.startsWith('interrupted.har.tmp-'));
+    for (let i = 0; i < 500 && !(await temporary()); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await temporary()).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(await temporary()).toBe(false);
+    expect(await readdir(dir)).not.toContain('interrupted.har');
   });
 });
 

@@ -174,6 +174,11 @@ describe('mitmlab export', () => {
     expect(await runExportCommand({ dataDir, session: 'latest', format: 'jsonl', out: dangling }, fakeIo())).toBe(0);
     expect((await lstat(dangling)).isSymbolicLink()).toBe(true);
     expect((await readFile(join(dataDir, 'made-by-export.jsonl'), 'utf8')).split('\n')[0]).toContain('schemaVersion');
+    // A chain of links that ends nowhere: the file at its end is written.
+    await symlink(join(dataDir, 'chain-2'), join(dataDir, 'chain-1'));
+    await symlink(join(dataDir, 'chain-end.jsonl'), join(dataDir, 'chain-2'));
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'jsonl', out: join(dataDir, 'chain-1') }, fakeIo())).toBe(0);
+    expect((await readFile(join(dataDir, 'chain-end.jsonl'), 'utf8')).split('\n')[0]).toContain('schemaVersion');
     // A loop of links is refused in words.
     await symlink(join(dataDir, 'loop-b'), join(dataDir, 'loop-a'));
     await symlink(join(dataDir, 'loop-a'), join(dataDir, 'loop-b'));

@@ -64,7 +64,10 @@ describe("the live view's self-test probe", () => {
     const probe = { ...options(), lookup: async () => (looked++, '127.0.0.1') };
     await expect(connectTcp('0123abcd.selftest.mitmlab.test', port, probe)).rejects.toMatchObject({ code: 'SELF_TEST_PROBE' });
     expect(looked).toBe(0);
-    expect(failureAnswer('0123abcd.selftest.mitmlab.test', 443, { code: 'SELF_TEST_PROBE' }).detail).toMatch(/self-test probe.*nothing was looked up/);
+    const answer = failureAnswer('0123abcd.selftest.mitmlab.test', 443, { code: 'SELF_TEST_PROBE' });
+    expect(answer).toMatchObject({ status: 502, code: 'upstream-unreachable', title: "mitmlab's self-test probe" });
+    expect(answer.detail).toMatch(/self-test probe.*nothing was looked up/);
+    expect(classifyUpstreamFailure({ leg: 'upstream', host: 'x.selftest.mitmlab.test', code: 'SELF_TEST_PROBE' }).cause).toBe('upstream-unreachable');
   });
 });
 

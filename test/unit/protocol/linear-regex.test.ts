@@ -128,6 +128,16 @@ describe('linear regular expressions', () => {
     expect(() => compileLinearRegex(pattern)).toThrow(reason);
   });
 
+  it('gives ordinary patterns the right answer on long URLs (counted ranges, keyword lists)', () => {
+    const token = 'eyJhbGciOiJIUzI1NiJ9'.repeat(800);
+    const url = `https://shop.lab.test/api/v1/session?jwt=${token}&next=/admin/abcdefgh.php&password=x`;
+    const keywords = '(password|passwd|pwd|secret|token|api_key|apikey|auth|session|sid|key|pin|otp|code|hash|salt|cookie|bearer|jwt|nonce|grant)=';
+    for (const pattern of ['\\w{8,64}\\.php', '[0-9a-z]{32}', keywords, '(?:[a-z0-9]{20,40}\\.)+php$', '\\.php&password']) {
+      expect(compileLinearRegex(pattern).test(url), pattern).toBe(new RegExp(pattern, 'i').test(url));
+    }
+    expect(url.length).toBeGreaterThan(16_000);
+  });
+
   it('answers patterns that make RegExp backtrack for minutes in one pass', () => {
     const url = `https://shop.lab.test/${'a'.repeat(5_000)}`;
     // Each of these takes RegExp seconds to hours on such a text; here each is one read of it.
