@@ -1,6 +1,7 @@
 // `mitmlab export --session ID|latest --format har|jsonl|keylog|pcapng [-o FILE] [--filter EXPR]`.
 // Streams the export (bounded memory), to a file (written under a temporary name, renamed when complete; a FIFO or a
-// device is written in place) or to standard output, with progress on a TTY. Exit codes: 0 ok, 1 export failed, 2 bad usage.
+// device is written in place) or to standard output, with progress on a TTY.
+// Exit codes: 0 ok, 1 export failed, 2 bad usage, 130/143 interrupted.
 
 import { createWriteStream, rmSync } from 'node:fs';
 import { lstat, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
@@ -69,7 +70,7 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
     ...(progress ? { onProgress: progress.update } : {}),
   };
   let result: ExportResult;
-  const target = options.out !== undefined ? await outputTarget(options.out).catch((error: unknown) => ({ kind: 'refused' as const, reason: WRITE_ERRORS[errorCodeOf(error) ?? ''] ?? String(errorCodeOf(error) ?? error) })) : null;
+  const target = options.out !== undefined ? await outputTarget(options.out).catch(refusal) : null;
   if (target?.kind === 'refused') {
     io.stderr(`mitmlab: cannot write ${options.out}: ${target.reason}`);
     return 2;
@@ -127,6 +128,12 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
 
 function errorCodeOf(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
+}
+
+/** An output that could not even be looked at (a folder on the way that cannot be read…), in words. */
+function refusal(error: unknown): { kind: 'refused'; reason: string } {
+  const code = errorCodeOf(error);
+  return { kind: 'refused', reason: (code && WRITE_ERRORS[code]) ?? code ?? String(error) };
 }
 
 const WRITE_ERRORS: Record<string, string> = {
