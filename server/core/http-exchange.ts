@@ -8,7 +8,7 @@
 
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Endpoint, FlowTimings, HeaderList } from '../protocol/events.js';
+import type { Endpoint, FlowTimings, HeaderList, InterimResponse } from '../protocol/events.js';
 import { findSecrets } from '../protocol/secrets.js';
 import { BodyCapture, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
@@ -79,9 +79,18 @@ class Flow {
     this.id = `${site.conn}.${++site.flowCount}`;
     const hidden = ctx.hiddenValues;
     this.url = hideValues(url, hidden);
-    this.headers = hidden.length > 0 ? pairHeaders(req.rawHeaders).map(([name, value]) => [name, hideValues(value, hidden)]) : pairHeaders(req.rawHeaders);
+    this.headers = this.#recorded(req.rawHeaders);
     this.#capture = new BodyCapture(ctx.config.bodyCap);
   }
+
+  /** Request fields as recorded: the live view's token and session cookie hidden. */
+  #recorded(raw: string[]): HeaderList {
+    const hidden = this.ctx.hiddenValues;
+    return hidden.length > 0 ? pairHeaders(raw).map(([name, value]) => [name, hideValues(value, hidden)]) : pairHeaders(raw);
+  }
+
+  /** Interim (1xx) responses the origin sent before the final one, for the http-response event (bounded). */
+  readonly interim: InterimResponse[] = [];
 
   /**
    * Starts capturing the request body. Attaching the listener starts the body flowing, so this is called in the
@@ -110,6 +119,7 @@ class Flow {
             httpVersion: req.httpVersion,
             headers: this.headers,
             body: body?.ref ?? null,
+            ...(req.rawTrailers.length > 0 ? { trailers: this.#recorded(req.rawTrailers) } : {}),
             client: this.site.client,
             at: this.startedAt,
           });
@@ -297,7 +307,13 @@ function send(
   upstreamReq.on('continue', () => {
     if (req.httpVersion === '1.1' && !res.headersSent && !res.destroyed) res.writeContinue();
   });
-  upstreamReq.on('information', (info: http.InformationEvent) => forwardInterim(req, res, info));
+  upstreamReq.on('information', (info: http.InformationEvent) => {
+    // Recorded too (a handful at most: an origin could send 1xx without end, RFC 9110 §15.2 sets no limit).
+    if (flow.interim.length < MAX_INTERIM) {
+      flow.interim.push({ status: info.statusCode, statusText: info.statusMessage ?? '', headers: pairHeaders(info.rawHeaders), at: Date.now() });
+    }
+    forwardInterim(req, res, info);
+  });
   // An origin that accepts the request and then goes silent gets a 504 after --idle-timeout of inactivity.
   upstreamReq.setTimeout(ctx.config.timeouts.idleMs, () => {
     upstreamReq.destroy(Object.assign(new Error(`${target.host} did not answer in time`), { code: 'RESPONSE_TIMEOUT' }));
@@ -488,6 +504,8 @@ function send(
             body: body?.ref ?? null,
             timings: t,
             synthetic: false,
+            ...(flow.interim.length > 0 ? { interim: flow.interim } : {}),
+            ...(upstreamRes.rawTrailers.length > 0 ? { trailers: pairHeaders(upstreamRes.rawTrailers) } : {}),
             at: Date.now(),
           });
           flow.emitSecrets(resHeaders, body, mime, 'response');
@@ -525,6 +543,9 @@ function expectsContinue(req: http.IncomingMessage): boolean {
  * Passes an interim (1xx) response on to the browser: a proxy must forward those it did not ask for, and never to an
  * HTTP/1.0 client, which has no 1xx (RFC 9110 §15.2). 100 goes through writeContinue ('continue'); 101 is an upgrade.
  */
+/** Interim responses recorded per exchange. */
+const MAX_INTERIM = 16;
+
 function forwardInterim(req: http.IncomingMessage, res: http.ServerResponse, info: http.InformationEvent): void {
   if (info.statusCode === 100 || info.statusCode === 101) return;
   if (req.httpVersion !== '1.1' || res.headersSent || !res.socket || res.socket.destroyed) return;

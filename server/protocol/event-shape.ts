@@ -46,7 +46,7 @@ const SHAPES: Record<ProxyEventType, Record<string, FieldSpec>> = {
     appBytes: 'number?',
     order: 'numbers?',
   },
-  'http-request': { ...FLOW, method: 'string', url: 'string', httpVersion: 'string?', headers: 'headers', body: 'body|null?', client: 'object?' },
+  'http-request': { ...FLOW, method: 'string', url: 'string', httpVersion: 'string?', headers: 'headers', body: 'body|null?', trailers: 'headers?', client: 'object?' },
   'http-response': {
     ...FLOW,
     status: 'number',
@@ -56,6 +56,8 @@ const SHAPES: Record<ProxyEventType, Record<string, FieldSpec>> = {
     body: 'body|null?',
     timings: 'object',
     synthetic: 'boolean?',
+    interim: 'array?',
+    trailers: 'headers?',
   },
   'secrets-found': { ...FLOW, secrets: 'array' },
   'ws-open': { ...FLOW, url: 'string', protocol: 'string|null?', extensions: 'string|null?' },
@@ -83,6 +85,9 @@ export function eventShapeProblem(type: ProxyEventType, event: Record<string, un
     const timings = event.timings as Record<string, unknown>;
     for (const name of ['connect', 'send', 'wait', 'receive', 'total'] as const) {
       if (typeof timings[name] !== 'number') return `http-response: timings.${name} is not a number`;
+    }
+    for (const interim of (event.interim as Array<Record<string, unknown>> | undefined) ?? []) {
+      if (typeof interim.status !== 'number' || !hasKind(interim.headers, 'headers')) return 'http-response: an interim response is not {status, headers}';
     }
   }
   return null;

@@ -20,6 +20,15 @@ export type ConnId = string;
 /** One HTTP exchange (or WebSocket session) inside a connection, e.g. `c17.2`. */
 export type FlowId = string;
 
+/** A 1xx response that came before the final one. */
+export interface InterimResponse {
+  status: number;
+  statusText: string;
+  headers: HeaderList;
+  /** ms since epoch. */
+  at: number;
+}
+
 /** Header names and values in wire order, case preserved. */
 export type HeaderList = [name: string, value: string][];
 
@@ -203,6 +212,8 @@ export type ProxyEvent =
       httpVersion: string;
       headers: HeaderList;
       body: BodyRef | null;
+      /** Trailer fields after a chunked body (RFC 9110 §6.5), when the client sent any. */
+      trailers?: HeaderList;
       /** Client address, for the flow list. */
       client: Endpoint;
       at: number;
@@ -219,6 +230,10 @@ export type ProxyEvent =
       timings: FlowTimings;
       /** The response came from mitmlab itself (an error page), not from the origin. */
       synthetic: boolean;
+      /** Interim responses the origin sent before this one (102, 103 Early Hints…; RFC 9110 §15.2), in order. */
+      interim?: InterimResponse[];
+      /** Trailer fields after a chunked body (RFC 9110 §6.5), when the origin sent any. */
+      trailers?: HeaderList;
       at: number;
     }
   /** Credentials found in a request or response (server/protocol/secrets.ts). */

@@ -5,7 +5,6 @@
 // A failing disk (ENOSPC, EACCES…) never reaches the proxy: the store emits one `store-error`, warns once, keeps a
 // bounded buffer, retries with backoff, and resumes where it stopped, losing nothing it had accepted (issue 4 §6).
 
-import { randomBytes } from 'node:crypto';
 import type { EventBus } from '../events/bus.js';
 import type { BlobSink } from '../events/blob-sink.js';
 import type { ProxyEvent } from '../protocol/events.js';
@@ -33,7 +32,7 @@ import { newMeta, readMeta, removeMetaLeftovers, writeMeta, type SessionMeta } f
 import { openEventLog, type SessionHeader } from './session-reader.js';
 import { applyRetention, isLive, resolveSession, sessionIds } from './sessions.js';
 import { describeError, errorCode, mkdirFailure, nodeStoreFs, type StoreFs } from './store-fs.js';
-import { identityAlive, ownIdentity, parseIdentity } from './process-identity.js';
+import { ownIdentity } from './process-identity.js';
 
 export interface SessionStoreOptions {
   /** --data-dir (default ./data in the CLI). */
@@ -464,9 +463,10 @@ export class SessionStore {
 /** Takes the session's lock file, refusing when another live process holds it. */
 async function acquireLock(fs: StoreFs, dataDir: string, id: string): Promise<void> {
   const path = lockPath(dataDir, id);
+  const takeover = `${path}.takeover`;
   const content = JSON.stringify(await ownIdentity());
   const busy = () => new StoreError('session-busy', `Session ${id} is being recorded by a running mitmlab; stop it or pick another --session.`);
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await fs.writeFile(path, content, { mode: 0o600, flag: 'wx' });
       return;
@@ -474,22 +474,31 @@ async function acquireLock(fs: StoreFs, dataDir: string, id: string): Promise<vo
       if (errorCode(error) !== 'EEXIST') throw error;
     }
     if (await isLive(dataDir, id, fs)) throw busy();
-    // A stale lock from a crashed run. Renaming it away is atomic: of two processes taking it over at once, one
-    // renames it and the other finds it gone; both then race for the exclusive create above, which only one wins.
-    const stale = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+    // A stale lock from a crashed run. Only the process holding the takeover file (an exclusive create) removes it,
+    // after checking again, while it holds that file, that the lock is still stale: so a live lock is never removed,
+    // and of several processes taking over at once, the exclusive create of the lock itself picks one.
     try {
-      await fs.rename(path, stale);
+      await fs.writeFile(takeover, content, { mode: 0o600, flag: 'wx' });
     } catch (error) {
-      if (errorCode(error) !== 'ENOENT') throw error;
+      if (errorCode(error) !== 'EEXIST') throw error;
+      // Another process is taking over right now (milliseconds). A takeover file a crash left is cleared once old.
+      const left = await fs.stat(takeover).catch(() => null);
+      if (left === null || Date.now() - left.mtimeMs <= TAKEOVER_STALE_MS) throw busy();
+      await fs.unlink(takeover).catch(() => {});
       continue;
     }
-    // What was moved may be the fresh lock of a process that took over first: then it goes back, and it wins.
-    const moved = parseIdentity((await fs.readFile(stale).catch(() => Buffer.alloc(0))).toString());
-    if (moved && (await identityAlive(moved))) {
-      await fs.rename(stale, path);
-      throw busy();
+    try {
+      if (!(await isLive(dataDir, id, fs))) {
+        await fs.unlink(path).catch((error: unknown) => {
+          if (errorCode(error) !== 'ENOENT') throw error;
+        });
+      }
+    } finally {
+      await fs.unlink(takeover).catch(() => {});
     }
-    await fs.unlink(stale).catch(() => {});
   }
   throw busy();
 }
+
+/** A takeover file older than this was left by a process that died while taking over a lock. */
+const TAKEOVER_STALE_MS = 10_000;

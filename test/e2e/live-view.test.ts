@@ -136,6 +136,22 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     await expect.poll(() => originRows().count()).toBe(1);
   });
 
+  it('shows the interim 103 Early Hints on the Response tab, before the final response', async () => {
+    await site.goto(`https://${HOST}:${origin.port}/early-hints`);
+    expect(await site.textContent('body')).toContain('hinted');
+    // The filter the next tests rely on is put back afterwards.
+    const filter = await ui.inputValue('#flow-filter');
+    await ui.fill('#flow-filter', '~u early-hints');
+    await expect.poll(() => originRows().count()).toBe(1);
+    await originRows().first().click();
+    await ui.click('[data-tab="response"]');
+    const interim = ui.locator('[data-testid="interim-response"]');
+    await interim.first().waitFor();
+    expect(await interim.first().textContent()).toMatch(/103\s+Early Hints/);
+    await ui.click('[aria-label="Close details"]');
+    await ui.fill('#flow-filter', filter);
+  });
+
   it("shows both legs' ciphers on the TLS tab", async () => {
     await originRows().first().click();
     await ui.click('[data-tab="tls"]');

@@ -34,6 +34,12 @@ function handler(seen: Origin['seen']) {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('hello from origin\n');
         return;
+      case '/early-hints':
+        // A 103 Early Hints before the page (RFC 8297).
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('hinted\n');
+        return;
       case '/close':
         // Answers, then closes the connection (RFC 9112 §9.6): the next request needs a new one.
         res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });

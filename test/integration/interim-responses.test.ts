@@ -108,6 +108,10 @@ describe('interim responses', () => {
     held.get('/early?v=11')!();
     expect(await client.until(/HTTP\/1\.1 200 OK[\s\S]*final\n/)).toMatch(/103 Early Hints[\s\S]*200 OK/);
     client.socket.destroy();
+    // Recorded with the final response.
+    const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('/early?v=11'));
+    const response = await mitm.waitFor('http-response', (e) => e.id === request.id);
+    expect(response.interim?.map((i) => [i.status, i.statusText, i.headers])).toEqual([[103, 'Early Hints', [['Link', '</style.css>; rel=preload']]]]);
   });
 
   it('an HTTP/1.0 client gets only the final response (HTTP/1.0 has no 1xx)', async () => {
@@ -145,6 +149,8 @@ describe('Expect: 100-continue', () => {
     client.socket.write('hello');
     expect(await client.until(/got 5 bytes\n/)).toMatch(/100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);
     client.socket.destroy();
+    const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('/upload') && e.method === 'POST' && e.body?.size === 5);
+    expect((await mitm.waitFor('http-response', (e) => e.id === request.id)).interim?.map((i) => i.status)).toEqual([100]);
   });
 
   it('an HTTP/1.0 client that sends Expect gets no 100 (it has no 1xx), and the origin does not see the Expect', async () => {

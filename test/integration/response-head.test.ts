@@ -161,6 +161,10 @@ describe('trailer fields', () => {
     });
     expect(JSON.parse(answer.body)).toEqual({ 'x-sum': '42' });
     expect(answer.trailers).toEqual({ 'x-checksum': 'deadbeef' });
+    // And recorded, with the message they end.
+    const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('/trailers'));
+    expect(request.trailers).toEqual([['X-Sum', '42']]);
+    expect((await mitm.waitFor('http-response', (e) => e.id === request.id)).trailers).toEqual([['X-Checksum', 'deadbeef']]);
   });
 
   it('a Trailer field on a message that is not chunked is dropped, never a crash (request or response)', async () => {

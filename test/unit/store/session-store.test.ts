@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -172,6 +172,21 @@ describe('session store', () => {
     expect(opened).toHaveLength(1);
     expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['session-busy', 'session-busy']);
     await (opened[0] as PromiseFulfilledResult<SessionStore>).value.close();
+  });
+
+  it('clears a takeover file that a process dying mid-takeover left, once it is old, and takes the stale lock', async () => {
+    const first = await SessionStore.open({ dataDir, session: 'orphan', ...quiet });
+    await first.close();
+    await writeFile(lockPath(dataDir, first.id), JSON.stringify({ pid: 2 ** 22 + 12345 }));
+    const takeover = `${lockPath(dataDir, first.id)}.takeover`;
+    await writeFile(takeover, JSON.stringify({ pid: 2 ** 22 + 12346 }));
+    // A fresh one means a takeover under way: busy.
+    await expect(SessionStore.open({ dataDir, session: 'orphan', ...quiet })).rejects.toMatchObject({ code: 'session-busy' });
+    const old = new Date(Date.now() - 60_000);
+    await utimes(takeover, old, old);
+    const second = await SessionStore.open({ dataDir, session: 'orphan', ...quiet });
+    expect(existsSync(takeover)).toBe(false);
+    await second.close();
   });
 
   it('skips a torn last line with a warning on load, and cuts it before appending', async () => {
