@@ -102,9 +102,14 @@ class Flow {
     let resolveEmitted!: () => void;
     this.#requestEmitted = new Promise<void>((resolve) => (resolveEmitted = resolve));
     let done = false;
+    // An answer sent before the body was all in (an early 413, an error page) makes Node's server let go of the
+    // request: it then never ends nor closes, even when the client leaves. The connection's close records it then.
+    const socket = req.socket;
+    const onSocketClose = (): void => finish();
     const finish = (): void => {
       if (done) return;
       done = true;
+      socket?.off('close', onSocketClose);
       const mime = mediaType(rawHeader(req.rawHeaders, 'content-type'));
       const recorded = this.#capture
         .finish(this.ctx.blobs, rawHeader(req.rawHeaders, 'content-encoding'), mime)
@@ -130,6 +135,7 @@ class Flow {
     };
     req.once('end', finish);
     req.once('close', finish);
+    socket?.once('close', onSocketClose);
   }
 
   /** Resolves once http-request is out, so http-response always follows it. */

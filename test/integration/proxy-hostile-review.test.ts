@@ -115,6 +115,28 @@ describe('pipelined requests before a malformed one', () => {
     expect(outcome.message).toMatch(/before the response arrived/);
   });
 
+  it('an upload the origin answers early (413) and the client then leaves is recorded, request and answer', async () => {
+    const early = net.createServer((socket) => {
+      socket.once('data', () => socket.end('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => early.listen(0, '127.0.0.1', resolve));
+    try {
+      const authority = `127.0.0.1:${(early.address() as net.AddressInfo).port}`;
+      const client = net.connect({ host: '127.0.0.1', port: mitm.proxyPort });
+      let text = '';
+      client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      await new Promise((resolve) => client.once('connect', resolve));
+      client.write(`POST http://${authority}/upload?early=1 HTTP/1.1\r\nHost: ${authority}\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`);
+      await expect.poll(() => text).toMatch(/^HTTP\/1\.1 413 /);
+      client.destroy();
+      const request = await mitm.waitFor('http-request', (e) => e.url.endsWith('/upload?early=1'));
+      expect((await mitm.waitFor('http-response', (e) => e.id === request.id)).status).toBe(413);
+    } finally {
+      early.close();
+    }
+  });
+
   it('a request whose own body is malformed still gets its 400 at once', async () => {
     const response = await rawOverTls(await tunnel(), `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`);
     expect(statuses(response)).toEqual([400]);
