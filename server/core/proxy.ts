@@ -402,7 +402,15 @@ function clientErrorAnswer(error: NodeJS.ErrnoException): (ErrorAnswer & { code:
   return { code: 'bad-request', status: 400, title: 'Malformed request', detail: `mitmlab could not parse the request: ${reason}.` };
 }
 
+/** How long a refused connection may stay open after its answer, for the client to read it and close. */
+const REFUSED_LINGER_MS = 5_000;
+
 function refuse(socket: Duplex, answer: ErrorAnswer): void {
-  if (!socket.destroyed && socket.writable) socket.end(rawErrorResponse(answer));
-  else socket.destroy();
+  if (socket.destroyed || !socket.writable) return void socket.destroy();
+  socket.end(rawErrorResponse(answer));
+  // Whatever the client still sends is read and dropped, so that its close is seen: a paused socket never sees its
+  // end, and stayed open. A client that keeps it open anyway is cut off.
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+  socket.once('close', () => clearTimeout(timer));
 }

@@ -36,6 +36,9 @@ const MAX_PENDING_MESSAGES = 64;
 
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 
+/** Bytes a browser may send before the origin's 101 (it should send none) before its connection is closed. */
+const MAX_EARLY_BYTES = 1024 * 1024;
+
 /** Relays one WebSocket session between the browser and the origin. */
 export async function relayWebSocket(
   ctx: ProxyContext,
@@ -71,10 +74,49 @@ export async function relayWebSocket(
     return;
   }
 
+  /** The exchange has its outcome (handed over, refused by the origin, failed, or the browser left). */
+  let settled = false;
   const fail = (error: unknown): void => {
+    if (settled) return;
+    settled = true;
+    if (ctx.stopping) {
+      clientSocket.destroy();
+      ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id, code: 'stopped', status: null, message: 'mitmlab stopped before the origin answered the WebSocket upgrade.', at: Date.now() });
+      return;
+    }
     const answer = failureAnswer(target.host, target.port, error);
     if (!clientSocket.destroyed) clientSocket.end(rawErrorResponse(answer));
     ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
+  };
+
+  // Until the origin answers, the browser's side is read too: a browser that leaves (FIN) is noticed at once (a
+  // paused socket never sees its end), and what it sends meanwhile, which RFC 6455 §4.1 says it should not, is kept
+  // for the relay, up to a bound.
+  let upstreamSocket: Duplex | null = null;
+  const early: Buffer[] = [head];
+  let earlyBytes = head.length;
+  const onEarlyData = (chunk: Buffer): void => {
+    earlyBytes += chunk.length;
+    if (earlyBytes > MAX_EARLY_BYTES) clientSocket.destroy();
+    else early.push(chunk);
+  };
+  const onEarlyEnd = (): void => {
+    if (settled) return;
+    settled = true;
+    upstreamRef?.terminate();
+    upstreamSocket?.destroy();
+    clientSocket.destroy();
+    const message = ctx.stopping ? 'mitmlab stopped before the origin answered the WebSocket upgrade.' : 'The client disconnected before the origin answered the WebSocket upgrade.';
+    ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id, code: ctx.stopping ? 'stopped' : 'client-aborted', status: null, message, at: Date.now() });
+  };
+  clientSocket.on('data', onEarlyData);
+  clientSocket.once('end', onEarlyEnd);
+  clientSocket.once('close', onEarlyEnd);
+  // Called in the same turn as the hand-over, whose own listeners take the stream from there.
+  const stopWatching = (): void => {
+    clientSocket.off('data', onEarlyData);
+    clientSocket.off('end', onEarlyEnd);
+    clientSocket.off('close', onEarlyEnd);
   };
 
   let socket: Duplex;
@@ -84,6 +126,7 @@ export async function relayWebSocket(
     fail(error);
     return;
   }
+  upstreamSocket = socket;
   const protocols = (rawHeader(req.rawHeaders, 'sec-websocket-protocol') ?? '')
     .split(',')
     .map((p) => p.trim())
@@ -114,6 +157,8 @@ export async function relayWebSocket(
   upstreamRef = upstream;
 
   upstream.once('unexpected-response', (_request, response) => {
+    settled = true;
+    stopWatching();
     // The origin refused the upgrade: pass its answer on and record it as an ordinary response.
     const status = response.statusCode ?? 502;
     const lines = [`HTTP/1.1 ${status} ${sendableReason(response.statusMessage)}`];
@@ -168,12 +213,14 @@ export async function relayWebSocket(
       if (!socket.destroyed) socket.end(rawErrorResponse({ status: 400, title: 'Bad WebSocket handshake', detail: error.message }));
       ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id, code: 'bad-request', status: 400, message: `The browser's WebSocket handshake was refused: ${error.message}`, at: Date.now() });
     });
-    if (clientSocket.destroyed) {
+    if (clientSocket.destroyed || settled) {
       upstream.terminate();
       return;
     }
     handedOver = true;
-    acceptor.handleUpgrade(req, clientSocket, head, (browser) => {
+    settled = true;
+    stopWatching();
+    acceptor.handleUpgrade(req, clientSocket, Buffer.concat(early), (browser) => {
       const elapsed = performance.now() - t0;
       ctx.bus.emit({
         type: 'http-response',

@@ -137,6 +137,18 @@ describe('pipelined requests before a malformed one', () => {
     }
   });
 
+  it('a refused CONNECT whose client writes more and then leaves is closed, not kept open', async () => {
+    const before = mitm.ofType('connection-close').length;
+    const socket = net.connect({ host: '127.0.0.1', port: mitm.proxyPort });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('CONNECT origin.test:0 HTTP/1.1\r\nHost: origin.test:0\r\n\r\n');
+    await new Promise((resolve) => socket.once('data', resolve));
+    socket.write('more bytes after the refusal');
+    socket.destroy();
+    // The proxy saw the client go: its connection-close is recorded.
+    await expect.poll(() => mitm.ofType('connection-close').length, { timeout: 3_000 }).toBe(before + 1);
+  });
+
   it('a request whose own body is malformed still gets its 400 at once', async () => {
     const response = await rawOverTls(await tunnel(), `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`);
     expect(statuses(response)).toEqual([400]);

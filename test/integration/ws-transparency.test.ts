@@ -175,4 +175,36 @@ describe('a WebSocket through mitmlab', () => {
       await new Promise((resolve) => bad.close(resolve));
     }
   });
+
+  it('notices a browser that closes its side while the origin has not answered the upgrade, and closes its connection', async () => {
+    // A TLS origin that never answers an upgrade; it counts its open connections.
+    let open = 0;
+    const sockets = new Set<tls.TLSSocket>();
+    const silent = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+      open++;
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.once('close', () => open--);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const tunnel = await connectTunnel(mitm.proxyPort, `${HOST}:${port}`);
+      const client = tls.connect({ socket: tunnel, servername: HOST, ca: caPem });
+      await new Promise((resolve) => client.once('secureConnect', resolve));
+      client.write(`GET /never HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      const request = await mitm.waitFor('http-request', (e) => e.url.endsWith(`:${port}/never`), 5_000);
+      await expect.poll(() => open).toBe(1);
+      // FIN only: the browser gave up waiting. mitmlab records it and closes the browser's connection (it was left
+      // half-open, in CLOSE-WAIT, until mitmlab stopped).
+      const closed = new Promise((resolve) => client.once('close', resolve));
+      client.end();
+      const outcome = await mitm.waitFor('proxy-error', (e) => e.id === request.id, 5_000);
+      expect(outcome.code).toBe('client-aborted');
+      await closed;
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
 });
