@@ -92,6 +92,9 @@ export async function relayWebSocket(
   // Until the origin answers, the browser's side is read too: a browser that leaves (FIN) is noticed at once (a
   // paused socket never sees its end), and what it sends meanwhile, which RFC 6455 §4.1 says it should not, is kept
   // for the relay, up to a bound.
+  // Declared before anything that may use them: the browser can leave while the origin is still being reached.
+  let handedOver = false;
+  let upstreamRef: WebSocket | null = null;
   let upstreamSocket: Duplex | null = null;
   const early: Buffer[] = [head];
   let earlyBytes = head.length;
@@ -133,8 +136,6 @@ export async function relayWebSocket(
     .filter(Boolean);
   const headers = pairsToObject(forwardableHeaders(req.rawHeaders, undefined, HANDSHAKE_FIELDS));
   // The browser may leave before the origin's 101: then the origin side must go too (nothing else would close it).
-  let handedOver = false;
-  let upstreamRef: WebSocket | null = null;
   clientSocket.once('close', () => {
     if (!handedOver) upstreamRef?.terminate();
   });

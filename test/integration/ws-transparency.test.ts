@@ -3,6 +3,7 @@
 // origin drops without a close frame is dropped for the browser too (RFC 6455 §5.5, §7.1.5, §9.1).
 
 import https from 'node:https';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { readFile } from 'node:fs/promises';
@@ -205,6 +206,35 @@ describe('a WebSocket through mitmlab', () => {
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('survives browsers that send an upgrade and close at once, before the origin is even reached', async () => {
+    // A plain ws:// origin (absolute form through the proxy).
+    const plain = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((resolve) => plain.once('listening', resolve));
+    try {
+      const authority = `127.0.0.1:${(plain.address() as AddressInfo).port}`;
+      for (let i = 0; i < 40; i++) {
+        const socket = net.connect({ host: '127.0.0.1', port: mitm.proxyPort });
+        socket.on('error', () => {});
+        await new Promise((resolve) => socket.once('connect', resolve));
+        // The upgrade and the FIN in one go.
+        socket.end(`GET http://${authority}/at-once-${i} HTTP/1.1\r\nHost: ${authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+        await new Promise((resolve) => socket.once('close', resolve));
+      }
+      // Each got an outcome, and the proxy still serves.
+      for (let i = 0; i < 40; i++) {
+        const request = await mitm.waitFor('http-request', (e) => e.url.endsWith(`/at-once-${i}`));
+        await mitm.waitFor('proxy-error', (e) => e.id === request.id);
+      }
+      const { ws } = await open(withoutDeflate);
+      ws.send('still here');
+      expect(await next<Buffer>(ws, 'message')).toEqual(Buffer.from('echo: still here'));
+      ws.close();
+    } finally {
+      for (const client of plain.clients) client.terminate();
+      await new Promise((resolve) => plain.close(resolve));
     }
   });
 });
