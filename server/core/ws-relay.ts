@@ -89,13 +89,13 @@ export async function relayWebSocket(
     ctx.bus.emit({ type: 'proxy-error', conn: site.conn, id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
   };
 
-  // Until the origin answers, the browser's side is read too: a browser that leaves (FIN) is noticed at once (a
-  // paused socket never sees its end), and what it sends meanwhile, which RFC 6455 §4.1 says it should not, is kept
-  // for the relay, up to a bound.
   // Declared before anything that may use them: the browser can leave while the origin is still being reached.
   let handedOver = false;
   let upstreamRef: WebSocket | null = null;
   let upstreamSocket: Duplex | null = null;
+  // Until the origin answers, the browser's side is read too: a browser that leaves (FIN) is noticed at once (a
+  // paused socket never sees its end), and what it sends meanwhile, which RFC 6455 §4.1 says it should not, is kept
+  // for the relay, up to a bound.
   const early: Buffer[] = [head];
   let earlyBytes = head.length;
   const onEarlyData = (chunk: Buffer): void => {
