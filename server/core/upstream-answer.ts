@@ -124,7 +124,8 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
       detail: `The origin ${where} closed the connection before sending a complete response to this request.`,
     };
   }
-  const failure = classifyUpstreamFailure({ ...upstreamFailureFacts(error), leg: 'upstream', host: where });
+  const facts = upstreamFailureFacts(error);
+  const failure = classifyUpstreamFailure({ ...facts, leg: 'upstream', host: where });
   switch (failure.cause) {
     case 'upstream-dns':
       return { code: 'upstream-dns', status: 502, title: `Cannot resolve ${host}`, detail: failure.message };
@@ -133,7 +134,7 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
         ? { code: 'upstream-timeout', status: 504, title: `Timed out connecting to ${where}`, detail: failure.message }
         : { code: 'upstream-unreachable', status: 502, title: `Cannot reach ${where}`, detail: failure.message };
     case 'reset':
-      return { code: 'upstream-reset', status: 502, title: `${where} ${upstreamFailureFacts(error).peerClosed ? 'closed' : 'reset'} the connection`, detail: failure.message };
+      return { code: 'upstream-reset', status: 502, title: `${where} ${facts.peerClosed ? 'closed' : 'reset'} the connection`, detail: failure.message };
     case 'handshake-timeout':
       return { code: 'upstream-timeout', status: 504, title: `TLS handshake with ${where} timed out`, detail: failure.message };
     default:

@@ -418,7 +418,6 @@ function emit(node: Node, program: Instruction[], budget: { emits: number }): vo
         program.push(split);
         skips.push(split);
         emit(node.item, program, budget);
-        if (program.length > MAX_PROGRAM) throw new LinearRegexError('the pattern is too large for a filter (its repetitions expand too far)');
       }
       for (const split of skips) split.b = program.length;
       return;
