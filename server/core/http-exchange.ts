@@ -60,6 +60,13 @@ const HTTP10_NOT_FORWARDED_NOR_HOST: ReadonlySet<string> = new Set(['expect', 'h
 // Only textual bodies can hold form fields or JSON keys; binary ones are not decoded for the secrets scan.
 const TEXTUAL = /^(application\/(x-www-form-urlencoded|json|.*\+json)|text\/|multipart\/form-data)/;
 
+const flowIds = new WeakMap<http.IncomingMessage, string>();
+
+/** The flow id given to `req`, for records made outside its exchange (the 400 for its malformed body). */
+export function flowIdOf(req: http.IncomingMessage): string | null {
+  return flowIds.get(req) ?? null;
+}
+
 /** One exchange's bookkeeping: ids, clocks, and the http-request event once the request body has ended. */
 class Flow {
   readonly id: string;
@@ -77,6 +84,7 @@ class Flow {
     url: string,
   ) {
     this.id = `${site.conn}.${++site.flowCount}`;
+    flowIds.set(req, this.id);
     const hidden = ctx.hiddenValues;
     this.url = hideValues(url, hidden);
     this.headers = this.#recorded(req.rawHeaders);
@@ -177,10 +185,6 @@ class Flow {
       this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code: answer.code, status: answer.status, message: answer.detail, at: Date.now() });
     });
     this.ctx.unfinished.add(recorded);
-  }
-
-  badRequest(message: string): void {
-    this.ctx.bus.emit({ type: 'proxy-error', conn: this.site.conn, id: this.id, code: 'bad-request', status: 400, message, at: Date.now() });
   }
 
   /** The client left at the point `when` names; while mitmlab stops, it is mitmlab that cut the exchange short. */
@@ -341,11 +345,11 @@ function send(
     // mitmlab closed the connection after it: nothing was cut short.
     if (upstreamResponse?.complete || res.writableFinished) return;
     // A body the parser rejects (bad chunk framing) is the client's malformed request, not a client that left;
-    // Node's server answers it 400 through 'clientError' (which may come just after this).
+    // Node's server answers it 400 through 'clientError' (which may come just after this), and the proxy records
+    // that 400 with this flow's id (flowIdOf).
     setImmediate(() => {
       const parseError = error?.code?.startsWith('HPE_') ? error : parseErrorOf(req.socket);
-      if (parseError) flow.badRequest(`The request body is malformed: ${parseError.message}.`);
-      else flow.clientLeft('before sending the whole request body');
+      if (!parseError) flow.clientLeft('before sending the whole request body');
     });
   };
   req.once('error', onRequestAborted);

@@ -10,7 +10,7 @@ import { formatAuthority, hostFieldProblem, parseConnectTarget } from './connect
 import type { ProxyContext } from './context.js';
 import { connectTcp } from './destination.js';
 import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
-import { answerWithError, forwardExchange, type ExchangeSite } from './http-exchange.js';
+import { answerWithError, flowIdOf, forwardExchange, type ExchangeSite } from './http-exchange.js';
 import { handleConnect, interceptedConnection } from './intercept.js';
 import { inAnyCidr, isLocalAddress, isOwnEndpoint } from './policy.js';
 import { failureAnswer } from './upstream-answer.js';
@@ -82,8 +82,8 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
   // connections — headersTimeout, closeAllConnections() — from its 'listening' event: start that tracking here.
   inner.emit('listening');
 
-  const emitError = (conn: string | null, code: ProxyErrorCode, status: number | null, message: string): void => {
-    ctx.bus.emit({ type: 'proxy-error', conn, id: null, code, status, message, at: Date.now() });
+  const emitError = (conn: string | null, code: ProxyErrorCode, status: number | null, message: string, id: string | null = null): void => {
+    ctx.bus.emit({ type: 'proxy-error', conn, id, code, status, message, at: Date.now() });
   };
 
   front.on('connection', (socket: Socket) => {
@@ -312,11 +312,13 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
       // The parser repeats its error for every later chunk: one event and one answer per connection.
       if (refused.has(socket)) return;
       refused.add(socket);
-      emitError(conn, answer.code, answer.status, answer.detail);
-      // Requests parsed before the malformed one are answered first, in order (RFC 9112 §9.3.2), and the error page
-      // follows them. The request whose own body is the malformed part (if any) is never answered.
       const counter = connections.get(socket as Socket) ?? intercepted;
       const requests = counter ? inFlight.get(counter) : undefined;
+      // A request whose own body is the malformed part is the one this 400 answers: the record links them.
+      const unfinished = requests ? [...requests].find((req) => !req.complete) : undefined;
+      emitError(conn, answer.code, answer.status, answer.detail, unfinished ? flowIdOf(unfinished) : null);
+      // Requests parsed before the malformed one are answered first, in order (RFC 9112 §9.3.2), and the error page
+      // follows them. The request whose own body is the malformed part (if any) is never answered.
       if (counter && requests && [...requests].some((req) => req.complete)) {
         refuseWhenAnswered.set(counter, () => refuse(socket, answer));
         return;

@@ -250,6 +250,10 @@ describe('requests Node refuses to parse get 400 with the parser\'s reason, on t
     await settled();
     const aborted = cli.eventsOf(id).filter((e) => e.type === 'proxy-error' && e.code === 'client-aborted');
     expect(aborted).toEqual([]);
+    // The 400 answers that request: it is recorded once, linked to the request's flow.
+    const request = cli.eventsOf(id).find((e) => e.type === 'http-request');
+    const badRequests = cli.eventsOf(id).filter((e) => e.type === 'proxy-error' && e.code === 'bad-request');
+    expect(badRequests.map((e) => (e as { id: string | null }).id)).toEqual([(request as { id: string }).id]);
   });
 });
 
