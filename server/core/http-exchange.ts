@@ -209,17 +209,29 @@ class Flow {
   #stopReported = false;
 }
 
-/** Answers with mitmlab's error page after reading (and capturing) the request body, keeping keep-alive in sync. */
+/**
+ * Answers with mitmlab's error page, capturing the request body. A body that is all in, or one the client sends only
+ * after "100 Continue" (RFC 9110 §10.1.1), is read first, which keeps keep-alive in step. A body still on its way
+ * (a slow or stalled upload) does not hold the answer back: it goes out at once and closes the connection, as a
+ * server may answer before the request is complete (RFC 9112 §9.6).
+ */
 function answerAfterBody(flow: Flow, req: http.IncomingMessage, res: http.ServerResponse, answer: FailureAnswer, opened: ConnectTimes = REUSED): void {
   flow.captureRequest();
-  // A client waiting for "100 Continue" sends its body only after it (RFC 9110 §10.1.1); it is read to keep the
-  // connection in step, then answered.
-  if (expectsContinue(req) && !res.headersSent) res.writeContinue();
-  req.resume();
-  req.once('end', () => {
+  const sendPage = (page: FailureAnswer): void => {
     const total = performance.now() - flow.t0;
-    flow.sendErrorPage(res, answer, { startedAt: flow.startedAt, connect: opened.connect, ssl: opened.ssl, send: 0, wait: 0, receive: 0, total });
-  });
+    flow.sendErrorPage(res, page, { startedAt: flow.startedAt, connect: opened.connect, ssl: opened.ssl, send: 0, wait: 0, receive: 0, total });
+  };
+  req.resume();
+  if (req.complete || expectsContinue(req)) {
+    if (!req.complete && !res.headersSent) res.writeContinue();
+    req.once('end', () => sendPage(answer));
+    // A client that leaves before the body it was asked for is complete gets no page; the failure is still recorded.
+    req.once('close', () => {
+      if (!req.complete) flow.clientLeft('before sending the whole request body');
+    });
+    return;
+  }
+  sendPage({ ...answer, extraHeaders: { ...answer.extraHeaders, connection: 'close' } });
 }
 
 /** Answers the browser with mitmlab's own error page and records the exchange (the request is still captured). */

@@ -19,7 +19,7 @@ import { pathOf, startScriptedOrigin, startSilentOrigin, type OriginScript, type
 import { alertRecord, captureClientHello, inflateClientHello, mutate, pick, seededRandom } from '../helpers/hostile-tls.js';
 import { closePayload, rawUpgrade, startDroppingWsOrigin, wsFrame } from '../helpers/hostile-ws.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
-import { connectTunnel } from '../helpers/proxy-client.js';
+import { connectTunnel, requestOver, tlsThroughProxy } from '../helpers/proxy-client.js';
 import { rawExchange, statusOf } from '../helpers/raw-http.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { requireTools } from '../helpers/tools.js';
@@ -966,6 +966,40 @@ describe('clients that reset the connection right after mitmlab answered', () =>
       await expectSurvived(own);
     } finally {
       await own.dispose();
+      await silent.close();
+    }
+  });
+});
+
+describe('a request still sending its body when the origin fails', () => {
+  // Regression (fixed): the error page waited for the whole body. A client that stalled mid-upload got no answer and
+  // the flow no outcome, however long the origin's failure had been known.
+  it('gets the 504 as soon as the origin\'s handshake times out, recorded on its flow', async () => {
+    // A first contact with the real origin: its certificate covers HOST, so a later tunnel to HOST's silent port
+    // starts the browser's handshake at once and its request waits for the origin's outcome.
+    const first = await tlsThroughProxy({ proxyPort: cli.proxyPort, authority: `${HOST}:${tlsOrigin.port}`, servername: HOST, ca: caPem });
+    expect((await requestOver(first, '/hello', HOST)).status).toBe(200);
+    first.destroy();
+    const silent = await startSilentOrigin();
+    try {
+      const client = await tlsThroughProxy({ proxyPort: cli.proxyPort, authority: `${HOST}:${silent.port}`, servername: HOST, ca: caPem });
+      const conn = cli.connOf(client.localPort!);
+      let text = '';
+      client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      // Ten bytes promised, four sent, and then nothing: the client waits for an answer.
+      client.write(`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 10\r\n\r\nabcd`);
+      const closed = new Promise((resolve) => client.once('close', resolve));
+      const answered = await Promise.race([closed.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 8_000))]);
+      expect(answered, 'the connection stayed open without an answer').toBe(true);
+      expect(statusOf(text)).toBe(504);
+      const id = await conn;
+      const error = await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.id !== null);
+      expect(error.code).toBe('upstream-timeout');
+      const request = await cli.waitForEvent('http-request', (e) => e.conn === id);
+      expect(request.id).toBe(error.id);
+      const response = await cli.waitForEvent('http-response', (e) => e.id === request.id);
+      expect(response.status).toBe(504);
+    } finally {
       await silent.close();
     }
   });
