@@ -285,6 +285,10 @@ export class SessionStore {
   /** Persists one event and folds it into the flow list (what attach() calls for each bus event). */
   record(event: ProxyEvent): void {
     if (this.#closed) return;
+    this.#append(event);
+  }
+
+  #append(event: ProxyEvent): void {
     // The store's own error records are few and small: they pass even a full buffer, so the outage stays on record.
     this.#events.append(JSON.stringify(event), event.type === 'store-error');
     this.#meta.eventCount++;
@@ -454,9 +458,10 @@ export class SessionStore {
 
   #emitStoreError(message: string): void {
     const event: ProxyEvent = { type: 'store-error', code: 'write-failed', message, at: this.#now() };
-    // Through the bus when attached (the UI hears it, and it comes back here to be recorded), else directly.
+    // Through the bus when attached (the UI hears it, and it comes back here to be recorded), else directly: also
+    // during close(), whose last write reports what the buffer dropped since the one before (events.close() writes it).
     if (this.#bus) this.#bus.emit(event);
-    else this.record(event);
+    else this.#append(event);
   }
 }
 

@@ -281,6 +281,22 @@ describe('session store', () => {
     expect(warnings.some((w) => new RegExp(`${201 - requests.length} events`).test(w))).toBe(true);
   });
 
+  it('records the count of events dropped just before a stop (the report would come only with a later write)', async () => {
+    // A healthy disk that the events outran: the buffer filled between two writes, and then mitmlab stopped.
+    const warnings: string[] = [];
+    const store = await SessionStore.open({ dataDir, maxBufferBytes: 4096, flushIntervalMs: 60_000, onWarning: (m) => warnings.push(m) });
+    const bus = new EventBus();
+    store.attach(bus);
+    for (let i = 0; i < 200; i++) bus.emit(request(`c${i}.1`, `c${i}`, 'https://a.test/', i));
+    await store.close();
+    const events = await readAll(store.id);
+    const kept = events.filter((e) => e.type === 'http-request').length;
+    expect(kept).toBeLessThan(200);
+    const report = events.find((e) => e.type === 'store-error');
+    expect(report?.type === 'store-error' && report.message).toMatch(new RegExp(`: ${200 - kept} events and 0 bodies were not recorded`));
+    expect(warnings.join('\n')).toMatch(/were not recorded/);
+  });
+
   it('keeps the newest N sessions with --retain and deletes unreferenced blobs only', async () => {
     // Large enough for blob files (shared across sessions); small ones live in each session's pack.
     const large = (text: string) => Buffer.concat([Buffer.from(text), Buffer.alloc(70_000)]);
