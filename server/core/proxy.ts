@@ -27,7 +27,31 @@ function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
 }
 
 function notWebSocket(req: http.IncomingMessage): string {
-  return `only WebSocket upgrades are relayed, not ${JSON.stringify(req.headers.upgrade ?? '')}`;
+  return `only WebSocket upgrades are relayed, not ${JSON.stringify(req.headers.upgrade ?? '')}; such a request is answered without the upgrade only when nothing follows its head (this one has a body)`;
+}
+
+/**
+ * An upgrade mitmlab does not relay (h2c, as `curl --http2` asks for on http:// URLs) on a request without a body is
+ * answered as the plain HTTP/1.1 request it also is: RFC 9110 §7.8 lets a server ignore Upgrade, and the field is
+ * hop-by-hop, so it does not go on to the origin. Node's server hands every Upgrade request to 'upgrade' and lets
+ * go of the connection, so the answer closes it. A request with a body cannot be answered this way: Node has already
+ * read past its head.
+ */
+function declinableUpgrade(req: http.IncomingMessage, head: Buffer): boolean {
+  const length = req.headers['content-length'];
+  return head.length === 0 && req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0);
+}
+
+/** Hands a declined upgrade to the server's 'request' handlers with a response that closes the connection after it. */
+function answerWithoutUpgrade(server: http.Server, req: http.IncomingMessage, socket: Duplex): void {
+  const res = new http.ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  res.once('finish', () => {
+    res.detachSocket(socket as Socket);
+    socket.end();
+  });
+  server.emit('request', req, res);
 }
 
 function safeUrl(text: string): URL | null {
@@ -183,6 +207,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     if (!site) return void socket.destroy();
     const url = parseAbsoluteHttpUrl(req.url);
     if (!url.ok) return refuseUpgrade(site.conn, socket, url.detail);
+    if (!isWebSocketUpgrade(req) && declinableUpgrade(req, head)) return answerWithoutUpgrade(front, req, socket);
     if (!isWebSocketUpgrade(req)) return refuseUpgrade(site.conn, socket, notWebSocket(req));
     relayWebSocket(ctx, site, req, socket, head, {
       url: url.href.replace(/^http/, 'ws'),
@@ -222,6 +247,7 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
   inner.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const state = interceptedConnection(socket);
     if (!state) return void socket.destroy();
+    if (!isWebSocketUpgrade(req) && declinableUpgrade(req, head)) return answerWithoutUpgrade(inner, req, socket);
     state.requests++;
     if (!isWebSocketUpgrade(req)) return refuseUpgrade(state.conn, socket, notWebSocket(req));
     if (state.failure) {

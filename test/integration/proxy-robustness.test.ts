@@ -23,6 +23,7 @@ import { connectTunnel, requestOver, tlsThroughProxy } from '../helpers/proxy-cl
 import { rawExchange, statusOf } from '../helpers/raw-http.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { requireTools } from '../helpers/tools.js';
+import { curl } from '../helpers/curl.js';
 
 const HOST = 'origin.test';
 const SCRIPTED = 'scripted.test';
@@ -924,7 +925,7 @@ describe('clients that reset the connection right after mitmlab answered', () =>
   const cases: Array<[string, (own: HostileCli, ports: { refused: number }) => string, RegExp]> = [
     ['a bad CONNECT target (400)', () => 'CONNECT ../x:443 HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400/],
     ['a CONNECT to mitmlab itself (403)', (own) => `CONNECT 127.0.0.1:${own.proxyPort} HTTP/1.1\r\n\r\n`, /^HTTP\/1\.1 403/],
-    ['an h2c upgrade (400)', () => 'GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n', /^HTTP\/1\.1 400/],
+    ['an h2c upgrade with a body (400)', () => 'POST http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nContent-Length: 3\r\n\r\nabc', /^HTTP\/1\.1 400/],
     ['non-TLS bytes for an origin that refuses (200, then 502)', (_own, ports) => `CONNECT 127.0.0.1:${ports.refused} HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n`, /502/],
   ];
 
@@ -968,6 +969,39 @@ describe('clients that reset the connection right after mitmlab answered', () =>
       await own.dispose();
       await silent.close();
     }
+  });
+});
+
+describe('an Upgrade other than WebSocket', () => {
+  const haveCurl = requireTools('curl');
+
+  // Regression (fixed): every h2c upgrade got 400, so `curl --http2 http://…` failed through mitmlab. A request
+  // without a body is now answered as HTTP/1.1 (RFC 9110 §7.8: a server may ignore Upgrade), and the connection closes.
+  it.skipIf(!haveCurl)('curl --http2 on an http:// URL gets the origin\'s answer over HTTP/1.1; Upgrade does not reach the origin', async () => {
+    const result = await curl(`http://127.0.0.1:${plain.port}/echo?h2c`, { proxy: `http://127.0.0.1:${cli.proxyPort}`, extra: ['-v', '--http2'] });
+    expect(result.stderr).toMatch(/> Upgrade: h2c/);
+    expect(result.stderr).toMatch(/< HTTP\/1\.1 200/);
+    expect(result.status).toBe(200);
+    const echoed = JSON.parse(result.body) as { headers: Record<string, string> };
+    expect(echoed.headers.upgrade).toBeUndefined();
+    expect(echoed.headers['http2-settings']).toBeUndefined();
+    const request = await cli.waitForEvent('http-request', (e) => e.url.endsWith('/echo?h2c'));
+    // The record keeps what the client sent.
+    expect(request.headers.some(([name, value]) => name.toLowerCase() === 'upgrade' && value === 'h2c')).toBe(true);
+    const response = await cli.waitForEvent('http-response', (e) => e.id === request.id);
+    expect(response.status).toBe(200);
+  });
+
+  it('inside an intercepted connection too, and the connection then closes', async () => {
+    const client = await tlsThroughProxy({ proxyPort: cli.proxyPort, authority: `${HOST}:${tlsOrigin.port}`, servername: HOST, ca: caPem });
+    let text = '';
+    client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const closed = new Promise((resolve) => client.once('close', resolve));
+    client.write(`GET /hello HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`);
+    await closed;
+    expect(statusOf(text)).toBe(200);
+    expect(text).toMatch(/\r\nconnection: close\r\n/i);
+    expect(text).toContain('hello from origin');
   });
 });
 
