@@ -306,6 +306,8 @@ function send(
     if (lane) lane.release(socket, false);
     return answerAfterBody(flow, req, res, failureAnswer(target.host, target.port, { code: 'UNSENDABLE_REQUEST', message: (error as Error).message }));
   }
+  // Every field of the origin's head, as for the browser's (proxy.ts): RESPONSE_HEAD_LIMIT bounds it.
+  upstreamReq.maxHeadersCount = 0;
   if (socket) {
     // With array headers Node stores the head in the constructor and then, having no agent, marks the request
     // "Connection: close"; the head already says keep-alive, so say it to Node too (undocumented field, stable since

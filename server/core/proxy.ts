@@ -102,6 +102,10 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
   };
   const front = http.createServer(serverOptions);
   const inner = http.createServer(serverOptions);
+  // node:http keeps only the first 2,000 header lines' worth of fields by default and drops the rest without a
+  // word; --max-header-size already bounds the head, so every field in it is read (and relayed, and recorded).
+  front.maxHeadersCount = 0;
+  inner.maxHeadersCount = 0;
   // The inner server never listens on a port (it parses decrypted streams), but Node only tracks a server's
   // connections — headersTimeout, closeAllConnections() — from its 'listening' event: start that tracking here.
   inner.emit('listening');

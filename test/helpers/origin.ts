@@ -113,6 +113,8 @@ export async function startOrigin(options: OriginOptions = {}): Promise<Origin> 
   const server = secure
     ? https.createServer({ cert: options.cert, key: options.key, ...options.tlsOptions }, handler(seen))
     : http.createServer(handler(seen));
+  // Every field of a request head, however many (node:http keeps about the first thousand by default).
+  server.maxHeadersCount = 0;
   const wss = new WebSocketServer({ server, path: '/ws' });
   wss.on('connection', (socket, req) => {
     socket.on('message', (data, isBinary) => socket.send(isBinary ? data : `echo: ${data.toString()}`, { binary: isBinary }));
