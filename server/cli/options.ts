@@ -68,7 +68,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'leaf-key', kind: 'string', arg: 'auto|rsa|ec', default: 'auto', commands: ['start'], help: 'Key of the minted certificates: auto gives EC P-256 to clients that accept it and RSA-2048 to the rest; rsa or ec gives that one to every client.', validate: ((v: string) => (v === 'auto' || v === 'rsa' || v === 'ec' ? null : 'leaf-key must be auto, rsa or ec')) },
   { name: 'cert-cache', kind: 'int', arg: 'N', default: 1000, commands: ['start'], help: 'Minted certificates kept ready (LRU).', validate: positive('cert-cache') },
   { name: 'flow-cap', kind: 'int', arg: 'N', default: 50_000, commands: ['start'], help: 'Flow summaries kept in memory per session; older ones stay on disk.', validate: positive('flow-cap') },
-  { name: 'retain', kind: 'int', arg: 'N', default: null, commands: ['start', 'sessions'], help: 'Keep only the newest N sessions (deletes older ones).', validate: positive('retain') },
+  { name: 'retain', kind: 'int', arg: 'N', default: null, commands: ['start', 'sessions'], help: 'Keep only the newest N sessions: older ones are deleted, except one being recorded.', validate: positive('retain') },
   { name: 'quiet', kind: 'flag', default: false, commands: ['start'], help: 'Do not print a line per flow.' },
   { name: 'format', kind: 'string', arg: 'FORMAT', default: null, commands: ['export', 'ca'], help: 'export: har, jsonl, keylog or pcapng. ca export: pem or der.' },
   { name: 'out', alias: '-o', kind: 'string', arg: 'FILE', default: null, commands: ['export', 'ca'], help: 'Write to FILE instead of standard output.' },

@@ -249,7 +249,10 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
   own.ports.push(proxy.port);
   proxyPorts.push(proxy.port);
   // --retain deletes older sessions only once this one is really recording.
-  if (options.retain) await applyRetention(options.dataDir, options.retain, { exclude: store.id, onWarning: warn });
+  if (options.retain) {
+    const deleted = await applyRetention(options.dataDir, options.retain, { exclude: store.id, onWarning: warn });
+    if (deleted.length > 0) warnings.push(`--retain ${options.retain} deleted ${deleted.length} older session(s): ${deleted.join(', ')}`);
+  }
   if (!isLoopback(options.listenHost)) {
     warnings.push(
       `the proxy listens on ${options.listenHost}: anyone who can reach it, and is in --allow, sends their traffic through this machine, and everyone's plaintext will be visible here. Clients on other machines cannot reach this machine's own services (127.0.0.1…) through it, except names given with --resolve.`,

@@ -30,7 +30,7 @@ import { formatBlobListLine, PACK_RECORD_MAX_BYTES } from './pack-format.js';
 import { findPackedBlob, listedPackEntries } from './session-blobs.js';
 import { newMeta, readMeta, removeMetaLeftovers, writeMeta, type SessionMeta } from './session-meta.js';
 import { openEventLog, type SessionHeader } from './session-reader.js';
-import { applyRetention, isLive, resolveSession, sessionIds } from './sessions.js';
+import { applyRetention, isLive, metaFromHeader, resolveSession, sessionIds } from './sessions.js';
 import { describeError, errorCode, mkdirFailure, nodeStoreFs, type StoreFs } from './store-fs.js';
 import { ownIdentity } from './process-identity.js';
 
@@ -162,11 +162,17 @@ export class SessionStore {
     const startedAt = now();
     id ??= newSessionId(startedAt);
     await ensureDir(sessionDir(dataDir, id));
-    await acquireLock(fs, dataDir, id);
 
     try {
+      await acquireLock(fs, dataDir, id);
       if (continuing) await removeMetaLeftovers(fs, dataDir, id);
-      const meta = (continuing ? await readMeta(fs, dataDir, id) : null) ?? newMeta(id, options.session ?? null, startedAt);
+      let meta = continuing ? await readMeta(fs, dataDir, id) : null;
+      if (continuing && meta === null) {
+        // A missing or damaged meta.json: the name and start are in the log's header (the counts come from the log).
+        warn(`session ${id}: meta.json was missing or unreadable; rebuilt from the event log`);
+        meta = await metaFromHeader(dataDir, id);
+      }
+      meta ??= newMeta(id, options.session ?? null, startedAt);
       meta.endedAt = null;
       const events = await AppendLog.open(fs, eventsPath(dataDir, id), { maxBufferBytes }, (bytes) =>
         warn(`session ${id}: the last line of events.jsonl was cut off by an unclean shutdown; dropped ${bytes} bytes`),
@@ -242,8 +248,14 @@ export class SessionStore {
       }
       return store;
     } catch (error) {
-      await fs.unlink(lockPath(dataDir, id)).catch(() => {});
-      throw error;
+      if (error instanceof StoreError && error.code === 'session-busy') throw error; // the lock is another's
+      // A new session that could not start (a full disk) leaves no folder behind: an empty one would become
+      // "latest". A continued one keeps what it had recorded.
+      if (continuing) await fs.unlink(lockPath(dataDir, id)).catch(() => {});
+      else await fs.rm(sessionDir(dataDir, id), { recursive: true, force: true }).catch(() => {});
+      if (error instanceof StoreError) throw error;
+      const code = errorCode(error);
+      throw new StoreError('bad-data-dir', `Cannot ${continuing ? 'continue' : 'start'} session ${id} in ${dataDir}${code ? ` (${code})` : ''}: ${describeError(error)}.`);
     }
   }
 

@@ -37,6 +37,18 @@ export async function sessionIds(dataDir: string, fs: StoreFs = nodeStoreFs): Pr
   }
 }
 
+/**
+ * Sessions that have an event log, oldest first. A folder without one holds no record (a start that failed before
+ * writing it, on a full disk say): it is never "latest", never found by name, and never counts for --retain.
+ */
+export async function recordedSessionIds(dataDir: string, fs: StoreFs = nodeStoreFs): Promise<string[]> {
+  const recorded: string[] = [];
+  for (const id of await sessionIds(dataDir, fs)) {
+    if (await fs.stat(eventsPath(dataDir, id)).then(() => true, () => false)) recorded.push(id);
+  }
+  return recorded;
+}
+
 /** Lists every session, oldest first. */
 export async function listSessions(dataDir: string, fs: StoreFs = nodeStoreFs): Promise<SessionInfo[]> {
   const infos: SessionInfo[] = [];
@@ -84,11 +96,18 @@ async function countsFromLog(dataDir: string, id: string): Promise<Pick<SessionM
 }
 
 /** A meta record rebuilt from the log header when meta.json is missing (a crash in the first second). */
-async function metaFromHeader(dataDir: string, id: string): Promise<SessionMeta> {
+/** Metadata rebuilt from the log's header line and blobs.txt, for a session whose meta.json is missing or damaged. */
+export async function metaFromHeader(dataDir: string, id: string): Promise<SessionMeta> {
   const reader = await openEventLog(eventsPath(dataDir, id)).catch(() => null);
   await reader?.events.return(undefined);
   const header = reader?.header?.session;
-  return newMeta(id, header?.name ?? null, header?.startedAt ?? startFromId(id));
+  const meta = newMeta(id, header?.name ?? null, header?.startedAt ?? startFromId(id));
+  try {
+    for await (const line of readLines(blobListPath(dataDir, id))) meta.blobBytes += parseBlobListLine(line.toString('latin1'))?.size ?? 0;
+  } catch {
+    // No blobs.txt: no bodies.
+  }
+  return meta;
 }
 
 function startFromId(id: string): number {
@@ -102,7 +121,7 @@ function startFromId(id: string): number {
  * Throws StoreError('session-not-found').
  */
 export async function resolveSession(dataDir: string, ref: string, fs: StoreFs = nodeStoreFs): Promise<string> {
-  const ids = await sessionIds(dataDir, fs);
+  const ids = await recordedSessionIds(dataDir, fs);
   if (ref === 'latest') {
     const newest = ids.at(-1);
     if (newest) return newest;
@@ -110,8 +129,9 @@ export async function resolveSession(dataDir: string, ref: string, fs: StoreFs =
   }
   if (ids.includes(ref)) return ref;
   for (let i = ids.length - 1; i >= 0; i--) {
-    const meta = await readMeta(fs, dataDir, ids[i]!);
-    if (meta?.name === ref) return ids[i]!;
+    // A damaged meta.json still leaves the name in the log's header line, as `sessions` shows it.
+    const meta = (await readMeta(fs, dataDir, ids[i]!)) ?? (await metaFromHeader(dataDir, ids[i]!));
+    if (meta.name === ref) return ids[i]!;
   }
   throw new StoreError('session-not-found', `No session "${ref}" in ${sessionsDir(dataDir)}: \`mitmlab sessions\` lists them.`);
 }
@@ -184,11 +204,11 @@ export async function applyRetention(
   options: DeleteOptions & { exclude?: string; onWarning?: (message: string) => void } = {},
 ): Promise<string[]> {
   const fs = options.fs ?? nodeStoreFs;
-  const ids = await sessionIds(dataDir, fs);
+  const ids = await recordedSessionIds(dataDir, fs);
   const deleted: string[] = [];
-  const excess = ids.length - Math.max(0, keep);
-  for (const id of ids) {
-    if (deleted.length >= excess) break;
+  // The newest `keep` stay. Of the older ones, a session being recorded (this process's or another's) stays too:
+  // it is never deleted, and never makes a newer one go in its place.
+  for (const id of ids.slice(0, Math.max(0, ids.length - Math.max(0, keep)))) {
     if (id === options.exclude || (await isLive(dataDir, id, fs))) continue;
     try {
       await deleteSession(dataDir, id, options);

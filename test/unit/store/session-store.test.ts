@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { appendFile, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -341,6 +341,61 @@ describe('session store', () => {
     const store = await SessionStore.open({ dataDir, retain: 1, ...quiet });
     expect((await listSessions(dataDir)).map((s) => s.id)).toEqual([store.id]);
     await store.close();
+  });
+
+  it('a start on a full disk leaves no folder behind, names the data directory, and the real sessions stay "latest"', async () => {
+    const real = await SessionStore.open({ dataDir, session: 'real', now: () => Date.UTC(2026, 0, 1), ...quiet });
+    real.record(request('c1.1', 'c1', 'https://a.test/', 1));
+    await real.close();
+    const { fs, control } = failingFs();
+    control.code = 'ENOSPC';
+    const failed = SessionStore.open({ dataDir, fs, ...quiet });
+    await expect(failed).rejects.toMatchObject({ code: 'bad-data-dir' });
+    await expect(failed).rejects.toThrow(new RegExp(`in ${dataDir}.*ENOSPC`));
+    expect((await readdir(join(dataDir, 'sessions'))).sort()).toEqual([real.id]);
+    expect((await loadSession(dataDir, 'latest')).id).toBe(real.id);
+  });
+
+  it('a folder without an event log (left by an older failed start) is never "latest" and never counts for --retain', async () => {
+    const real = await SessionStore.open({ dataDir, session: 'real', now: () => Date.UTC(2026, 0, 1), ...quiet });
+    await real.close();
+    const husk = newSessionId(Date.UTC(2026, 0, 2));
+    await mkdir(join(dataDir, 'sessions', husk), { recursive: true });
+    await writeFile(lockPath(dataDir, husk), '');
+    expect((await loadSession(dataDir, 'latest')).id).toBe(real.id);
+    expect(await applyRetention(dataDir, 1)).toEqual([]);
+    expect((await listSessions(dataDir)).map((info) => info.id)).toEqual([real.id]);
+    const continued = await SessionStore.open({ dataDir, session: 'latest', ...quiet });
+    expect(continued.id).toBe(real.id);
+    await continued.close();
+  });
+
+  it('finds a session by name when its meta.json is damaged (the name is in the log header), and continues it', async () => {
+    const lab = await SessionStore.open({ dataDir, session: 'lab1', now: () => Date.UTC(2026, 0, 1), ...quiet });
+    lab.record(request('c1.1', 'c1', 'https://a.test/', 1));
+    await lab.close();
+    await writeFile(join(dataDir, 'sessions', lab.id, 'meta.json'), '{"schemaVersion":1,');
+    expect((await loadSession(dataDir, 'lab1')).id).toBe(lab.id);
+    const again = await SessionStore.open({ dataDir, session: 'lab1', ...quiet });
+    expect(again.id).toBe(lab.id);
+    expect(again.name).toBe('lab1');
+    expect(again.meta().startedAt).toBe(Date.UTC(2026, 0, 1));
+    await again.close();
+    expect((await listSessions(dataDir)).map((info) => [info.id, info.name])).toEqual([[lab.id, 'lab1']]);
+  });
+
+  it('--retain never deletes a session newer than the ones it keeps, even when an older one is live', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const store = await SessionStore.open({ dataDir, now: () => Date.UTC(2026, 0, 1, 0, 0, i), ...quiet });
+      await store.close();
+      ids.push(store.id);
+    }
+    const live = await SessionStore.open({ dataDir, session: ids[0]!, ...quiet });
+    // The oldest is being recorded: it stays, the newest stays, the one between goes.
+    expect(await applyRetention(dataDir, 1)).toEqual([ids[1]]);
+    expect((await listSessions(dataDir)).map((info) => info.id)).toEqual([ids[0], ids[2]]);
+    await live.close();
   });
 
   it('reports a session whose writer died as interrupted', async () => {
