@@ -37,18 +37,26 @@ export class BodyCapture {
 
   /**
    * Stores the capture and describes it. Content-coded bodies (RFC 9110 §8.4) are decoded for display, up to the
-   * same cap; a body that fails to decode is stored as it came.
+   * same cap. A body captured whole must decode whole: one that fails (cut short, damaged, bytes after the end of
+   * the coded stream) is stored as it came, with the decoder's reason, never as a plausible partial text. A capture
+   * cut at the cap, or a body whose message was cut short (`complete` false: the record says so), is decoded as far
+   * as it goes.
    */
-  async finish(blobs: BlobSink, contentEncoding: string | undefined, mimeType: string | null): Promise<CapturedBody | null> {
+  async finish(blobs: BlobSink, contentEncoding: string | undefined, mimeType: string | null, complete = true): Promise<CapturedBody | null> {
     if (this.wireSize === 0) return null;
     const raw = this.bytes();
-    const encoding = normalizeEncoding(contentEncoding);
+    const named = contentEncoding?.trim().toLowerCase() || null;
+    // "identity" is no coding at all (RFC 9110 §8.4.1).
+    const declared = named === 'identity' ? null : named;
+    const encoding = normalizeEncoding(declared);
     let stored = raw;
     let decoded = false;
     let truncated = this.truncated;
+    let decodeError: string | null = null;
     if (encoding) {
-      const result = await decodeBounded(raw, encoding, this.#cap);
-      if (result) {
+      const result = await decodeBounded(raw, encoding, this.#cap, complete && !this.truncated);
+      if ('error' in result) decodeError = result.error;
+      else {
         stored = result.data;
         decoded = true;
         truncated = truncated || result.truncated;
@@ -59,8 +67,9 @@ export class BodyCapture {
       size: stored.length,
       wireSize: this.wireSize,
       truncated,
-      encoding: encoding ?? (contentEncoding ? contentEncoding.trim().toLowerCase() : null),
+      encoding: encoding ?? declared,
       decoded,
+      ...(decodeError !== null ? { decodeError } : {}),
       mimeType,
     };
     return { ref, data: stored };
@@ -75,33 +84,38 @@ export interface CapturedBody {
 
 type Coding = 'gzip' | 'deflate' | 'br';
 
-function normalizeEncoding(value: string | undefined): Coding | null {
-  if (!value) return null;
-  const coding = value.trim().toLowerCase();
+function normalizeEncoding(coding: string | null): Coding | null {
+  if (!coding) return null;
   if (coding === 'gzip' || coding === 'x-gzip') return 'gzip';
   if (coding === 'deflate') return 'deflate';
   if (coding === 'br') return 'br';
   return null; // identity, zstd, or stacked codings: shown as they came.
 }
 
-function decoder(coding: Coding, raw: Buffer): zlib.Gunzip | zlib.Inflate | zlib.InflateRaw | zlib.BrotliDecompress {
-  // A truncated capture still decodes up to where it stops: flush what is there instead of failing at the end.
-  const flush = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+function decoder(coding: Coding, raw: Buffer, whole: boolean): zlib.Gunzip | zlib.Inflate | zlib.InflateRaw | zlib.BrotliDecompress {
+  // A capture cut at the cap still decodes up to where it stops: flush what is there instead of failing at the end.
+  // A whole one must reach the end of its coded stream, or the decoder reports what is wrong.
+  const flush = whole ? {} : { finishFlush: zlib.constants.Z_SYNC_FLUSH };
   if (coding === 'gzip') return zlib.createGunzip(flush);
-  if (coding === 'br') return zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
+  if (coding === 'br') return zlib.createBrotliDecompress(whole ? {} : { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
   // "deflate" is meant to be zlib-wrapped (RFC 9110 §8.4.1.2) but some servers send raw deflate; the zlib header's
   // first byte tells them apart (RFC 1950 §2.2: CM = 8 in the low nibble).
   return (raw[0]! & 0x0f) === 8 ? zlib.createInflate(flush) : zlib.createInflateRaw(flush);
 }
 
-/** Decodes asynchronously (zlib runs in the thread pool), keeping at most `cap` decoded bytes. */
-function decodeBounded(raw: Buffer, coding: Coding, cap: number): Promise<{ data: Buffer; truncated: boolean } | null> {
+type Decoded = { data: Buffer; truncated: boolean } | { error: string };
+
+/**
+ * Decodes asynchronously (zlib runs in the thread pool), keeping at most `cap` decoded bytes. `whole`: the capture
+ * holds the entire body, so any decoding error is the body's; otherwise what decoded before an error is kept.
+ */
+function decodeBounded(raw: Buffer, coding: Coding, cap: number, whole: boolean): Promise<Decoded> {
   return new Promise((resolve) => {
-    const stream = decoder(coding, raw);
+    const stream = decoder(coding, raw, whole);
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    const finish = (value: { data: Buffer; truncated: boolean } | null): void => {
+    const finish = (value: Decoded): void => {
       if (done) return;
       done = true;
       stream.destroy();
@@ -114,7 +128,8 @@ function decodeBounded(raw: Buffer, coding: Coding, cap: number): Promise<{ data
       if (size >= cap) finish({ data: Buffer.concat(chunks, size), truncated: true });
     });
     stream.on('end', () => finish({ data: Buffer.concat(chunks, size), truncated: false }));
-    stream.on('error', () => finish(size > 0 ? { data: Buffer.concat(chunks, size), truncated: true } : null));
+    // Not whole: what decoded before the stream broke off is kept (the capture's own `truncated` says if it was the cap).
+    stream.on('error', (error: Error) => finish(!whole && size > 0 ? { data: Buffer.concat(chunks, size), truncated: false } : { error: error.message }));
     stream.end(raw);
   });
 }

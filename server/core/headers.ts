@@ -66,6 +66,16 @@ export function rawHeader(raw: string[], name: string): string | undefined {
   return undefined;
 }
 
+/** Every value of field `name`, joined as one list (RFC 9110 §5.3: the order is the fields' order), or undefined. */
+export function rawHeaderList(raw: string[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  let joined: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === lower) joined = joined === undefined ? raw[i + 1] : `${joined}, ${raw[i + 1]}`;
+  }
+  return joined;
+}
+
 /** Media type of a Content-Type value: lowercased, without parameters (RFC 9110 §8.3.1). */
 export function mediaType(contentType: string | undefined): string | null {
   if (!contentType) return null;

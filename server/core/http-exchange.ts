@@ -13,7 +13,7 @@ import { findSecrets } from '../protocol/secrets.js';
 import { BodyCapture, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
-import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, sendableReason } from './headers.js';
+import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason } from './headers.js';
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import { REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
@@ -120,7 +120,7 @@ class Flow {
       socket?.off('close', onSocketClose);
       const mime = mediaType(rawHeader(req.rawHeaders, 'content-type'));
       const recorded = this.#capture
-        .finish(this.ctx.blobs, rawHeader(req.rawHeaders, 'content-encoding'), mime)
+        .finish(this.ctx.blobs, rawHeaderList(req.rawHeaders, 'content-encoding'), mime, req.complete)
         .catch(() => null)
         .then((body) => {
           this.ctx.bus.emit({
@@ -510,7 +510,7 @@ function send(
       const resHeaders = pairHeaders(upstreamRes.rawHeaders);
       const mime = mediaType(rawHeader(upstreamRes.rawHeaders, 'content-type'));
       const recorded = capture
-        .finish(ctx.blobs, rawHeader(upstreamRes.rawHeaders, 'content-encoding'), mime)
+        .finish(ctx.blobs, rawHeaderList(upstreamRes.rawHeaders, 'content-encoding'), mime, upstreamRes.complete)
         .catch(() => null)
         .then(async (body) => {
           await flow.requestEmitted();

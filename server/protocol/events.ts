@@ -51,6 +51,8 @@ export interface BodyRef {
   encoding: string | null;
   /** The stored bytes were decoded from `encoding`. */
   decoded: boolean;
+  /** Why a body captured whole could not be decoded from `encoding` (it is then stored as it came). */
+  decodeError?: string;
   /** Media type from Content-Type, lowercased, without parameters. */
   mimeType: string | null;
 }

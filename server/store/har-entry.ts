@@ -383,6 +383,7 @@ function renderBody(ref: BodyRef, bodies: BodyLookup, mimeType: string): Rendere
   const notes: string[] = [];
   if (ref.truncated) notes.push(`Body captured only up to --body-cap: the first ${ref.size} bytes (${ref.wireSize} bytes crossed the proxy).`);
   if (ref.encoding && !ref.decoded) notes.push(`Stored as received, still encoded with Content-Encoding: ${ref.encoding}.`);
+  if (ref.decodeError) notes.push(`It could not be decoded: ${ref.decodeError}.`);
   if (!bytes) {
     notes.push('The body was not stored (the session was written while the disk refused writes, or it was deleted).');
     return { comment: notes.join(' ') };

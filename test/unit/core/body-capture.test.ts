@@ -48,6 +48,51 @@ describe('BodyCapture', () => {
     expect(text.subarray(0, body!.data.length).equals(body!.data)).toBe(true);
   });
 
+  // Regression (fixed): a whole body that was cut short or damaged was decoded as far as it went and recorded as a
+  // clean, complete text; gzip followed by stray bytes was recorded as truncated "at the cap".
+  it.each([
+    ['a gzip body cut in half', (gz: Buffer) => gz.subarray(0, gz.length >> 1), /unexpected end of file/],
+    ['a gzip body with stray bytes after it', (gz: Buffer) => Buffer.concat([gz, Buffer.from('GARBAGE')]), /./],
+    ['a gzip body with a damaged byte near its end', (gz: Buffer) => Buffer.concat([gz.subarray(0, gz.length - 6), Buffer.from([gz[gz.length - 6]! ^ 0xff]), gz.subarray(gz.length - 5)]), /./],
+  ])('%s, captured whole, is stored as it came with the decoder\'s reason', async (_name, damage, reason) => {
+    const text = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join(''));
+    const sent = damage(zlib.gzipSync(text));
+    const capture = new BodyCapture(1024 * 1024);
+    capture.push(sent);
+    const body = await capture.finish(new MemoryBlobSink(), 'gzip', 'text/plain');
+    expect(body!.ref).toMatchObject({ decoded: false, truncated: false, encoding: 'gzip', size: sent.length, sha256: sha(sent) });
+    expect(body!.ref.decodeError).toMatch(reason);
+  });
+
+  it('a gzip body whose message was cut short (the origin broke off) is decoded as far as it goes', async () => {
+    const text = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join(''));
+    const gz = zlib.gzipSync(text);
+    const capture = new BodyCapture(1024 * 1024);
+    capture.push(gz.subarray(0, gz.length >> 1));
+    const body = await capture.finish(new MemoryBlobSink(), 'gzip', 'text/plain', false);
+    expect(body!.ref).toMatchObject({ decoded: true, truncated: false });
+    expect(body!.data.length).toBeGreaterThan(0);
+    expect(text.subarray(0, body!.data.length).equals(body!.data)).toBe(true);
+  });
+
+  it('a brotli body cut short, captured whole, is not passed off as decoded', async () => {
+    const sent = zlib.brotliCompressSync(Buffer.from('x'.repeat(50_000) + 'y'.repeat(50_000))).subarray(0, 10);
+    const capture = new BodyCapture(1024 * 1024);
+    capture.push(sent);
+    const body = await capture.finish(new MemoryBlobSink(), 'br', 'text/plain');
+    expect(body!.ref).toMatchObject({ decoded: false, truncated: false });
+    expect(body!.ref.decodeError).toBeTruthy();
+  });
+
+  it('"identity" is no coding, and two codings are named together (stored as they came)', async () => {
+    const identity = new BodyCapture(100);
+    identity.push(Buffer.from('plain text'));
+    expect((await identity.finish(new MemoryBlobSink(), 'identity', 'text/plain'))!.ref).toMatchObject({ encoding: null, decoded: false });
+    const stacked = new BodyCapture(100);
+    stacked.push(zlib.brotliCompressSync(zlib.gzipSync(Buffer.from('twice'))));
+    expect((await stacked.finish(new MemoryBlobSink(), 'gzip, br', 'text/plain'))!.ref).toMatchObject({ encoding: 'gzip, br', decoded: false });
+  });
+
   it('stores undecodable bodies as they came', async () => {
     const capture = new BodyCapture(100);
     capture.push(Buffer.from('not gzip at all'));
