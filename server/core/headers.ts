@@ -66,6 +66,25 @@ export function rawHeader(raw: string[], name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The head with `host` as its Host field. `replace` (a proxy forwarding an absolute-form request, RFC 9112 §3.2.2)
+ * puts it in place of the first Host line, where the client had it, and drops any further ones; otherwise the
+ * client's Host stays. With none, Host goes first (RFC 9112 §3.2). Returns `headers` itself when nothing changes.
+ */
+export function withHost(headers: string[], host: string, replace: boolean): string[] {
+  if (!replace && rawHeader(headers, 'host') !== undefined) return headers;
+  const out: string[] = [];
+  let seen = false;
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const isHost = headers[i]!.toLowerCase() === 'host';
+    if (isHost && seen) continue;
+    out.push(headers[i]!, isHost ? host : headers[i + 1]!);
+    seen ||= isHost;
+  }
+  if (!seen) out.unshift('Host', host);
+  return out;
+}
+
 /** Every value of field `name`, joined as one list (RFC 9110 §5.3: the order is the fields' order), or undefined. */
 export function rawHeaderList(raw: string[], name: string): string | undefined {
   const lower = name.toLowerCase();

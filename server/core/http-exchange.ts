@@ -13,7 +13,7 @@ import { findSecrets } from '../protocol/secrets.js';
 import { BodyCapture, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
-import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason } from './headers.js';
+import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason, withHost } from './headers.js';
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import { REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
@@ -54,9 +54,7 @@ export interface ExchangeTarget {
 // Expect goes on to the origin, which answers it (proxy.ts, checkContinue).
 const KEEP_TRANSFER_ENCODING: ReadonlySet<string> = new Set(['transfer-encoding']);
 const NOT_FORWARDED: ReadonlySet<string> = new Set();
-const NOT_FORWARDED_NOR_HOST: ReadonlySet<string> = new Set(['host']);
 const HTTP10_NOT_FORWARDED: ReadonlySet<string> = new Set(['expect']);
-const HTTP10_NOT_FORWARDED_NOR_HOST: ReadonlySet<string> = new Set(['expect', 'host']);
 // Only textual bodies can hold form fields or JSON keys; binary ones are not decoded for the secrets scan.
 const TEXTUAL = /^(application\/(x-www-form-urlencoded|json|.*\+json)|text\/|multipart\/form-data)/;
 
@@ -164,6 +162,7 @@ class Flow {
     const body = errorPageHtml(answer);
     const headers = errorHeaders(answer, body);
     if (!res.headersSent && !res.destroyed) {
+      res.sendDate = false; // the page goes out with exactly the headers recorded for it
       res.writeHead(answer.status, headers);
       res.end(body);
     }
@@ -277,9 +276,8 @@ function send(
   // Filled in below when the agent opens a new connection for this request (plain http://).
   let opened = lane ? lane.lastConnect : REUSED;
   // An HTTP/1.0 client's Expect is ignored (RFC 9110 §10.1.1: it has no 1xx to wait for), so it does not go on either.
-  const dropped = req.httpVersion === '1.1' ? (target.replaceHost ? NOT_FORWARDED_NOR_HOST : NOT_FORWARDED) : target.replaceHost ? HTTP10_NOT_FORWARDED_NOR_HOST : HTTP10_NOT_FORWARDED;
-  const headers = forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, dropped);
-  if (target.replaceHost || rawHeader(headers, 'host') === undefined) headers.push('Host', hostHeader(target));
+  const dropped = req.httpVersion === '1.1' ? NOT_FORWARDED : HTTP10_NOT_FORWARDED;
+  const headers = withHost(forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, dropped), hostHeader(target), target.replaceHost === true);
   let sentAt = -1;
   let responseAt = -1;
   let clientGone = false;
@@ -466,6 +464,9 @@ function send(
       if (headSent || res.destroyed || answeredWithError || res.headersSent) return;
       headSent = true;
       try {
+        // The origin's head as it sent it: no Date of Node's own where the origin sent none (RFC 9110 §6.6.1 lets an
+        // origin without a clock omit it).
+        res.sendDate = false;
         res.writeHead(status, reason, head);
       } catch (error) {
         // Checked before (unsendableHead); should Node still refuse it, the exchange ends here, the process goes on.

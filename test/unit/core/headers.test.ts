@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forwardableHeaders, mediaType, pairHeaders, rawHeader } from '../../../server/core/headers.js';
+import { forwardableHeaders, mediaType, pairHeaders, rawHeader, rawHeaderList, withHost } from '../../../server/core/headers.js';
 
 describe('forwardableHeaders', () => {
   it('drops hop-by-hop fields and those named in Connection (RFC 9110 §7.6.1), keeping order and case', () => {
@@ -29,5 +29,25 @@ describe('helpers', () => {
     expect(mediaType('Application/JSON; charset=utf-8')).toBe('application/json');
     expect(mediaType(undefined)).toBeNull();
     expect(mediaType(' ; x')).toBeNull();
+  });
+});
+
+describe('withHost', () => {
+  it('replaces the Host line in place and drops further ones (an absolute-form request, RFC 9112 §3.2.2)', () => {
+    expect(withHost(['Accept', '*/*', 'host', 'x', 'X-A', '1', 'Host', 'y'], 'a.test:8080', true)).toEqual(['Accept', '*/*', 'host', 'a.test:8080', 'X-A', '1']);
+  });
+
+  it('keeps the client\'s Host (the same array) unless told to replace it, and puts a missing one first', () => {
+    const raw = ['Host', 'b.test', 'Accept', '*/*'];
+    expect(withHost(raw, 'a.test', false)).toBe(raw);
+    expect(withHost(['Accept', '*/*'], 'a.test', false)).toEqual(['Host', 'a.test', 'Accept', '*/*']);
+    expect(withHost(['Accept', '*/*'], 'a.test', true)).toEqual(['Host', 'a.test', 'Accept', '*/*']);
+  });
+});
+
+describe('rawHeaderList', () => {
+  it('joins every line of a field in order (RFC 9110 §5.3), and is undefined when there is none', () => {
+    expect(rawHeaderList(['Content-Encoding', 'gzip', 'X', '1', 'content-encoding', 'br'], 'content-encoding')).toBe('gzip, br');
+    expect(rawHeaderList(['X', '1'], 'content-encoding')).toBeUndefined();
   });
 });
