@@ -249,7 +249,7 @@ function harRequest(flow: FlowEvents, url: string, bodies: BodyLookup): HarReque
     // HAR 1.2 §postData: params "in case of URL encoded parameters". Only for a body captured whole: half a form
     // would list a cut value as if it were the one sent.
     if (/^application\/x-www-form-urlencoded\b/i.test(mimeType) && body.text !== undefined && !body.encoding && !request.body.truncated) {
-      har.postData.params = [...new URLSearchParams(body.text)].map(([name, value]) => ({ name, value }));
+      har.postData.params = formPairs(body.text);
     }
     if (body.encoding) har.postData._encoding = body.encoding;
     if (body.comment) har.postData.comment = body.comment;
@@ -448,10 +448,33 @@ function requestTarget(url: string): string {
 }
 
 function queryString(url: string): HarNameValue[] {
+  const start = url.indexOf('?');
+  if (start < 0) return [];
+  const end = url.indexOf('#', start);
+  return formPairs(url.slice(start + 1, end < 0 ? undefined : end));
+}
+
+/**
+ * application/x-www-form-urlencoded pairs (WHATWG URL §5.1), except that a name or value whose percent-escapes are
+ * not UTF-8 (`%E9`, Latin-1 forms) is kept as it was written: URLSearchParams would turn each such byte into U+FFFD,
+ * and the HAR would show a value that was never sent.
+ */
+function formPairs(text: string): HarNameValue[] {
+  const pairs: HarNameValue[] = [];
+  for (const part of text.split('&')) {
+    if (part === '') continue;
+    const at = part.indexOf('=');
+    pairs.push({ name: formDecode(at < 0 ? part : part.slice(0, at)), value: at < 0 ? '' : formDecode(part.slice(at + 1)) });
+  }
+  return pairs;
+}
+
+function formDecode(text: string): string {
+  const spaced = text.replace(/\+/g, ' ');
   try {
-    return [...new URL(url).searchParams].map(([name, value]) => ({ name, value }));
+    return decodeURIComponent(spaced);
   } catch {
-    return [];
+    return spaced;
   }
 }
 

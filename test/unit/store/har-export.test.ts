@@ -225,6 +225,21 @@ describe('buildHarEntry', () => {
     }
   });
 
+  // Regression (fixed): URLSearchParams turned each non-UTF-8 escape (%E9, a Latin-1 form) into U+FFFD.
+  it('lists query and form pairs decoded, keeping as written those whose escapes are not UTF-8', async () => {
+    const form = Buffer.from('name=J%E9r%F4me&city=S%C3%A3o+Paulo&flag');
+    const sha256 = blobs.put(form);
+    const flow = emptyFlowEvents('c9.1', 'c9');
+    flow.request = request('c9.1', 'c9', 'https://a.test/p?q=%E9t%E9&x=a+b&y=%C3%A9#frag', 0, {
+      method: 'POST',
+      headers: [['Host', 'a.test'], ['Content-Type', 'application/x-www-form-urlencoded']],
+      body: { sha256, size: form.length, wireSize: form.length, truncated: false, encoding: null, decoded: false, mimeType: 'application/x-www-form-urlencoded' },
+    });
+    const entry = buildHarEntry(flow, emptyConnTls(), (sha) => (sha === sha256 ? form : null))!;
+    expect(entry.request.queryString).toEqual([{ name: 'q', value: '%E9t%E9' }, { name: 'x', value: 'a b' }, { name: 'y', value: 'é' }]);
+    expect(entry.request.postData?.params).toEqual([{ name: 'name', value: 'J%E9r%F4me' }, { name: 'city', value: 'São Paulo' }, { name: 'flag', value: '' }]);
+  });
+
   it('says so when a body blob is missing', () => {
     const flow = emptyFlowEvents('c9.1', 'c9');
     flow.request = request('c9.1', 'c9', 'https://a.test/', 0);
