@@ -123,6 +123,11 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
   for (const warning of warnings.slice(0, 5)) io.stderr(`warning: ${warning}`);
   if (warnings.length > 5) io.stderr(`warning: …and ${warnings.length - 5} more`);
   io.stderr(`exported ${result.count} ${NOUNS[result.format]} of session ${result.id}${options.out !== undefined ? ` to ${options.out}` : ''}`);
+  if (result.format === 'pcapng' && result.count === 0) {
+    io.stderr(
+      'note: no TLS connection of this session has its raw bytes on record. They are recorded when a connection closes, so connections still open when mitmlab was killed (not stopped) have none; `--format keylog` has their keys.',
+    );
+  }
   return 0;
 }
 

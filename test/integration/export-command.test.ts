@@ -110,6 +110,13 @@ describe('mitmlab export', () => {
     expect(Buffer.concat(chunks).readUInt32LE(0)).toBe(0x0a0d0d0a);
   });
 
+  it('says why a pcapng export holds no TLS connection', async () => {
+    await record('lab', (store) => sampleSession(store.blobs).filter((event) => event.type !== 'tls-transcript'));
+    const io = fakeIo();
+    expect(await runExportCommand({ dataDir, session: 'latest', format: 'pcapng', out: join(dataDir, 'empty.pcapng') }, io)).toBe(0);
+    expect(io.err.join('\n')).toMatch(/exported 0 TLS legs[\s\S]*recorded when a connection closes/);
+  });
+
   it('skips a line of the wrong shape with a warning, in every format, instead of failing the export', async () => {
     const id = await record('lab', (store) => sampleSession(store.blobs));
     const bad = [
