@@ -72,6 +72,15 @@ export function hostFieldProblem(rawHeaders: readonly string[], httpVersion: str
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'host') values.push(rawHeaders[i + 1] ?? '');
   if (values.length > 1) return 'The request has more than one Host header field (RFC 9112 §3.2).';
   if (values.length === 0) return httpVersion === '1.0' ? null : 'The request has no Host header field, which HTTP/1.1 requires (RFC 9112 §3.2).';
+  // A keep-alive connection repeats its Host on every request: a value once found valid is not parsed again.
+  if (VALID_HOSTS.has(values[0]!)) return null;
   const parsed = parseHostField(values[0]!);
-  return parsed.ok ? null : `The Host header field ${JSON.stringify(values[0]!.slice(0, 200))} is not a valid host[:port]: ${parsed.reason} (RFC 9110 §7.2).`;
+  if (!parsed.ok) return `The Host header field ${JSON.stringify(values[0]!.slice(0, 200))} is not a valid host[:port]: ${parsed.reason} (RFC 9110 §7.2).`;
+  if (VALID_HOSTS.size >= VALID_HOSTS_MAX) VALID_HOSTS.clear();
+  VALID_HOSTS.add(values[0]!);
+  return null;
 }
+
+/** Host values already found valid (parseHostField is pure); bounded by clearing when full. */
+const VALID_HOSTS = new Set<string>();
+const VALID_HOSTS_MAX = 1024;
