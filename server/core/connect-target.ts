@@ -76,11 +76,15 @@ export function hostFieldProblem(rawHeaders: readonly string[], httpVersion: str
   if (VALID_HOSTS.has(values[0]!)) return null;
   const parsed = parseHostField(values[0]!);
   if (!parsed.ok) return `The Host header field ${JSON.stringify(values[0]!.slice(0, 200))} is not a valid host[:port]: ${parsed.reason} (RFC 9110 §7.2).`;
-  if (VALID_HOSTS.size >= VALID_HOSTS_MAX) VALID_HOSTS.clear();
-  VALID_HOSTS.add(values[0]!);
+  if (values[0]!.length <= VALID_HOST_MAX_LENGTH) {
+    if (VALID_HOSTS.size >= VALID_HOSTS_MAX) VALID_HOSTS.clear();
+    VALID_HOSTS.add(values[0]!);
+  }
   return null;
 }
 
-/** Host values already found valid (parseHostField is pure); bounded by clearing when full. */
+/** Host values already found valid (parseHostField is pure); bounded in count (cleared when full) and in length. */
 const VALID_HOSTS = new Set<string>();
 const VALID_HOSTS_MAX = 1024;
+/** A host name is at most 253 characters (RFC 1035 §2.3.4), plus a bracketed IPv6 literal's or a port's few. */
+const VALID_HOST_MAX_LENGTH = 300;
