@@ -95,8 +95,7 @@ async function countsFromLog(dataDir: string, id: string): Promise<Pick<SessionM
   return { eventCount, flowCount: index.created, lastEventAt };
 }
 
-/** A meta record rebuilt from the log header when meta.json is missing (a crash in the first second). */
-/** Metadata rebuilt from the log's header line and blobs.txt, for a session whose meta.json is missing or damaged. */
+/** Metadata rebuilt from the log's header line and blobs.txt, for a session whose meta.json is missing (a crash in its first second) or damaged. */
 export async function metaFromHeader(dataDir: string, id: string): Promise<SessionMeta> {
   const reader = await openEventLog(eventsPath(dataDir, id)).catch(() => null);
   await reader?.events.return(undefined);
