@@ -90,6 +90,16 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
           : `${where} answered with something that is not valid HTTP/1.1 (${e.message ?? code}); mitmlab does not forward ambiguous responses.`,
     };
   }
+  if (code === 'BAD_WEBSOCKET_ANSWER') {
+    // The origin did answer 101, but its handshake fails RFC 6455 §4.1's checks (accept key, an extension or a
+    // subprotocol it was not offered, none chosen from those offered).
+    return {
+      code: 'upstream-bad-response',
+      status: 502,
+      title: `${where} sent an invalid WebSocket handshake`,
+      detail: `${where} answered the WebSocket upgrade with 101, but its answer is invalid: ${e.message ?? code} (RFC 6455 §4.1).`,
+    };
+  }
   if (code === 'NO_RESPONSE') {
     return {
       code: 'upstream-bad-response',

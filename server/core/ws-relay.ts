@@ -183,12 +183,14 @@ export async function relayWebSocket(
   });
   // Until the browser's side is handed over, an origin error is a failed handshake: the browser gets the answer. (ws
   // sets CLOSING before it emits such errors, so the state does not tell.)
-  upstream.once('error', (error) => {
-    if (!handedOver) fail(error);
-  });
-
   let upgradeResponse: http.IncomingMessage | null = null;
   upstream.once('upgrade', (response) => (upgradeResponse = response));
+  upstream.once('error', (error) => {
+    if (handedOver) return;
+    // ws emits 'upgrade' for the origin's 101 before checking it: an error after that is the origin's invalid
+    // handshake (its errors carry no code of their own), not a failure to reach it.
+    fail(upgradeResponse ? Object.assign(new Error(error.message), { code: 'BAD_WEBSOCKET_ANSWER' }) : error);
+  });
   // Until the browser's side is open there is nobody to relay the origin's pings to: mitmlab answers them meanwhile.
   const answerEarlyPing = (data: Buffer): void => upstream.pong(data);
   upstream.on('ping', answerEarlyPing);

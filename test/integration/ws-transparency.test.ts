@@ -172,6 +172,10 @@ describe('a WebSocket through mitmlab', () => {
       expect(status).toBe(502);
       const failure = await mitm.waitFor('proxy-error', (e) => e.status === 502 && e.message.includes(`${port}`));
       expect(failure.message).toMatch(/Sec-WebSocket-Accept/i);
+      // The origin was reached and answered: not "unreachable", and no TLS handshake failed.
+      expect(failure.code).toBe('upstream-bad-response');
+      expect(failure.message).toMatch(/answered the WebSocket upgrade with 101, but its answer is invalid/);
+      expect(failure.message).not.toMatch(/TLS handshake/);
     } finally {
       await new Promise((resolve) => bad.close(resolve));
     }
