@@ -206,6 +206,7 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     unfinished: new Unfinished(),
     stopping: false,
     upstreamSockets: new Set(),
+    openWebSockets: new Set(),
     recentUse: new RecentUse(),
   };
 

@@ -51,4 +51,6 @@ export interface ProxyContext {
   stopping: boolean;
   /** Origin TCP connections of intercepted legs, closed by a stop. */
   upstreamSockets: Set<Socket>;
+  /** Open WebSocket relays: a stop calls each, which sends both peers a close frame (1001) before their sockets go. */
+  openWebSockets: Set<() => void>;
 }

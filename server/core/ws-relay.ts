@@ -293,24 +293,77 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
 /**
  * A close on either side closes the other with the same code (RFC 6455 §7.4: 1005/1006 are never sent). A connection
  * that dropped without a close frame (1006, §7.1.5) is dropped on the other side too, so it does not look clean.
+ * A peer that breaks the protocol gets a close frame from ws (1002, 1007 or 1009, §7.4.1), and the other peer the
+ * same code; a stop sends both 1001. Either way the record says mitmlab closed, and why.
  */
 function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSocket, upstream: WebSocket): void {
   let reported = false;
-  const onClose = (by: 'client' | 'server', other: WebSocket) => (code: number, reason: Buffer) => {
-    if (!reported) {
-      reported = true;
-      ctx.bus.emit({ type: 'ws-close', id, conn, code, reason: reason.toString('utf8'), by, at: Date.now() });
+  const report = (code: number, reason: string, by: 'client' | 'server' | 'mitmlab'): void => {
+    if (reported) return;
+    reported = true;
+    ctx.bus.emit({ type: 'ws-close', id, conn, code, reason, by, at: Date.now() });
+  };
+  const closeBoth = (code: number, reason: string): void => {
+    for (const side of [browser, upstream]) {
+      if (side.readyState === WebSocket.OPEN) side.close(code, reason);
+      else if (side.readyState === WebSocket.CONNECTING) side.terminate();
     }
+  };
+  const onStop = (): void => {
+    report(1001, 'mitmlab stopped', 'mitmlab');
+    closeBoth(1001, 'mitmlab stopped');
+  };
+  ctx.openWebSockets.add(onStop);
+  const onClose = (by: 'client' | 'server', other: WebSocket) => (code: number, reason: Buffer) => {
+    ctx.openWebSockets.delete(onStop);
+    report(code, reason.toString('utf8'), by);
     if (other.readyState === WebSocket.OPEN) {
       if (code === 1006) other.terminate();
       else if (code === 1005 || code < 1000) other.close();
       else other.close(code, reason);
     } else if (other.readyState === WebSocket.CONNECTING) other.terminate();
   };
+  const onError = (by: 'client' | 'server', self: WebSocket) => (error: Error & { code?: string }) => {
+    const status = protocolViolationStatus(error);
+    if (status === null) return void self.terminate();
+    // ws has already sent the offender its close frame with `status`, and waits for the reply (or its timeout).
+    const who = by === 'client' ? 'browser' : 'origin';
+    ctx.bus.emit({
+      type: 'proxy-error',
+      conn,
+      id,
+      code: by === 'client' ? 'bad-request' : 'upstream-bad-response',
+      status: null,
+      message: `The ${who} broke the WebSocket protocol (${error.message}); mitmlab closed both sides with ${status}.`,
+      at: Date.now(),
+    });
+    const reason = closeReason(error.message);
+    report(status, reason, 'mitmlab');
+    closeBoth(status, reason);
+  };
   browser.on('close', onClose('client', upstream));
   upstream.on('close', onClose('server', browser));
-  browser.on('error', () => browser.terminate());
-  upstream.on('error', () => upstream.terminate());
+  browser.on('error', onError('client', browser));
+  upstream.on('error', onError('server', upstream));
+}
+
+/**
+ * The close code ws sends a peer whose frames break RFC 6455, from its error's code, or null for other errors (a
+ * reset). 1007 for text that is not UTF-8, 1009 for a message over the size limit, 1002 for the rest (§7.4.1).
+ */
+function protocolViolationStatus(error: { code?: string }): number | null {
+  const code = error.code ?? '';
+  if (!code.startsWith('WS_ERR_')) return null;
+  if (code === 'WS_ERR_INVALID_UTF8') return 1007;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return 1009;
+  return 1002;
+}
+
+/** A close reason fits in a control frame: 123 bytes of UTF-8 (RFC 6455 §5.5). */
+function closeReason(text: string): string {
+  let reason = text;
+  while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1);
+  return reason;
 }
 
 /** What is wrong with the browser's upgrade request, as the answer to send, or null. */

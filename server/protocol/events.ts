@@ -262,7 +262,11 @@ export type ProxyEvent =
       truncated: boolean;
       at: number;
     }
-  | { type: 'ws-close'; id: FlowId; conn: ConnId; code: number; reason: string; by: 'client' | 'server'; at: number }
+  /**
+   * `by`: who closed first. `mitmlab` when it closed both sides: a peer broke the protocol (a proxy-error says how;
+   * `code` is the one mitmlab sent, 1002, 1007 or 1009), or mitmlab stopped (1001).
+   */
+  | { type: 'ws-close'; id: FlowId; conn: ConnId; code: number; reason: string; by: 'client' | 'server' | 'mitmlab'; at: number }
   | {
       type: 'proxy-error';
       conn: ConnId | null;

@@ -206,7 +206,7 @@ export function buildHarEntry(flow: FlowEvents, tls: ConnTlsEvents, bodies: Body
       data: message.data,
     }));
     if (flow.wsMessages.some((message) => message.truncated)) comments.push('Some WebSocket messages were captured only up to --ws-cap.');
-    if (flow.wsClose) comments.push(`WebSocket closed by the ${flow.wsClose.by} with code ${flow.wsClose.code}${flow.wsClose.reason ? ` (${flow.wsClose.reason})` : ''}.`);
+    if (flow.wsClose) comments.push(`WebSocket closed by ${flow.wsClose.by === 'mitmlab' ? 'mitmlab' : `the ${flow.wsClose.by}`} with code ${flow.wsClose.code}${flow.wsClose.reason ? ` (${flow.wsClose.reason})` : ''}.`);
   }
   if (response?.synthetic) comments.push('This response was made by mitmlab (an error page), not by the origin.');
   for (const error of flow.errors) comments.push(error.message);

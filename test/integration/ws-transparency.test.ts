@@ -12,6 +12,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { connectTunnel } from '../helpers/proxy-client.js';
+import { rawUpgrade, wsFrame } from '../helpers/hostile-ws.js';
 
 const HOST = 'origin.test';
 let pki: TestPki;
@@ -239,6 +240,96 @@ describe('a WebSocket through mitmlab', () => {
     } finally {
       for (const client of plain.clients) client.terminate();
       await new Promise((resolve) => plain.close(resolve));
+    }
+  });
+});
+
+/** A wss origin that records the close code each of its WebSockets ends with (1006: no close frame came). */
+async function startClosingOrigin(): Promise<{ port: number; codes: number[]; opened: Promise<void>; close(): Promise<void> }> {
+  const server = https.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem });
+  const wss = new WebSocketServer({ server });
+  const codes: number[] = [];
+  let markOpen!: () => void;
+  const opened = new Promise<void>((resolve) => (markOpen = resolve));
+  wss.on('connection', (socket) => {
+    socket.on('error', () => {});
+    socket.on('close', (code) => codes.push(code));
+    markOpen();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    codes,
+    opened,
+    close: () =>
+      new Promise((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Polls until `check` holds (bounded), for what another process or socket does on its own time. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  expect(check(), what).toBe(true);
+}
+
+describe('mitmlab closing a WebSocket itself', () => {
+  // Regression (fixed): a peer that broke the protocol was recorded as a plain "1006 by client", and the other peer
+  // was dropped without a close frame.
+  it('a browser frame with a reserved opcode: both peers get 1002, and the record says mitmlab closed, and why', async () => {
+    const origin = await startClosingOrigin();
+    try {
+      const tunnel = await connectTunnel(mitm.proxyPort, `${HOST}:${origin.port}`);
+      const client = tls.connect({ socket: tunnel, servername: HOST, ca: caPem });
+      await new Promise((resolve) => client.once('secureConnect', resolve));
+      const { head } = await rawUpgrade(client as unknown as net.Socket, '/bad', HOST);
+      expect(head).toMatch(/^HTTP\/1\.1 101/);
+      await origin.opened;
+      let received = Buffer.alloc(0);
+      client.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+      client.write(wsFrame({ opcode: 0x3, mask: true, payload: Buffer.from('reserved') }));
+      await until(() => received.length >= 4, 'the browser got a close frame');
+      expect(received[0]).toBe(0x88);
+      expect(received.readUInt16BE(2)).toBe(1002);
+      await until(() => origin.codes.length > 0, 'the origin saw its WebSocket close');
+      expect(origin.codes).toEqual([1002]);
+      const closed = await mitm.waitFor('ws-close', (e) => e.code === 1002);
+      expect(closed.by).toBe('mitmlab');
+      const error = await mitm.waitFor('proxy-error', (e) => e.id === closed.id);
+      expect(error.code).toBe('bad-request');
+      expect(error.message).toMatch(/The browser broke the WebSocket protocol \(.*opcode.*\)/i);
+      client.destroy();
+    } finally {
+      await origin.close();
+    }
+  });
+
+  // Regression (fixed): a stop dropped every WebSocket without a close frame, recorded as 1006 by one peer.
+  it('a stop sends both peers 1001 (going away), recorded as mitmlab\'s close', async () => {
+    const origin = await startClosingOrigin();
+    const own = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+    try {
+      const ownCa = await readFile(own.caPath, 'utf8');
+      const tunnel = await connectTunnel(own.proxyPort, `${HOST}:${origin.port}`);
+      const ws = new WebSocket(`wss://${HOST}:${origin.port}/`, { createConnection: () => tls.connect({ socket: tunnel, servername: HOST, ca: ownCa }) });
+      ws.on('error', () => {});
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      const clientClosed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      const closedEvent = own.waitFor('ws-close');
+      await own.close();
+      expect(await clientClosed).toBe(1001);
+      await until(() => origin.codes.length > 0, 'the origin saw its WebSocket close');
+      expect(origin.codes).toEqual([1001]);
+      expect(await closedEvent).toMatchObject({ code: 1001, by: 'mitmlab', reason: 'mitmlab stopped' });
+    } finally {
+      await origin.close();
     }
   });
 });
