@@ -261,7 +261,10 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
   from.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const cap = ctx.config.wsCap;
-    const kept = buffer.length > cap ? buffer.subarray(0, cap) : buffer;
+    const kept = buffer.length <= cap ? buffer : buffer.subarray(0, isBinary ? cap : utf8Boundary(buffer, cap));
+    // A close from the other side may already be under way (ws answers a close frame at once): what arrives then is
+    // recorded, but as not passed on.
+    const deliverable = to.readyState === WebSocket.OPEN;
     ctx.bus.emit({
       type: 'ws-message',
       id,
@@ -271,9 +274,10 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
       size: buffer.length,
       data: isBinary ? kept.toString('base64') : kept.toString('utf8'),
       truncated: kept.length < buffer.length,
+      ...(deliverable ? {} : { undelivered: true as const }),
       at: Date.now(),
     });
-    if (to.readyState !== WebSocket.OPEN) return;
+    if (!deliverable) return;
     pending++;
     if (pending >= MAX_PENDING_MESSAGES) from.pause();
     to.send(buffer, { binary: isBinary }, () => {
@@ -357,6 +361,16 @@ function protocolViolationStatus(error: { code?: string }): number | null {
   if (code === 'WS_ERR_INVALID_UTF8') return 1007;
   if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return 1009;
   return 1002;
+}
+
+/**
+ * The largest cut ≤ `cap` that does not split a UTF-8 character (a text message is valid UTF-8, RFC 6455 §5.6): a
+ * continuation byte (10xxxxxx) never starts one, so the cut moves back past at most three of them.
+ */
+function utf8Boundary(text: Buffer, cap: number): number {
+  let cut = cap;
+  while (cut > 0 && cap - cut < 3 && (text[cut]! & 0xc0) === 0x80) cut--;
+  return cut;
 }
 
 /** A close reason fits in a control frame: 123 bytes of UTF-8 (RFC 6455 §5.5). */

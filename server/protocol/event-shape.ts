@@ -61,7 +61,7 @@ const SHAPES: Record<ProxyEventType, Record<string, FieldSpec>> = {
   },
   'secrets-found': { ...FLOW, secrets: 'array' },
   'ws-open': { ...FLOW, url: 'string', protocol: 'string|null?', extensions: 'string|null?' },
-  'ws-message': { ...FLOW, direction: 'string', opcode: 'number', size: 'number', data: 'string', truncated: 'boolean?' },
+  'ws-message': { ...FLOW, direction: 'string', opcode: 'number', size: 'number', data: 'string', truncated: 'boolean?', undelivered: 'boolean?' },
   'ws-close': { ...FLOW, code: 'number', reason: 'string?', by: 'string?' },
   'proxy-error': { conn: 'string|null', id: 'string|null?', code: 'string', status: 'number|null?', message: 'string' },
   'store-error': { code: 'string', message: 'string' },

@@ -257,9 +257,11 @@ export type ProxyEvent =
       direction: 'send' | 'receive';
       opcode: 1 | 2;
       size: number;
-      /** UTF-8 text for opcode 1, base64 for opcode 2; capped at --ws-cap bytes. */
+      /** UTF-8 text for opcode 1, base64 for opcode 2; capped at --ws-cap bytes (text at a character's boundary). */
       data: string;
       truncated: boolean;
+      /** The other side had already closed: the message reached mitmlab but was not passed on. */
+      undelivered?: true;
       at: number;
     }
   /**

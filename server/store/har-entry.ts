@@ -113,6 +113,11 @@ export interface HarWebSocketMessage {
   time: number;
   opcode: number;
   data: string;
+  /** Not in Chrome's shape: the message's full size, when `data` holds only its first --ws-cap bytes. */
+  _size?: number;
+  _truncated?: true;
+  /** Not in Chrome's shape: it arrived after the other side had closed, and was not passed on. */
+  _undelivered?: true;
 }
 
 export interface HarEntry {
@@ -204,8 +209,11 @@ export function buildHarEntry(flow: FlowEvents, tls: ConnTlsEvents, bodies: Body
       time: message.at / 1000,
       opcode: message.opcode,
       data: message.data,
+      ...(message.truncated ? { _size: message.size, _truncated: true as const } : {}),
+      ...(message.undelivered ? { _undelivered: true as const } : {}),
     }));
-    if (flow.wsMessages.some((message) => message.truncated)) comments.push('Some WebSocket messages were captured only up to --ws-cap.');
+    if (flow.wsMessages.some((message) => message.truncated)) comments.push('Some WebSocket messages were captured only up to --ws-cap (_truncated, with their _size).');
+    if (flow.wsMessages.some((message) => message.undelivered)) comments.push('Some WebSocket messages arrived after the other side had closed and were not passed on (_undelivered).');
     if (flow.wsClose) comments.push(`WebSocket closed by ${flow.wsClose.by === 'mitmlab' ? 'mitmlab' : `the ${flow.wsClose.by}`} with code ${flow.wsClose.code}${flow.wsClose.reason ? ` (${flow.wsClose.reason})` : ''}.`);
   }
   if (response?.synthetic) comments.push('This response was made by mitmlab (an error page), not by the origin.');

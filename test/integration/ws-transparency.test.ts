@@ -12,7 +12,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { connectTunnel } from '../helpers/proxy-client.js';
-import { rawUpgrade, wsFrame } from '../helpers/hostile-ws.js';
+import { acceptKey, closePayload, rawUpgrade, wsFrame } from '../helpers/hostile-ws.js';
 
 const HOST = 'origin.test';
 let pki: TestPki;
@@ -330,6 +330,70 @@ describe('mitmlab closing a WebSocket itself', () => {
       expect(await closedEvent).toMatchObject({ code: 1001, by: 'mitmlab', reason: 'mitmlab stopped' });
     } finally {
       await origin.close();
+    }
+  });
+});
+
+describe('what the record says of each message', () => {
+  it('a text message cut at --ws-cap is cut between characters, never inside one', async () => {
+    const tunnel = await connectTunnel(mitm.proxyPort, `${HOST}:${withoutDeflate.port}`);
+    const ws = new WebSocket(`wss://${HOST}:${withoutDeflate.port}/`, { createConnection: () => tls.connect({ socket: tunnel, servername: HOST, ca: caPem }) });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    // 1 + 2 × 40,000 bytes: a 64 KiB cut lands inside an "é" (65,536 is even, each é starts at an odd offset).
+    const text = `a${'é'.repeat(40_000)}`;
+    ws.send(text);
+    const sent = await mitm.waitFor('ws-message', (e) => e.direction === 'send' && e.size === Buffer.byteLength(text));
+    expect(sent.truncated).toBe(true);
+    expect(sent.data).not.toContain('\uFFFD');
+    expect(text.startsWith(sent.data)).toBe(true);
+    expect(Buffer.byteLength(sent.data)).toBe(64 * 1024 - 1);
+    ws.close();
+  });
+
+  // Regression (fixed): ws answers a close frame at once, so the other side's messages that were still on their way
+  // were recorded as relayed, though nobody got them.
+  it('a message that arrives after the other side closed is recorded as not passed on', async () => {
+    // A raw wss origin that, given a close frame, sends one more message before its own close.
+    const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+      socket.on('error', () => {});
+      let buffered = Buffer.alloc(0);
+      let upgraded = false;
+      socket.on('data', (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        if (!upgraded) {
+          const end = buffered.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const key = /sec-websocket-key: *(\S+)/i.exec(buffered.subarray(0, end).toString('latin1'))?.[1] ?? '';
+          socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
+          upgraded = true;
+          buffered = buffered.subarray(end + 4);
+        }
+        if (buffered.length > 0 && (buffered[0]! & 0x0f) === 0x8) {
+          socket.write(wsFrame({ opcode: 0x1, payload: Buffer.from('late') }));
+          socket.end(wsFrame({ opcode: 0x8, payload: closePayload(1000) }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (origin.address() as AddressInfo).port;
+      const tunnel = await connectTunnel(mitm.proxyPort, `${HOST}:${port}`);
+      const ws = new WebSocket(`wss://${HOST}:${port}/`, { createConnection: () => tls.connect({ socket: tunnel, servername: HOST, ca: caPem }) });
+      const got: string[] = [];
+      ws.on('message', (data) => got.push(data.toString()));
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      ws.close(1000, 'bye');
+      const late = await mitm.waitFor('ws-message', (e) => e.direction === 'receive' && e.data === 'late');
+      expect(late.undelivered).toBe(true);
+      expect(got).toEqual([]);
+    } finally {
+      await new Promise((resolve) => origin.close(resolve));
     }
   });
 });
