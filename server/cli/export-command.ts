@@ -125,7 +125,7 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
   io.stderr(`exported ${result.count} ${NOUNS[result.format]} of session ${result.id}${options.out !== undefined ? ` to ${options.out}` : ''}`);
   if (result.format === 'pcapng' && result.count === 0) {
     io.stderr(
-      'note: no TLS connection of this session has its raw bytes on record. They are recorded when a connection closes, so connections still open when mitmlab was killed (not stopped) have none; `--format keylog` has their keys.',
+      'note: no TLS connection here has its raw bytes on record. Plain-HTTP traffic has none, a --filter may match none, and the bytes are recorded when a connection closes, so connections still open when mitmlab was killed (not stopped) have none; `--format keylog` has their keys.',
     );
   }
   return 0;

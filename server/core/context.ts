@@ -51,6 +51,9 @@ export interface ProxyContext {
   stopping: boolean;
   /** Origin TCP connections of intercepted legs, closed by a stop. */
   upstreamSockets: Set<Socket>;
-  /** Open WebSocket relays: a stop calls each, which sends both peers a close frame (1001) before their sockets go. */
-  openWebSockets: Set<() => void>;
+  /**
+   * Open WebSocket relays: a stop calls each, which sends both peers a close frame (1001) and resolves once the frames
+   * left (within a bound), before the sockets are destroyed.
+   */
+  openWebSockets: Set<() => Promise<void>>;
 }

@@ -31,6 +31,8 @@ export function errorPageHtml(answer: ErrorAnswer): string {
 /** Headers for an error answer; `X-Mitmlab-Error` lets scripts and tests read the reason without parsing HTML. */
 export function errorHeaders(answer: ErrorAnswer, body: string): Record<string, string> {
   return {
+    // RFC 9110 §6.6.1: a server with a clock sends Date on its 2xx, 3xx and 4xx answers (and may on 5xx).
+    date: new Date().toUTCString(),
     'content-type': 'text/html; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',

@@ -162,7 +162,7 @@ class Flow {
     const body = errorPageHtml(answer);
     const headers = errorHeaders(answer, body);
     if (!res.headersSent && !res.destroyed) {
-      res.sendDate = false; // the page goes out with exactly the headers recorded for it
+      res.sendDate = false; // errorHeaders() has the Date: the page goes out with exactly the headers recorded for it
       res.writeHead(answer.status, headers);
       res.end(body);
     }
@@ -464,9 +464,8 @@ function send(
       if (headSent || res.destroyed || answeredWithError || res.headersSent) return;
       headSent = true;
       try {
-        // The origin's head as it sent it: no Date of Node's own where the origin sent none (RFC 9110 §6.6.1 lets an
-        // origin without a clock omit it).
-        res.sendDate = false;
+        // Node appends a Date where the origin sent none, as RFC 9110 §6.6.1 requires of a recipient with a clock
+        // that forwards the response; the record keeps the origin's head as it came.
         res.writeHead(status, reason, head);
       } catch (error) {
         // Checked before (unsendableHead); should Node still refuse it, the exchange ends here, the process goes on.

@@ -375,8 +375,8 @@ export async function startProxy(ctx: ProxyContext): Promise<RunningProxy> {
     close: async () => {
       ctx.stopping = true;
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
-      // WebSockets first: each peer gets a close frame (1001, going away) written before its socket is destroyed.
-      for (const closeWebSocket of ctx.openWebSockets) closeWebSocket();
+      // WebSockets first: each peer gets a close frame (1001, going away) before its socket is destroyed.
+      await Promise.all([...ctx.openWebSockets].map((closeWebSocket) => closeWebSocket()));
       for (const socket of connections.keys()) socket.destroy();
       for (const socket of ctx.upstreamSockets) socket.destroy();
       front.closeAllConnections();

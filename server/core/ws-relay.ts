@@ -36,6 +36,9 @@ const MAX_PENDING_MESSAGES = 64;
 
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 
+/** How long a stop waits for the close frames it sends to leave (ms). */
+const STOP_FLUSH_MS = 250;
+
 /** Bytes a browser may send before the origin's 101 (it should send none) before its connection is closed. */
 const MAX_EARLY_BYTES = 1024 * 1024;
 
@@ -156,6 +159,10 @@ export async function relayWebSocket(
     maxPayload: MAX_PAYLOAD,
   });
   upstreamRef = upstream;
+  // Every field of the origin's 101, as for any response (http-exchange.ts): ws's own request keeps node:http's
+  // default count, which drops fields past about the thousandth. Its parser is set up a tick later, so this holds.
+  const handshakeRequest = (upstream as unknown as { _req?: http.ClientRequest | null })._req;
+  if (handshakeRequest) handshakeRequest.maxHeadersCount = 0;
 
   upstream.once('unexpected-response', (_request, response) => {
     settled = true;
@@ -313,9 +320,15 @@ function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSock
       else if (side.readyState === WebSocket.CONNECTING) side.terminate();
     }
   };
-  const onStop = (): void => {
+  const onStop = async (): Promise<void> => {
     report(1001, 'mitmlab stopped', 'mitmlab');
     closeBoth(1001, 'mitmlab stopped');
+    // The stop destroys the sockets next: give the close frames the moment they need to go out. A peer that is not
+    // reading keeps them queued behind its unread messages, and does not hold the stop up.
+    const queued = (side: WebSocket): boolean => side.readyState !== WebSocket.CLOSED && side.bufferedAmount > 0;
+    for (let waited = 0; waited < STOP_FLUSH_MS && (queued(browser) || queued(upstream)); waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   };
   ctx.openWebSockets.add(onStop);
   const onClose = (by: 'client' | 'server', other: WebSocket) => (code: number, reason: Buffer) => {
@@ -327,7 +340,7 @@ function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSock
       else other.close(code, reason);
     } else if (other.readyState === WebSocket.CONNECTING) other.terminate();
   };
-  const onError = (by: 'client' | 'server', self: WebSocket) => (error: Error & { code?: string }) => {
+  const onError = (by: 'client' | 'server', self: WebSocket) => (error: Error) => {
     const status = protocolViolationStatus(error);
     if (status === null) return void self.terminate();
     // ws has already sent the offender its close frame with `status`, and waits for the reply (or its timeout).
@@ -352,15 +365,15 @@ function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSock
 }
 
 /**
- * The close code ws sends a peer whose frames break RFC 6455, from its error's code, or null for other errors (a
- * reset). 1007 for text that is not UTF-8, 1009 for a message over the size limit, 1002 for the rest (§7.4.1).
+ * The close code ws sent a peer whose frames it refused (§7.4.1: 1002 protocol error, 1007 text that is not UTF-8
+ * or a corrupt compressed frame, 1008, 1009 too large), or null for other errors (a reset). ws puts that code on
+ * the error under its own symbol, Symbol('status-code') (ws/lib/receiver.js, permessage-deflate.js); it is read
+ * by its description, as ws does not export it.
  */
-function protocolViolationStatus(error: { code?: string }): number | null {
-  const code = error.code ?? '';
-  if (!code.startsWith('WS_ERR_')) return null;
-  if (code === 'WS_ERR_INVALID_UTF8') return 1007;
-  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return 1009;
-  return 1002;
+function protocolViolationStatus(error: object): number | null {
+  const symbol = Object.getOwnPropertySymbols(error).find((key) => key.description === 'status-code');
+  const status = symbol ? (error as Record<symbol, unknown>)[symbol] : undefined;
+  return typeof status === 'number' ? status : null;
 }
 
 /**

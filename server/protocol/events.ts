@@ -51,7 +51,10 @@ export interface BodyRef {
   encoding: string | null;
   /** The stored bytes were decoded from `encoding`. */
   decoded: boolean;
-  /** Why a body captured whole could not be decoded from `encoding` (it is then stored as it came). */
+  /**
+   * Why the body could not be decoded from `encoding` (it is then stored as it came): any failure of a body captured
+   * whole, or one cut short that failed before its first decoded byte.
+   */
   decodeError?: string;
   /** Media type from Content-Type, lowercased, without parameters. */
   mimeType: string | null;

@@ -463,9 +463,9 @@ function queryString(url: string): HarNameValue[] {
 }
 
 /**
- * application/x-www-form-urlencoded pairs (WHATWG URL §5.1), except that a name or value whose percent-escapes are
- * not UTF-8 (`%E9`, Latin-1 forms) is kept as it was written: URLSearchParams would turn each such byte into U+FFFD,
- * and the HAR would show a value that was never sent.
+ * application/x-www-form-urlencoded pairs (WHATWG URL §5.1), except that percent-escapes that are not UTF-8 (`%E9`,
+ * Latin-1 forms) are kept as written: URLSearchParams would turn each such byte into U+FFFD, and the HAR would show
+ * a value that was never sent. The escapes around them are decoded as usual.
  */
 function formPairs(text: string): HarNameValue[] {
   const pairs: HarNameValue[] = [];
@@ -478,12 +478,36 @@ function formPairs(text: string): HarNameValue[] {
 }
 
 function formDecode(text: string): string {
-  const spaced = text.replace(/\+/g, ' ');
-  try {
-    return decodeURIComponent(spaced);
-  } catch {
-    return spaced;
+  return text.replace(/\+/g, ' ').replace(/(?:%[0-9A-Fa-f]{2})+/g, decodeEscapes);
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A run of %XX escapes: each UTF-8 sequence in it decoded, each byte that starts none kept as its escape. */
+function decodeEscapes(run: string): string {
+  const bytes = Buffer.from(run.replace(/%/g, ''), 'hex');
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    // RFC 3629 §4: the lead byte gives the sequence's length.
+    const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    let decoded: string | null = null;
+    if (length > 0 && i + length <= bytes.length) {
+      try {
+        decoded = strictUtf8.decode(bytes.subarray(i, i + length));
+      } catch {
+        decoded = null;
+      }
+    }
+    if (decoded === null) {
+      out += run.slice(i * 3, i * 3 + 3);
+      i++;
+    } else {
+      out += decoded;
+      i += length;
+    }
   }
+  return out;
 }
 
 /** Cookie request header → pairs (RFC 6265 §5.4). */

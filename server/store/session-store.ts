@@ -353,6 +353,9 @@ export class SessionStore {
         `session ${this.id}: ${this.#events.bufferedBytes} bytes of events and ${this.#blobSink.pendingBytes} bytes of bodies could not be written (${describeError(lastError)})`,
       );
     }
+    // The last write may have reported what the buffer dropped (a store-error line queued after it): write that too,
+    // so the size on record counts it.
+    if (lastError === null) await this.#events.flush().catch(() => {});
     this.#meta.endedAt = this.#now();
     this.#meta.eventBytes = this.#events.size;
     await writeMeta(this.#fs, this.dataDir, this.#meta).catch(() => {});

@@ -245,9 +245,9 @@ describe('a WebSocket through mitmlab', () => {
 });
 
 /** A wss origin that records the close code each of its WebSockets ends with (1006: no close frame came). */
-async function startClosingOrigin(): Promise<{ port: number; codes: number[]; opened: Promise<void>; close(): Promise<void> }> {
+async function startClosingOrigin(deflate = false): Promise<{ port: number; codes: number[]; opened: Promise<void>; close(): Promise<void> }> {
   const server = https.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem });
-  const wss = new WebSocketServer({ server });
+  const wss = new WebSocketServer({ server, perMessageDeflate: deflate });
   const codes: number[] = [];
   let markOpen!: () => void;
   const opened = new Promise<void>((resolve) => (markOpen = resolve));
@@ -302,6 +302,40 @@ describe('mitmlab closing a WebSocket itself', () => {
       const error = await mitm.waitFor('proxy-error', (e) => e.id === closed.id);
       expect(error.code).toBe('bad-request');
       expect(error.message).toMatch(/The browser broke the WebSocket protocol \(.*opcode.*\)/i);
+      client.destroy();
+    } finally {
+      await origin.close();
+    }
+  });
+
+  // Found in review: the code was guessed from ws's error name, and a corrupt compressed frame (a zlib error, 1007
+  // from ws) still ended as a bare 1006 for the origin.
+  it('a corrupt compressed frame from the browser: both peers get the 1007 ws sent, and it is recorded', async () => {
+    const origin = await startClosingOrigin(true);
+    try {
+      const tunnel = await connectTunnel(mitm.proxyPort, `${HOST}:${origin.port}`);
+      const client = tls.connect({ socket: tunnel, servername: HOST, ca: caPem });
+      await new Promise((resolve) => client.once('secureConnect', resolve));
+      const { head } = await rawUpgrade(
+        client as unknown as net.Socket,
+        '/deflate',
+        HOST,
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n',
+      );
+      expect(head).toMatch(/sec-websocket-extensions: permessage-deflate/i);
+      await origin.opened;
+      let received = Buffer.alloc(0);
+      client.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+      const frame = wsFrame({ opcode: 0x1, mask: true, payload: Buffer.from('this is not deflate data at all') });
+      frame[0] = frame[0]! | 0x40; // RSV1: the payload is compressed (RFC 7692 §6)
+      client.write(frame);
+      await until(() => received.length >= 4, 'the browser got a close frame');
+      expect(received[0]).toBe(0x88);
+      expect(received.readUInt16BE(2)).toBe(1007);
+      await until(() => origin.codes.length > 0, 'the origin saw its WebSocket close');
+      expect(origin.codes).toEqual([1007]);
+      const closed = await mitm.waitFor('ws-close', (e) => e.code === 1007);
+      expect(closed.by).toBe('mitmlab');
       client.destroy();
     } finally {
       await origin.close();

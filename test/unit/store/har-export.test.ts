@@ -227,7 +227,7 @@ describe('buildHarEntry', () => {
 
   // Regression (fixed): URLSearchParams turned each non-UTF-8 escape (%E9, a Latin-1 form) into U+FFFD.
   it('lists query and form pairs decoded, keeping as written those whose escapes are not UTF-8', async () => {
-    const form = Buffer.from('name=J%E9r%F4me&city=S%C3%A3o+Paulo&flag');
+    const form = Buffer.from('name=J%E9r%F4me&city=S%C3%A3o+Paulo&flag&sale=100%25+off%&mixed=%E9t%C3%A9%E9%C3%A9');
     const sha256 = blobs.put(form);
     const flow = emptyFlowEvents('c9.1', 'c9');
     flow.request = request('c9.1', 'c9', 'https://a.test/p?q=%E9t%E9&x=a+b&y=%C3%A9#frag', 0, {
@@ -237,7 +237,7 @@ describe('buildHarEntry', () => {
     });
     const entry = buildHarEntry(flow, emptyConnTls(), (sha) => (sha === sha256 ? form : null))!;
     expect(entry.request.queryString).toEqual([{ name: 'q', value: '%E9t%E9' }, { name: 'x', value: 'a b' }, { name: 'y', value: 'é' }]);
-    expect(entry.request.postData?.params).toEqual([{ name: 'name', value: 'J%E9r%F4me' }, { name: 'city', value: 'São Paulo' }, { name: 'flag', value: '' }]);
+    expect(entry.request.postData?.params).toEqual([{ name: 'name', value: 'J%E9r%F4me' }, { name: 'city', value: 'São Paulo' }, { name: 'flag', value: '' }, { name: 'sale', value: '100% off%' }, { name: 'mixed', value: '%E9té%E9é' }]);
   });
 
   it('says so when a body blob is missing', () => {

@@ -295,6 +295,9 @@ describe('session store', () => {
     const report = events.find((e) => e.type === 'store-error');
     expect(report?.type === 'store-error' && report.message).toMatch(new RegExp(`: ${200 - kept} events and 0 bodies were not recorded`));
     expect(warnings.join('\n')).toMatch(/were not recorded/);
+    // The size on record counts that last line too.
+    const meta = JSON.parse(await readFile(join(dataDir, 'sessions', store.id, 'meta.json'), 'utf8')) as { eventBytes: number };
+    expect(meta.eventBytes).toBe((await readFile(eventsPath(dataDir, store.id))).length);
   });
 
   it('keeps the newest N sessions with --retain and deletes unreferenced blobs only', async () => {
