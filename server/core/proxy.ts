@@ -49,7 +49,7 @@ function answerWithoutUpgrade(server: http.Server, req: http.IncomingMessage, so
   res.assignSocket(socket as Socket);
   res.once('finish', () => {
     res.detachSocket(socket as Socket);
-    socket.end();
+    endAnswered(socket);
   });
   server.emit('request', req, res);
 }
@@ -441,9 +441,17 @@ const REFUSED_LINGER_MS = 5_000;
 
 function refuse(socket: Duplex, answer: ErrorAnswer): void {
   if (socket.destroyed || !socket.writable) return void socket.destroy();
-  socket.end(rawErrorResponse(answer));
-  // Whatever the client still sends is read and dropped, so that its close is seen: a paused socket never sees its
-  // end, and stayed open. A client that keeps it open anyway is cut off.
+  endAnswered(socket, rawErrorResponse(answer));
+}
+
+/**
+ * Ends a connection Node's server no longer looks after (a refused one, a declined upgrade) once it is answered.
+ * Whatever the client still sends is read and dropped, so that its close is seen: a paused socket never sees its
+ * end, and stayed open. A client that keeps it open anyway is cut off.
+ */
+function endAnswered(socket: Duplex, last?: string): void {
+  if (last === undefined) socket.end();
+  else socket.end(last);
   socket.resume();
   const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
   socket.once('close', () => clearTimeout(timer));

@@ -1029,6 +1029,20 @@ describe('an Upgrade other than WebSocket', () => {
     expect(response.status).toBe(200);
   });
 
+  it('a client that keeps its side open after the answer is closed within the linger bound', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: cli.proxyPort, allowHalfOpen: true });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const conn = cli.connOf(socket.localPort!);
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('end', () => undefined); // half-open on purpose: this client never ends its side
+    socket.write(`GET ${plainUrl('/hello?linger')} HTTP/1.1\r\n${plainHost()}Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`);
+    const id = await conn;
+    await cli.waitForEvent('connection-close', (e) => e.conn === id, 10_000);
+    expect(statusOf(text)).toBe(200);
+    socket.destroy();
+  });
+
   it('inside an intercepted connection too, and the connection then closes', async () => {
     const client = await tlsThroughProxy({ proxyPort: cli.proxyPort, authority: `${HOST}:${tlsOrigin.port}`, servername: HOST, ca: caPem });
     let text = '';
