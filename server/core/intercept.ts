@@ -165,9 +165,14 @@ async function intercept(
   // on this port covers the name, the browser's handshake starts now with that certificate and runs alongside the
   // origin's; otherwise it waits for the origin. Either way, requests wait for the origin's outcome (`ready`), so an
   // upstream failure is known before the first request is answered.
-  const origin = connectOrigin(ctx, conn, upstreamTarget, certHost);
+  // A browser that leaves while the origin is still being reached takes that attempt with it: nobody is left to use
+  // it, and its timeout would otherwise be recorded as the origin's failure.
+  const clientGone = new AbortController();
+  const onClientClose = (): void => clientGone.abort();
+  socket.once('close', onClientClose);
+  const origin = connectOrigin(ctx, conn, upstreamTarget, certHost, clientGone.signal);
   // Handled below once the certificate is ready; a rejection during the mint must not go unhandled meanwhile.
-  origin.catch(() => {});
+  origin.then(() => socket.off('close', onClientClose)).catch(() => {});
   const predicted = ctx.originNames.predict(target.port, certHost);
   const names = withinCaPermit(predicted ?? forgedNames(certHost, originSans((await origin).chain[0])), certHost, ctx.caLimits.permits);
   // EC P-256 for clients that take it (cheaper to sign), RSA for the rest: see key-choice.ts.
@@ -372,11 +377,13 @@ interface OriginOutcome {
 }
 
 /** Opens the upstream TLS leg and decides whether the browser may be served from it. */
-async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTarget, certHost: string): Promise<OriginOutcome> {
+async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTarget, certHost: string, clientGone: AbortSignal): Promise<OriginOutcome> {
   let upstream: UpstreamTls;
   try {
-    upstream = await openUpstreamTls(ctx, conn, target);
+    upstream = await openUpstreamTls(ctx, conn, target, clientGone);
   } catch (error) {
+    // Given up because the browser left: not the origin's failure, and nothing to record of it.
+    if (clientGone.aborted) return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };
     const failure = classifyUpstreamFailure({ ...upstreamFailureFacts(error), leg: 'upstream', host: certHost });
     emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'upstream', host: certHost, ...failure, at: Date.now() });
     return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };

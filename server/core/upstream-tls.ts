@@ -34,14 +34,20 @@ export interface UpstreamTarget {
   from: string;
 }
 
-/** Opens and verifies a TLS connection to the origin. Rejects with a coded error for DNS, TCP and TLS failures. */
-export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: UpstreamTarget): Promise<UpstreamTls> {
+/**
+ * Opens and verifies a TLS connection to the origin. Rejects with a coded error for DNS, TCP and TLS failures.
+ * `abandon` (the browser left) closes the connection if it comes before the handshake is over.
+ */
+export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: UpstreamTarget, abandon?: AbortSignal): Promise<UpstreamTls> {
   const tcpStarted = performance.now();
   const tcp = await connectTcp(target.host, target.port, ctx.destination, target.from);
   // A stop closes origin connections still in their handshake too (the browser side alone would not end them).
   ctx.upstreamSockets.add(tcp.socket);
   tcp.socket.once('close', () => ctx.upstreamSockets.delete(tcp.socket));
-  if (ctx.stopping) tcp.socket.destroy(); // connected just after the stop closed the others
+  if (ctx.stopping || abandon?.aborted) tcp.socket.destroy(); // connected just after the stop closed the others, or the browser left
+  const onAbandon = (): void => void tcp.socket.destroy();
+  abandon?.addEventListener('abort', onAbandon, { once: true });
+  tcp.socket.once('close', () => abandon?.removeEventListener('abort', onAbandon));
   const recorder = new LegRecorder(ctx.bus, ctx.blobs, conn, 'upstream', ctx.config.tlsCaptureBudget, tcpStarted, ctx.unfinished);
   const tee = new TeeSocket(tcp.socket, recorder);
   // A FIN from the origin (it closed) and a reset both reach Node's TLS client as ECONNRESET: note which it was.
@@ -105,6 +111,8 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
     });
   });
   const handshakeMs = performance.now() - started;
+  // From here the connection is the browser connection's to keep or close.
+  abandon?.removeEventListener('abort', onAbandon);
   let chain: X509Certificate[];
   let verification: UpstreamVerification;
   if (cached && socket.isSessionReused()) {

@@ -63,7 +63,7 @@ export async function startScriptedOrigin(script: OriginScript, options: { cert?
 }
 
 /** An origin that accepts TCP connections and never sends a byte (a stalled TLS handshake, a hung server). */
-export async function startSilentOrigin(): Promise<ScriptedOrigin> {
+export async function startSilentOrigin(): Promise<ScriptedOrigin & { readonly open: number }> {
   const sockets = new Set<Socket>();
   let connections = 0;
   const server = net.createServer((socket) => {
@@ -71,6 +71,8 @@ export async function startSilentOrigin(): Promise<ScriptedOrigin> {
     sockets.add(socket);
     socket.on('error', () => socket.destroy());
     socket.on('close', () => sockets.delete(socket));
+    // Reads (and drops) what comes, so that it sees the peer close; it never sends a byte.
+    socket.resume();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -78,6 +80,10 @@ export async function startSilentOrigin(): Promise<ScriptedOrigin> {
     heads: [],
     get connections() {
       return connections;
+    },
+    /** Connections open right now. */
+    get open() {
+      return sockets.size;
     },
     close: () =>
       new Promise((resolve) => {

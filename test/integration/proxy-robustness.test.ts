@@ -1000,8 +1000,15 @@ describe('clients that reset the connection right after mitmlab answered', () =>
       // The proxy connects upstream once it has the whole hello: then it is waiting on the silent origin.
       for (let i = 0; i < 100 && silent.connections === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(silent.connections).toBe(1);
+      const conn = await own.connOf(raw.localPort!);
       raw.resetAndDestroy();
       await expectSurvived(own);
+      // The attempt on the origin goes with the browser (it lingered to --handshake-timeout, then was recorded as the
+      // origin's failure).
+      for (let i = 0; i < 100 && silent.open > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(silent.open, own.output().slice(-2000)).toBe(0);
+      await own.waitForEvent('connection-close', (e) => e.conn === conn);
+      expect(own.eventsOf(conn).filter((e) => e.type === 'tls-failed' && e.leg === 'upstream')).toEqual([]);
     } finally {
       await own.dispose();
       await silent.close();
