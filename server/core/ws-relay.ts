@@ -343,7 +343,10 @@ function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSock
   const onError = (by: 'client' | 'server', self: WebSocket) => (error: Error) => {
     const status = protocolViolationStatus(error);
     if (status === null) return void self.terminate();
-    // ws has already sent the offender its close frame with `status`, and waits for the reply (or its timeout).
+    // ws has already sent the offender its close frame with `status`, and waits for the reply (or its timeout). The
+    // close is recorded first, then why: the flow ends failed, with the reason.
+    const reason = closeReason(error.message);
+    report(status, reason, 'mitmlab');
     const who = by === 'client' ? 'browser' : 'origin';
     ctx.bus.emit({
       type: 'proxy-error',
@@ -354,8 +357,6 @@ function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSock
       message: `The ${who} broke the WebSocket protocol (${error.message}); mitmlab closed both sides with ${status}.`,
       at: Date.now(),
     });
-    const reason = closeReason(error.message);
-    report(status, reason, 'mitmlab');
     closeBoth(status, reason);
   };
   browser.on('close', onClose('client', upstream));

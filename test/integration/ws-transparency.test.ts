@@ -302,6 +302,9 @@ describe('mitmlab closing a WebSocket itself', () => {
       const error = await mitm.waitFor('proxy-error', (e) => e.id === closed.id);
       expect(error.code).toBe('bad-request');
       expect(error.message).toMatch(/The browser broke the WebSocket protocol \(.*opcode.*\)/i);
+      // The flow ends failed, with the reason (the error follows the close in the record).
+      const row = mitm.store.index.flows.get(closed.id);
+      expect(row).toMatchObject({ state: 'failed', error: error.message });
       client.destroy();
     } finally {
       await origin.close();
