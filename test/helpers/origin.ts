@@ -126,12 +126,16 @@ export async function startOrigin(options: OriginOptions = {}): Promise<Origin> 
     port,
     url: `${secure ? 'https' : 'http'}://127.0.0.1:${port}`,
     seen,
-    close: () =>
-      new Promise((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeWsServer(wss, server),
   };
+}
+
+/** Stops an HTTP(S) server with a WebSocket server on it: every WebSocket and connection is cut, then it closes. */
+export function closeWsServer(wss: WebSocketServer, server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    for (const client of wss.clients) client.terminate();
+    wss.close();
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
 }

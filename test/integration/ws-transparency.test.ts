@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { closeWsServer } from '../helpers/origin.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { connectTunnel } from '../helpers/proxy-client.js';
 import { acceptKey, closePayload, rawUpgrade, wsFrame } from '../helpers/hostile-ws.js';
@@ -50,13 +51,7 @@ async function startWsOrigin(deflate: boolean): Promise<WsOrigin> {
   return {
     port: (server.address() as AddressInfo).port,
     offered,
-    close: () =>
-      new Promise((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeWsServer(wss, server),
   };
 }
 
@@ -261,13 +256,7 @@ async function startClosingOrigin(deflate = false): Promise<{ port: number; code
     port: (server.address() as AddressInfo).port,
     codes,
     opened,
-    close: () =>
-      new Promise((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeWsServer(wss, server),
   };
 }
 
