@@ -212,8 +212,10 @@ async function intercept(
   /** Closes the origin side, now or once it is reached. */
   const dropUpstream = (): void => void ready.then((s) => s?.lane?.destroy());
 
-  // The browser may have gone while mitmlab reached the origin and minted: nothing left to terminate.
+  // The browser may have gone while mitmlab reached the origin and minted: nothing left to terminate. A browser that
+  // only closed its side (FIN) leaves the socket half-open: it is closed here, or it stayed in CLOSE-WAIT for good.
   if (socket.destroyed || !socket.readable) {
+    socket.destroy();
     clientRecorder.finish();
     dropUpstream();
     const failure = classifyClientFailure({ leg: 'client', host: certHost, code: 'CLIENT_HANGUP' });

@@ -47,7 +47,13 @@ function answerWithoutUpgrade(server: http.Server, req: http.IncomingMessage, so
   const res = new http.ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Socket);
+  // Node's server no longer reads this socket: read it here (nothing may follow the head; anything that does is
+  // dropped), so that a client that leaves (FIN) before its answer is noticed, as on any other connection.
+  const onEnd = (): void => void socket.destroy();
+  socket.once('end', onEnd);
+  socket.resume();
   res.once('finish', () => {
+    socket.off('end', onEnd);
     res.detachSocket(socket as Socket);
     endAnswered(socket);
   });

@@ -989,6 +989,27 @@ describe('clients that reset the connection right after mitmlab answered', () =>
     }
   });
 
+  // Found by a crash hunt: a client that closed its side (FIN) after its ClientHello, while mitmlab waited for an
+  // origin it had not seen, left its socket in CLOSE-WAIT for good (one file descriptor each).
+  it('a ClientHello, then a FIN while the origin is still being reached: the connection is closed and recorded', async () => {
+    const silent = await startSilentOrigin();
+    try {
+      const hello = await captureClientHello({ servername: HOST });
+      const raw = await connectTunnel(cli.proxyPort, `${HOST}:${silent.port}`);
+      raw.on('error', () => {});
+      const conn = cli.connOf(raw.localPort!);
+      raw.write(hello);
+      for (let i = 0; i < 100 && silent.connections === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      raw.end();
+      const id = await conn;
+      // The origin attempt ends at --handshake-timeout (3 s here); the browser's socket must not outlive it.
+      await cli.waitForEvent('connection-close', (e) => e.conn === id, 10_000);
+      raw.destroy();
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('a ClientHello, then a reset while the origin\'s TLS handshake is still pending', async () => {
     const silent = await startSilentOrigin();
     const own = await startHostileCli(['--no-ui', '--resolve', `${SLOW}:127.0.0.1`]);
@@ -1034,6 +1055,23 @@ describe('an Upgrade other than WebSocket', () => {
     expect(request.headers.some(([name, value]) => name.toLowerCase() === 'upgrade' && value === 'h2c')).toBe(true);
     const response = await cli.waitForEvent('http-response', (e) => e.id === request.id);
     expect(response.status).toBe(200);
+  });
+
+  // Found by a crash hunt: Node's server no longer watches such a socket, so a client that closed its side (FIN)
+  // before the answer was recorded as answered (200), though it got nothing.
+  it('a client that leaves (FIN) before the answer is recorded as client-aborted, as without the Upgrade', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: cli.proxyPort });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const conn = cli.connOf(socket.localPort!);
+    socket.on('data', () => undefined);
+    socket.write(`GET ${plainUrl('/slow?ms=800&h2c-fin')} HTTP/1.1\r\n${plainHost()}Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.end();
+    const id = await conn;
+    const aborted = await cli.waitForEvent('proxy-error', (e) => e.conn === id && e.id !== null);
+    expect(aborted.code).toBe('client-aborted');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(cli.eventsOf(id).filter((e) => e.type === 'http-response')).toEqual([]);
   });
 
   it('a client that keeps its side open after the answer is closed within the linger bound', async () => {
