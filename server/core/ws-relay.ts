@@ -322,11 +322,16 @@ function linkClose(ctx: ProxyContext, conn: string, id: string, browser: WebSock
   };
   const onStop = async (): Promise<void> => {
     report(1001, 'mitmlab stopped', 'mitmlab');
+    // Nothing more is read or relayed: a peer flooding messages must not keep the stop busy.
+    browser.pause();
+    upstream.pause();
     closeBoth(1001, 'mitmlab stopped');
     // The stop destroys the sockets next: give the close frames the moment they need to go out. A peer that is not
-    // reading keeps them queued behind its unread messages, and does not hold the stop up.
+    // reading keeps them queued behind its unread messages, and does not hold the stop up (the bound is wall-clock
+    // time: timers run late on a busy loop).
     const queued = (side: WebSocket): boolean => side.readyState !== WebSocket.CLOSED && side.bufferedAmount > 0;
-    for (let waited = 0; waited < STOP_FLUSH_MS && (queued(browser) || queued(upstream)); waited += 10) {
+    const deadline = performance.now() + STOP_FLUSH_MS;
+    while (performance.now() < deadline && (queued(browser) || queued(upstream))) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   };
