@@ -19,7 +19,10 @@ export interface HostileCli extends CliProcess {
   events(): ProxyEvent[];
   /** Polls the session log until an event of `type` matching `predicate` is there; rejects after `timeoutMs`. */
   waitForEvent<T extends ProxyEventType>(type: T, predicate?: (event: EventOf<T>) => boolean, timeoutMs?: number): Promise<EventOf<T>>;
-  /** The connection id mitmlab gave the client whose local TCP port is `localPort` (from its connection-open event). */
+  /**
+   * The connection id mitmlab gave the client whose local TCP port is `localPort` (from its connection-open event).
+   * Call it while the client is still connected (see the implementation).
+   */
   connOf(localPort: number): Promise<string>;
   /** Events of one connection, in order. */
   eventsOf(conn: string): ProxyEvent[];
@@ -90,7 +93,14 @@ export async function startHostileCli(args: readonly string[]): Promise<HostileC
     alive: () => cli.child.exitCode === null && cli.child.signalCode === null,
     events,
     waitForEvent,
-    connOf: async (localPort) => (await waitForEvent('connection-open', (e) => e.client.port === localPort)).conn,
+    // Called while the client is connected: an earlier connection from the same local port (ports are reused) is
+    // closed by then, and left out; this one cannot be closed yet.
+    connOf: async (localPort) => {
+      const logged = events();
+      const closed = new Set(logged.flatMap((e) => (e.type === 'connection-close' ? [e.conn] : [])));
+      const earlier = new Set(logged.flatMap((e) => (e.type === 'connection-open' && e.client.port === localPort && closed.has(e.conn) ? [e.conn] : [])));
+      return (await waitForEvent('connection-open', (e) => e.client.port === localPort && !earlier.has(e.conn))).conn;
+    },
     eventsOf: (conn) => events().filter((e) => 'conn' in e && e.conn === conn),
     terminate,
     dispose: async () => {
