@@ -14,6 +14,7 @@ import { launchChromium, type RunningChromium } from '../helpers/chromium.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { displayPath } from '../../server/cli/start.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
+import { requestOver, tlsThroughProxy } from '../helpers/proxy-client.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { requireTools } from '../helpers/tools.js';
 import { ensureUiBuilt } from '../helpers/ui-build.js';
@@ -148,6 +149,25 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     const interim = ui.locator('[data-testid="interim-response"]');
     await interim.first().waitFor();
     expect(await interim.first().textContent()).toMatch(/103\s+Early Hints/);
+    await ui.click('[aria-label="Close details"]');
+    await ui.fill('#flow-filter', filter);
+  });
+
+  it('says on the Response tab when a body could not be decoded, and that it is stored as received', async () => {
+    // Fetched whole by a client that does not decode (Chromium drops such a page as soon as decoding fails, which
+    // cuts the response short: a cut-short body is decoded as far as it goes, by design).
+    const client = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
+    expect((await requestOver(client, '/gzip-broken', HOST)).status).toBe(200);
+    client.destroy();
+    const filter = await ui.inputValue('#flow-filter');
+    await ui.fill('#flow-filter', '~u gzip-broken');
+    await expect.poll(() => originRows().count()).toBeGreaterThanOrEqual(1);
+    await originRows().first().click();
+    await ui.click('[data-tab="response"]');
+    const summary = ui.locator('[data-testid="body-summary"]');
+    await expect.poll(() => summary.last().textContent()).toMatch(/stored as received: it could not be decoded from gzip \(unexpected end of file\)/);
+    // The coded bytes are shown as a hex dump, not as text.
+    await ui.locator('pre.hex').first().waitFor();
     await ui.click('[aria-label="Close details"]');
     await ui.fill('#flow-filter', filter);
   });

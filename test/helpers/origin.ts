@@ -84,6 +84,14 @@ function handler(seen: Origin['seen']) {
         res.end(body);
         return;
       }
+      case '/gzip-broken': {
+        // A gzip stream cut in half, with a Content-Length that matches what is sent: framed right, coded wrong.
+        const whole = zlib.gzipSync(Buffer.from(Array.from({ length: 2_000 }, (_, i) => `line ${i}\n`).join('')));
+        const body = whole.subarray(0, whole.length >> 1);
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip', 'content-length': String(body.length) });
+        res.end(body);
+        return;
+      }
       case '/binary': {
         const body = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
         res.writeHead(200, { 'content-type': 'application/octet-stream' });

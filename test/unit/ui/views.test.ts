@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ExposedSecret, ProxyEvent } from '../../../server/protocol/events.js';
 import type { CertificateSummary } from '../../../server/protocol/tls.js';
-import { base64ToBytes, classifyBody, formatBytes, formatDuration, headerText, hexDump, looksLikeText, maskSecret, prettyJson, sigalgLabels } from '../../../ui/src/lib/client/format.js';
+import { base64ToBytes, bodySummary, classifyBody, formatBytes, formatDuration, headerText, hexDump, looksLikeText, maskSecret, prettyJson, sigalgLabels } from '../../../ui/src/lib/client/format.js';
 import { compareChains, fieldText } from '../../../ui/src/lib/views/cert-diff.js';
 import { flowPieces, secretsOn } from '../../../ui/src/lib/views/flow-events.js';
 import { ladderArrows } from '../../../ui/src/lib/views/ladder.js';
@@ -48,6 +48,18 @@ describe('format', () => {
     expect(maskSecret('hunter2')).toHaveLength(7);
     expect(Array.from(base64ToBytes('AAEC'))).toEqual([0, 1, 2]);
     expect(base64ToBytes('!!')).toHaveLength(0);
+  });
+});
+
+describe('bodySummary', () => {
+  const body = { sha256: 'ab'.repeat(32), size: 2257, wireSize: 2257, truncated: false, encoding: null, decoded: false, mimeType: 'text/plain' };
+  it('names the size, a decoded coding, one that was not decoded and why, and the cap', () => {
+    expect(bodySummary(body)).toBe('2.3 kB');
+    expect(bodySummary({ ...body, size: 5000, encoding: 'gzip', decoded: true })).toBe('5.0 kB, decoded from gzip (2.3 kB on the wire)');
+    expect(bodySummary({ ...body, encoding: 'gzip, br' })).toBe('2.3 kB, stored as received, still encoded with gzip, br');
+    expect(bodySummary({ ...body, encoding: 'gzip', decodeError: 'unexpected end of file', truncated: true })).toBe(
+      '2.3 kB, stored as received: it could not be decoded from gzip (unexpected end of file), truncated at the capture cap',
+    );
   });
 });
 

@@ -1,5 +1,7 @@
 // Pure formatting helpers for the views: sizes, durations, times, hex dumps, body classification, masking.
 
+import type { BodyRef } from '../../../../server/protocol/events.js';
+
 /** 1234 → "1.2 kB" (SI units, as browsers' devtools show sizes). */
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined || n < 0) return '';
@@ -148,4 +150,19 @@ export function sigalgLabels(names: readonly string[]): string[] {
     return name;
   });
   return [...new Set(labels)];
+}
+
+/** What a body heading says of the stored bytes: size, content coding (decoded or not, and why not), the cap. */
+export function bodySummary(body: BodyRef): string {
+  const parts = [formatBytes(body.size)];
+  if (body.encoding && body.decoded) parts.push(`decoded from ${body.encoding} (${formatBytes(body.wireSize)} on the wire)`);
+  if (body.encoding && !body.decoded) {
+    parts.push(
+      body.decodeError
+        ? `stored as received: it could not be decoded from ${body.encoding} (${body.decodeError})`
+        : `stored as received, still encoded with ${body.encoding}`,
+    );
+  }
+  if (body.truncated) parts.push('truncated at the capture cap');
+  return parts.join(', ');
 }
