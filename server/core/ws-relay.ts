@@ -9,6 +9,7 @@ import type { ExchangeSite } from './http-exchange.js';
 import { forwardableHeaders, hideValues, pairHeaders, rawHeader, sendableReason } from './headers.js';
 import { failureAnswer } from './upstream-answer.js';
 import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
+import { utf8Cut } from '../protocol/utf8.js';
 
 export interface WsTarget {
   /** ws:// or wss:// URL of the origin. */
@@ -268,7 +269,7 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
   from.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const cap = ctx.config.wsCap;
-    const kept = buffer.length <= cap ? buffer : buffer.subarray(0, isBinary ? cap : utf8Boundary(buffer, cap));
+    const kept = buffer.length <= cap ? buffer : buffer.subarray(0, isBinary ? cap : utf8Cut(buffer, cap));
     // A close from the other side may already be under way (ws answers a close frame at once): what arrives then is
     // recorded, but as not passed on.
     const deliverable = to.readyState === WebSocket.OPEN;
@@ -380,16 +381,6 @@ function protocolViolationStatus(error: object): number | null {
   const symbol = Object.getOwnPropertySymbols(error).find((key) => key.description === 'status-code');
   const status = symbol ? (error as Record<symbol, unknown>)[symbol] : undefined;
   return typeof status === 'number' ? status : null;
-}
-
-/**
- * The largest cut ≤ `cap` that does not split a UTF-8 character (a text message is valid UTF-8, RFC 6455 §5.6): a
- * continuation byte (10xxxxxx) never starts one, so the cut moves back past at most three of them.
- */
-function utf8Boundary(text: Buffer, cap: number): number {
-  let cut = cap;
-  while (cut > 0 && cap - cut < 3 && (text[cut]! & 0xc0) === 0x80) cut--;
-  return cut;
 }
 
 /** A close reason fits in a control frame: 123 bytes of UTF-8 (RFC 6455 §5.5). */

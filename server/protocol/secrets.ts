@@ -3,6 +3,7 @@
 // Never throws on hostile input: malformed base64, JSON or percent-encoding is skipped, not reported as an error.
 
 import type { ExposedSecret, HeaderList } from './events.js';
+import { strictUtf8 } from './utf8.js';
 
 export interface SecretScanInput {
   headers: HeaderList;
@@ -211,7 +212,7 @@ function decodeBase64(text: string): string | null {
     }
   }
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(bytes));
+    return strictUtf8.decode(new Uint8Array(bytes));
   } catch {
     // RFC 7617 lets the charset be something else; show Latin-1 rather than nothing.
     return String.fromCharCode(...bytes);

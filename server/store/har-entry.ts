@@ -6,6 +6,7 @@
 
 import type { BodyRef, ConnId, EventOf, HeaderList } from '../protocol/events.js';
 import type { CertificateSummary } from '../protocol/tls.js';
+import { strictUtf8 } from '../protocol/utf8.js';
 
 export interface HarNameValue {
   name: string;
@@ -412,10 +413,9 @@ function looksTextual(mimeType: string, ref: BodyRef): boolean {
 
 /** Strict UTF-8 decode; a capped body may end inside a character, so up to 3 trailing bytes may be dropped. */
 function utf8(bytes: Buffer, truncated: boolean): string | null {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
   for (let cut = 0; cut <= (truncated ? 3 : 0) && cut < bytes.length + 1; cut++) {
     try {
-      const text = decoder.decode(bytes.subarray(0, bytes.length - cut));
+      const text = strictUtf8.decode(bytes.subarray(0, bytes.length - cut));
       // NUL bytes mean binary even when they are valid UTF-8.
       return text.includes('\u0000') ? null : text;
     } catch {
@@ -480,8 +480,6 @@ function formPairs(text: string): HarNameValue[] {
 function formDecode(text: string): string {
   return text.replace(/\+/g, ' ').replace(/(?:%[0-9A-Fa-f]{2})+/g, decodeEscapes);
 }
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A run of %XX escapes: each UTF-8 sequence in it decoded, each byte that starts none kept as its escape. */
 function decodeEscapes(run: string): string {
