@@ -18,6 +18,7 @@ import { startProxy, type RunningProxy } from '../core/proxy.js';
 import { RecentUse } from '../core/recent-use.js';
 import { CertMemo } from '../core/cert-memo.js';
 import { OriginNames } from '../core/origin-names.js';
+import { OriginPool } from '../core/origin-pool.js';
 import { UpstreamSessions } from '../core/upstream-sessions.js';
 import { EventBus } from '../events/bus.js';
 import { TrustStore } from '../tls/verification.js';
@@ -49,6 +50,8 @@ export interface StartOptions {
   bodyCap: number;
   wsCap: number;
   tlsCapture: number;
+  /** Hand idle origin connections from a closed browser connection to the next one (origin-pool.ts). */
+  originReuse: boolean;
   maxHeaderSize: number;
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
@@ -83,6 +86,7 @@ export function startOptionsFrom(options: ParsedOptions): StartOptions {
     bodyCap: n('body-cap'),
     wsCap: n('ws-cap'),
     tlsCapture: n('tls-capture'),
+    originReuse: !options['no-origin-reuse'],
     maxHeaderSize: n('max-header-size'),
     connectTimeoutMs: n('connect-timeout'),
     handshakeTimeoutMs: n('handshake-timeout'),
@@ -205,6 +209,8 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     hiddenValues: [],
     unfinished: new Unfinished(),
     stopping: false,
+    // As many idle origin connections per origin as the plain-HTTP pool keeps; all of them bounded too.
+    originPool: new OriginPool({ perKey: options.originReuse ? config.upstreamPoolPerHost : 0, total: 256, idleMs: config.timeouts.idleMs }),
     upstreamSockets: new Set(),
     openWebSockets: new Set(),
     recentUse: new RecentUse(),

@@ -12,6 +12,7 @@ import type { CertMemo } from './cert-memo.js';
 import type { ProxyConfig } from './config.js';
 import type { DestinationOptions } from './destination.js';
 import type { OriginNames } from './origin-names.js';
+import type { OriginPool } from './origin-pool.js';
 import type { RecentUse } from './recent-use.js';
 import type { UpstreamSessions } from './upstream-sessions.js';
 import type { Unfinished } from './unfinished.js';
@@ -49,7 +50,9 @@ export interface ProxyContext {
   unfinished: Unfinished;
   /** Set when mitmlab is stopping: exchanges it cuts short are reported as stopped, not as the client leaving. */
   stopping: boolean;
-  /** Origin TCP connections of intercepted legs, closed by a stop. */
+  /** Idle verified origin connections, handed from a closed browser connection to the next one. */
+  originPool: OriginPool;
+  /** Origin TCP connections of intercepted legs (pooled ones included), closed by a stop. */
   upstreamSockets: Set<Socket>;
   /**
    * Open WebSocket relays: a stop calls each, which sends both peers a close frame (1001) and resolves once the frames

@@ -23,6 +23,7 @@ import { TeeSocket } from './tee-socket.js';
 import { relayTunnel } from './tunnel.js';
 import { failureAnswer, upstreamFailureFacts, type FailureAnswer } from './upstream-answer.js';
 import { insecureAllowed, openVerifiedUpstream, UntrustedUpstreamError } from './upstream-agents.js';
+import { OriginPool } from './origin-pool.js';
 import { UpstreamLane } from './upstream-lane.js';
 import { openUpstreamTls, type UpstreamTarget, type UpstreamTls } from './upstream-tls.js';
 
@@ -359,10 +360,17 @@ function settle(
     authority: formatHostPort(certHost, target.port),
     upstreamTarget,
     lane: upstream.tls
-      ? new UpstreamLane(async () => {
-          const opened = await openVerifiedUpstream(ctx, conn, upstreamTarget);
-          return { socket: opened.socket, sslMs: opened.handshakeMs };
-        }, upstream.tls.socket)
+      ? new UpstreamLane(
+          async () => {
+            const opened = await openVerifiedUpstream(ctx, conn, upstreamTarget);
+            return { socket: opened.socket, sslMs: opened.handshakeMs };
+          },
+          upstream.tls.socket,
+          // The browser connection closed: its idle origin connection waits for the next one (origin-pool.ts).
+          (socket) => {
+            if (ctx.stopping || !ctx.originPool.offer(socket)) socket.destroy();
+          },
+        )
       : null,
     failure: upstream.failure,
     requests: 0,
@@ -371,7 +379,8 @@ function settle(
 }
 
 interface OriginOutcome {
-  tls: UpstreamTls | null;
+  /** The origin connection: a new one, or an idle one another browser connection opened (`socket` only). */
+  tls: Pick<UpstreamTls, 'socket' | 'verification'> | null;
   chain: X509Certificate[];
   verification: UpstreamTls['verification'] | null;
   failure: FailureAnswer | null;
@@ -380,6 +389,17 @@ interface OriginOutcome {
 
 /** Opens the upstream TLS leg and decides whether the browser may be served from it. */
 async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTarget, certHost: string, clientGone: AbortSignal): Promise<OriginOutcome> {
+  const pooled = ctx.originPool.take(OriginPool.key(target));
+  if (pooled) {
+    // Only verified connections (or ones --upstream-insecure let through, which the same key lets through again) are
+    // pooled; the untrusted verdict is said again for this connection, as for a resumed session.
+    const { socket, origin } = pooled;
+    socket.on('error', () => socket.destroy());
+    ctx.bus.emit({ type: 'upstream-reused', conn, from: origin.conn, host: certHost, at: Date.now() });
+    if (!origin.verification.trusted) reportLetThrough(ctx, conn, certHost, origin.verification);
+    const tls = { socket: socket as UpstreamTls['socket'], verification: origin.verification };
+    return { tls, chain: origin.chain, verification: origin.verification, failure: null, insecure: !origin.verification.trusted };
+  }
   let upstream: UpstreamTls;
   try {
     upstream = await openUpstreamTls(ctx, conn, target, clientGone);
@@ -396,15 +416,7 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
   }
   const reason = upstream.verification.reason ?? 'not trusted';
   if (insecureAllowed(ctx, target)) {
-    ctx.bus.emit({
-      type: 'proxy-error',
-      conn,
-      id: null,
-      code: 'upstream-untrusted',
-      status: null,
-      message: `Upstream certificate not trusted (${reason}) — the browser was not told: --upstream-insecure let ${certHost} through.`,
-      at: Date.now(),
-    });
+    reportLetThrough(ctx, conn, certHost, upstream.verification);
     return { tls: upstream, chain: upstream.chain, verification: upstream.verification, failure: null, insecure: true };
   }
   emitHandshakeFailure(ctx, {
@@ -425,6 +437,19 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
     failure: failureAnswer(target.host, target.port, new UntrustedUpstreamError(reason)),
     insecure: false,
   };
+}
+
+/** Records that --upstream-insecure let an untrusted origin certificate through, unknown to the browser. */
+function reportLetThrough(ctx: ProxyContext, conn: string, certHost: string, verification: UpstreamTls['verification']): void {
+  ctx.bus.emit({
+    type: 'proxy-error',
+    conn,
+    id: null,
+    code: 'upstream-untrusted',
+    status: null,
+    message: `Upstream certificate not trusted (${verification.reason ?? 'not trusted'}) — the browser was not told: --upstream-insecure let ${certHost} through.`,
+    at: Date.now(),
+  });
 }
 
 function formatHostPort(host: string, port: number): string {

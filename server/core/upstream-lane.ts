@@ -1,6 +1,7 @@
 // The upstream side of one intercepted browser connection: one origin connection at a time, reused across the
 // browser's keep-alive requests (RFC 9112 §9.3), reopened (and re-verified) when the origin closed it.
-// Lighter than an http.Agent: there is exactly one socket to hand out, so there is no pool to keep.
+// Lighter than an http.Agent: there is exactly one socket to hand out. When the browser connection closes, its idle
+// origin connection is handed on (`retire`, to the origin pool) instead of being closed.
 
 import type { Duplex } from 'node:stream';
 
@@ -37,6 +38,8 @@ export class UpstreamLane {
   constructor(
     private readonly open: OpenUpstream,
     first: Duplex | null,
+    /** Takes the idle connection when the lane closes (default: close it). */
+    private readonly retire: (socket: Duplex) => void = (socket) => socket.destroy(),
   ) {
     if (first) this.#park(first);
   }
@@ -95,11 +98,12 @@ export class UpstreamLane {
     return this.#busy ? null : this.#unpark();
   }
 
-  /** Closes the idle socket and refuses further use; the browser connection is gone. */
+  /** Retires the idle socket and refuses further use; the browser connection is gone. */
   destroy(): void {
+    if (this.#closed) return;
     this.#closed = true;
-    this.#idle?.destroy();
-    this.#idle = null;
+    const idle = this.#unpark();
+    if (idle) this.retire(idle);
     this.#lent?.destroy();
     this.#lent = null;
     // Waiters wake, see the lane closed and fail their request; none is left hanging.

@@ -11,6 +11,7 @@ import { UpstreamSessions } from './upstream-sessions.js';
 import type { ProxyContext } from './context.js';
 import { connectTcp, DestinationError } from './destination.js';
 import { LegRecorder } from './leg-recorder.js';
+import { OriginPool } from './origin-pool.js';
 import { TeeSocket } from './tee-socket.js';
 import { establishedEvent } from './tls-established.js';
 
@@ -125,6 +126,11 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
     verification = ctx.certMemo.verify(chain, target.servername ?? target.host, nodeError);
   }
   resolved = { chain, verification };
+  const endRecording = (): void => {
+    tee.detach();
+    recorder.finish();
+  };
+  ctx.originPool.note(socket, { key: OriginPool.key(target), conn, chain, verification, endRecording });
   recorder.emitHellos();
   ctx.bus.emit(establishedEvent(socket, { conn, leg: 'upstream', sni: target.servername, connectMs: tcp.connectMs + tcp.dnsMs, handshakeMs }));
   return { socket, recorder, chain, verification, address: tcp.address, connectMs: tcp.dnsMs + tcp.connectMs, handshakeMs };

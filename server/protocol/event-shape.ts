@@ -15,6 +15,7 @@ const SHAPES: Record<ProxyEventType, Record<string, FieldSpec>> = {
   'connection-open': { conn: 'string', client: 'object', mode: 'string?' },
   'connection-close': { conn: 'string', bytesIn: 'number?', bytesOut: 'number?' },
   connect: { conn: 'string', host: 'string', port: 'number' },
+  'upstream-reused': { conn: 'string', from: 'string', host: 'string' },
   tunnel: { conn: 'string', host: 'string', port: 'number', reason: 'string' },
   'tls-client-hello': { conn: 'string', leg: 'string', hello: 'object', fingerprints: 'object?', raw: 'string?' },
   'tls-server-hello': { conn: 'string', leg: 'string', hello: 'object', raw: 'string?' },

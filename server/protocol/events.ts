@@ -126,6 +126,12 @@ export type ProxyEvent =
   | { type: 'connection-close'; conn: ConnId; bytesIn: number; bytesOut: number; at: number }
   /** The browser asked for a tunnel (CONNECT host:port). */
   | { type: 'connect'; conn: ConnId; host: string; port: number; at: number }
+  /**
+   * The connection's requests go over an idle origin connection that connection `from` opened and verified, kept
+   * after `from` closed (RFC 9112 §9.3): no handshake with the origin took place for this connection. That
+   * connection's upstream-leg events hold the handshake, and its transcript the bytes.
+   */
+  | { type: 'upstream-reused'; conn: ConnId; from: ConnId; host: string; at: number }
   /** Bytes relayed without interception. */
   | { type: 'tunnel'; conn: ConnId; host: string; port: number; reason: TunnelReason; at: number }
   | {

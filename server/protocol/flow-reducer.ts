@@ -74,6 +74,13 @@ export function applyEvent(index: FlowIndex, event: ProxyEvent): FlowSummary | n
       facts.port = event.port;
       return null;
     }
+    case 'upstream-reused': {
+      // The origin connection's TLS is the one its first connection negotiated (when that is still in the index).
+      const version = index.conns.get(event.from)?.upstreamTlsVersion ?? null;
+      const facts = connFacts(index, event.conn);
+      facts.upstreamTlsVersion = version;
+      return updateOpen(index, facts, (row) => ({ ...row, upstreamTlsVersion: version }));
+    }
     case 'tunnel': {
       const facts = connFacts(index, event.conn);
       facts.host = normalizeHost(event.host);

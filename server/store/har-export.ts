@@ -3,7 +3,7 @@
 // whole session, so a 1 GB session exports like a small one.
 
 import type { Writable } from 'node:stream';
-import type { ConnId, FlowId, ProxyEvent } from '../protocol/events.js';
+import type { ConnId, EventOf, FlowId, ProxyEvent } from '../protocol/events.js';
 import { assertNever } from '../protocol/events.js';
 import {
   buildHarEntry,
@@ -33,6 +33,9 @@ const MAX_OPEN_CONNS = 100_000;
  * decoded, which can be after the connection closed.
  */
 const CLOSE_GRACE_MS = 10_000;
+// Origin connections whose handshake a later connection may still show (each holds two events): the most recent ones.
+// A pooled connection is reused within --idle-timeout, well within this many handshakes at any realistic rate.
+const MAX_ORIGIN_LEGS = 4_096;
 
 /** Writes the HAR of `session` to `out`; resolves with the number of entries written. */
 export async function writeHar(session: LoadedSession, out: Writable, options: HarExportOptions = {}): Promise<number> {
@@ -79,6 +82,21 @@ export async function writeHar(session: LoadedSession, out: Writable, options: H
     return tls;
   };
 
+  // The upstream leg of each origin connection's handshake, by the connection that opened it, kept past its close:
+  // a later connection that reused the origin connection ('upstream-reused') shows the same leg.
+  const originLegs = new Map<ConnId, ConnTlsEvents['upstream']>();
+  const reuse = (event: EventOf<'upstream-reused'>): void => {
+    const leg = originLegs.get(event.from);
+    // A copy: the reusing connection may open an origin connection of its own later, which must not rewrite this one.
+    if (leg) connOf(event.conn).upstream = { ...leg };
+  };
+  const keepOriginLeg = (event: ProxyEvent): void => {
+    if (event.type !== 'tls-established' || event.leg !== 'upstream') return;
+    originLegs.delete(event.conn);
+    originLegs.set(event.conn, { ...connOf(event.conn).upstream });
+    if (originLegs.size > MAX_ORIGIN_LEGS) originLegs.delete(originLegs.keys().next().value as ConnId);
+  };
+
   /** Closed connections (in close order) whose flows are written once the grace period has passed. */
   const closed = new Map<ConnId, number>();
   const finishConn = async (conn: ConnId): Promise<void> => {
@@ -90,6 +108,8 @@ export async function writeHar(session: LoadedSession, out: Writable, options: H
   const reader = await session.open({ onWarning: options.onWarning, onProgress: options.onProgress });
   for await (const event of reader.events) {
     const done = fold(event, flowOf, connOf, maxWsBytes);
+    if (event.type === 'upstream-reused') reuse(event);
+    else keepOriginLeg(event);
     if (done.finished) await finish(done.finished);
     if (done.closedConn) closed.set(done.closedConn, event.at);
     for (const [conn, at] of closed) {
@@ -166,6 +186,7 @@ function fold(
       return { closedConn: event.conn };
     case 'connection-open':
     case 'connect':
+    case 'upstream-reused':
     case 'tunnel':
     case 'tls-server-hello':
     case 'tls-failed':

@@ -30,6 +30,7 @@ const KNOWN_TYPES: Record<ProxyEventType, true> = {
   'connection-close': true,
   connect: true,
   tunnel: true,
+  'upstream-reused': true,
   'tls-client-hello': true,
   'tls-server-hello': true,
   'tls-established': true,

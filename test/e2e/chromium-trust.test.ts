@@ -130,7 +130,9 @@ describe.skipIf(!haveChromium)('Chromium and the lab CA, end to end', () => {
       const request = await mitm.waitFor('http-request', (e) => e.url === `${base}/hello`);
       const conn = request.conn;
       const client = await mitm.waitFor('tls-established', (e) => e.conn === conn && e.leg === 'client');
-      const upstream = await mitm.waitFor('tls-established', (e) => e.conn === conn && e.leg === 'upstream');
+      // The origin handshake is this connection's, or an earlier one's whose idle origin connection it reused.
+      const reused = mitm.ofType('upstream-reused').find((e) => e.conn === conn);
+      const upstream = await mitm.waitFor('tls-established', (e) => e.conn === (reused?.from ?? conn) && e.leg === 'upstream');
       expect(client).toMatchObject({ sni: HOST, version: 'TLSv1.3', alpn: 'http/1.1' });
       expect(client.cipher).toMatch(/^TLS_(AES_128_GCM_SHA256|AES_256_GCM_SHA384|CHACHA20_POLY1305_SHA256)$/);
       expect(upstream).toMatchObject({ sni: HOST, version: 'TLSv1.3' });

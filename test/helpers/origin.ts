@@ -10,8 +10,8 @@ export interface Origin {
   port: number;
   /** e.g. https://127.0.0.1:PORT */
   url: string;
-  /** Requests seen, in order: method, url, headers. */
-  seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }>;
+  /** Requests seen, in order: method, url, headers, and the client's port (which connection carried it). */
+  seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; clientPort: number | undefined }>;
   close(): Promise<void>;
 }
 
@@ -27,7 +27,7 @@ const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
 function handler(seen: Origin['seen']) {
   return (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, clientPort: req.socket.remotePort });
     const url = new URL(req.url ?? '/', 'http://origin');
     switch (url.pathname) {
       case '/hello':

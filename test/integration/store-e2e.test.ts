@@ -45,7 +45,9 @@ const conns: string[] = [];
 beforeAll(async () => {
   pki = await createTestPki({ names: [HOST, '127.0.0.1'] });
   origin = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem });
-  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+  // Each connection with its own origin connection (--no-origin-reuse), so that the pcapng holds both legs of each;
+  // test/integration/origin-pool.test.ts exports a session with a reused one.
+  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`], originReuse: false });
   caPem = await readFile(mitm.caPath, 'utf8');
   if (!haveTools) return;
   const authority = `${HOST}:${origin.port}`;

@@ -22,7 +22,8 @@ const haveTools = requireTools('curl', 'openssl');
 beforeAll(async () => {
   pki = await createTestPki({ names: [HOST, '127.0.0.1'] });
   origin = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem });
-  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+  // Every connection makes its own origin handshake here (--no-origin-reuse): these tests read each one.
+  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`], originReuse: false });
   keylogPath = path.join(mitm.dir, 'keys.log');
 });
 
@@ -126,7 +127,7 @@ describe('failures on the client leg', () => {
 
 describe('session resumption upstream', () => {
   it('a second connection to the same origin resumes, and still reports the chain and the four checks', async () => {
-    const fresh = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+    const fresh = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`], originReuse: false });
     try {
       const ca = await readFile(fresh.caPath, 'utf8');
       for (let i = 0; i < 2; i++) {

@@ -22,7 +22,8 @@ beforeAll(async () => {
   if (!haveTools) return;
   pki = await createTestPki({ names: [HOST] });
   origin = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem });
-  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+  // Every connection makes its own origin handshake here (--no-origin-reuse): tshark checks each against the record.
+  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`], originReuse: false });
   capture = path.join(mitm.dir, 'loopback.pcapng');
   keylog = path.join(mitm.dir, 'keys.log');
   const live = await captureLoopback(capture, [mitm.proxyPort, origin.port]);

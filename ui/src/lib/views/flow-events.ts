@@ -28,6 +28,8 @@ export interface TlsPieces {
   certificates: EventOf<'tls-certificates'> | null;
   connectionOpen: EventOf<'connection-open'> | null;
   connect: EventOf<'connect'> | null;
+  /** Set when this connection used an origin connection another one opened (no upstream handshake of its own). */
+  reused: EventOf<'upstream-reused'> | null;
 }
 
 function emptyLeg(): LegPieces {
@@ -44,7 +46,7 @@ export function flowPieces(events: readonly ProxyEvent[], id: string): FlowPiece
     wsMessages: [],
     wsClose: null,
     errors: [],
-    tls: { client: emptyLeg(), upstream: emptyLeg(), certificates: null, connectionOpen: null, connect: null },
+    tls: { client: emptyLeg(), upstream: emptyLeg(), certificates: null, connectionOpen: null, connect: null, reused: null },
   };
   const leg = (l: Leg) => pieces.tls[l];
   for (const event of events) {
@@ -93,6 +95,9 @@ export function flowPieces(events: readonly ProxyEvent[], id: string): FlowPiece
         break;
       case 'connect':
         pieces.tls.connect = event;
+        break;
+      case 'upstream-reused':
+        pieces.tls.reused = event;
         break;
       default:
         break;

@@ -1,0 +1,132 @@
+// Verified origin connections kept after the browser connection that used them closed, for the next browser
+// connection to the same origin (RFC 9112 §9.3: connections are persistent per hop, and a proxy may hand a persistent
+// origin connection to any of its clients). A browser opens a connection per request batch, and each would otherwise
+// cost a new TLS handshake with the origin.
+//
+// Pooled per origin, name (SNI) and browser address: a connection is only ever reused for the same client machine,
+// because some origins tie state to a connection (NTLM and Negotiate authentication, RFC 4559 §6), and for the name it
+// was verified for. Bounded in count, and closed after an idle time.
+
+import type { X509Certificate } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { ConnId } from '../protocol/events.js';
+import type { UpstreamVerification } from '../protocol/tls.js';
+
+/** What an origin connection was verified as, and which browser connection's handshake opened it. */
+export interface OriginConnection {
+  /** The pool key (see OriginPool.key). */
+  key: string;
+  /** The connection whose record holds this origin connection's handshake and transcript. */
+  conn: ConnId;
+  chain: X509Certificate[];
+  verification: UpstreamVerification;
+  /**
+   * Ends the opening connection's record of this origin connection (its transcript is written now, and later bytes
+   * are not recorded): that connection closed, and its record is complete when it closes.
+   */
+  endRecording(): void;
+}
+
+export interface OriginPoolLimits {
+  /** Idle connections kept per key. */
+  perKey: number;
+  /** Idle connections kept in all. */
+  total: number;
+  /** An idle connection is closed after this long. */
+  idleMs: number;
+}
+
+interface Parked {
+  socket: Duplex;
+  timer: NodeJS.Timeout;
+  evict: () => void;
+}
+
+function usable(socket: Duplex): boolean {
+  return !socket.destroyed && socket.writable && socket.readable;
+}
+
+function ignoreError(): void {
+  // An idle connection can still be reset by the origin; its 'close' takes it out of the pool.
+}
+
+export class OriginPool {
+  readonly #known = new WeakMap<Duplex, OriginConnection>();
+  readonly #idle = new Map<string, Parked[]>();
+  #count = 0;
+
+  constructor(private readonly limits: OriginPoolLimits) {}
+
+  /** The key of an origin: its address and port, the name sent and checked, and the browser's address. */
+  static key(target: { host: string; port: number; servername: string | null; from: string }): string {
+    return `${target.host}\n${target.port}\n${target.servername ?? ''}\n${target.from}`;
+  }
+
+  /** Remembers what a newly opened and verified origin connection is, so it can be pooled later. */
+  note(socket: Duplex, origin: OriginConnection): void {
+    this.#known.set(socket, origin);
+  }
+
+  /** What `socket` was verified as, if it was noted. */
+  origin(socket: Duplex): OriginConnection | undefined {
+    return this.#known.get(socket);
+  }
+
+  /**
+   * Keeps an idle origin connection for a later browser connection. False when it cannot be kept (unknown, no longer
+   * usable, or the pool is full): the caller closes it.
+   */
+  offer(socket: Duplex): boolean {
+    const origin = this.#known.get(socket);
+    if (!origin || !usable(socket) || this.#count >= this.limits.total) return false;
+    const parked = this.#idle.get(origin.key) ?? [];
+    if (parked.length >= this.limits.perKey) return false;
+    const entry: Parked = {
+      socket,
+      timer: setTimeout(() => socket.destroy(), this.limits.idleMs).unref(),
+      evict: () => this.#remove(origin.key, entry),
+    };
+    socket.on('error', ignoreError);
+    // The origin closing it (its own idle timeout) ends the TLS socket: it leaves the pool then, not at its next use.
+    socket.once('close', entry.evict);
+    socket.once('end', entry.evict);
+    parked.push(entry);
+    this.#idle.set(origin.key, parked);
+    this.#count++;
+    origin.endRecording();
+    return true;
+  }
+
+  /** The most recently parked idle connection for `key` that is still usable, taken out of the pool. */
+  take(key: string): { socket: Duplex; origin: OriginConnection } | null {
+    const parked = this.#idle.get(key);
+    while (parked && parked.length > 0) {
+      const entry = parked[parked.length - 1]!;
+      this.#remove(key, entry);
+      if (!usable(entry.socket)) {
+        entry.socket.destroy();
+        continue;
+      }
+      return { socket: entry.socket, origin: this.#known.get(entry.socket)! };
+    }
+    return null;
+  }
+
+  /** Idle connections held now. */
+  get size(): number {
+    return this.#count;
+  }
+
+  #remove(key: string, entry: Parked): void {
+    const parked = this.#idle.get(key);
+    const at = parked?.indexOf(entry) ?? -1;
+    if (!parked || at < 0) return;
+    parked.splice(at, 1);
+    if (parked.length === 0) this.#idle.delete(key);
+    this.#count--;
+    clearTimeout(entry.timer);
+    entry.socket.off('close', entry.evict);
+    entry.socket.off('end', entry.evict);
+    entry.socket.off('error', ignoreError);
+  }
+}

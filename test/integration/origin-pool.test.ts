@@ -1,0 +1,123 @@
+// Origin connections handed from a closed browser connection to the next one (server/core/origin-pool.ts): the
+// origin sees one TLS connection carry both, and the record says where that connection's handshake is.
+
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportSession } from '../../server/store/export.js';
+import type { HarEntry } from '../../server/store/har-entry.js';
+import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
+import { curl } from '../helpers/curl.js';
+import { requireTools } from '../helpers/tools.js';
+
+const HOST = 'origin.test';
+let pki: TestPki;
+let mitm: TestMitmlab;
+const haveCurl = requireTools('curl');
+
+beforeAll(async () => {
+  pki = await createTestPki({ names: [HOST] });
+  mitm = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`] });
+});
+
+afterAll(async () => {
+  await mitm?.close();
+});
+
+async function withOrigin<T>(options: { keepAliveTimeout?: number }, body: (origin: Origin) => Promise<T>): Promise<T> {
+  const origin = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem, tlsOptions: options });
+  try {
+    return await body(origin);
+  } finally {
+    await origin.close();
+  }
+}
+
+async function get(origin: Origin, path: string, extra: string[] = []): Promise<string> {
+  const result = await curl(`https://${HOST}:${origin.port}${path}`, { proxy: mitm.proxyUrl, cacert: mitm.caPath, extra });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(200);
+  const request = await mitm.waitFor('http-request', (e) => e.url.endsWith(path));
+  await mitm.waitFor('connection-close', (e) => e.conn === request.conn);
+  return request.conn;
+}
+
+const upstreamHandshakes = (conn: string) => mitm.ofType('tls-established').filter((e) => e.conn === conn && e.leg === 'upstream');
+
+async function harEntries(): Promise<HarEntry[]> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  await mitm.store.flush();
+  await exportSession({ dataDir: mitm.store.dataDir, session: mitm.store.id, format: 'har' }, out);
+  return (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { log: { entries: HarEntry[] } }).log.entries;
+}
+
+/** Waits (bounded) until the pool holds `size` idle connections. */
+async function poolSize(size: number): Promise<void> {
+  for (let i = 0; i < 200 && mitm.ctx.originPool.size !== size; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  expect(mitm.ctx.originPool.size).toBe(size);
+}
+
+describe.skipIf(!haveCurl)('origin connections kept across browser connections', () => {
+  it('a second browser connection reuses the first one\'s origin connection, and says so', async () => {
+    await withOrigin({}, async (origin) => {
+      const first = await get(origin, '/hello?pool=1');
+      await poolSize(1);
+      // The first connection's record is complete when it closes, though its origin connection lives on.
+      const transcript = await mitm.waitFor('tls-transcript', (e) => e.conn === first && e.leg === 'upstream');
+      expect(transcript.steps.map((s) => s.label)).toContain('ClientHello');
+      const second = await get(origin, '/hello?pool=2');
+      expect(second).not.toBe(first);
+      // The origin's own view: both requests came over one TCP connection (one client port).
+      const ports = origin.seen.filter((r) => r.url.startsWith('/hello?pool=')).map((r) => r.clientPort);
+      expect(ports).toHaveLength(2);
+      expect(ports[1]).toBe(ports[0]);
+      expect(upstreamHandshakes(first)).toHaveLength(1);
+      expect(upstreamHandshakes(second)).toHaveLength(0);
+      const reused = await mitm.waitFor('upstream-reused', (e) => e.conn === second);
+      expect(reused).toMatchObject({ from: first, host: HOST });
+      // The second connection still has its certificates on record: the origin's chain and the forged one.
+      const certificates = mitm.ofType('tls-certificates').find((e) => e.conn === second)!;
+      expect(certificates.verification.trusted).toBe(true);
+      expect(certificates.upstream[0]!.san).toContain(`DNS:${HOST}`);
+      // HAR: the second request's upstream leg is the first connection's handshake; it opened no connection.
+      const entries = await harEntries();
+      const [a, b] = ['/hello?pool=1', '/hello?pool=2'].map((p) => entries.find((e) => e.request.url.endsWith(p))!);
+      expect(b!._tls?.upstream?.version).toBe(a!._tls?.upstream?.version);
+      expect(b!._tls?.upstream?.cipher).toBe(a!._tls?.upstream?.cipher);
+      expect(b!._tls?.upstream?.ja3).toBe(a!._tls?.upstream?.ja3);
+      expect(b!.timings.connect).toBe(-1);
+      expect(b!.timings.ssl).toBe(-1);
+    });
+  });
+
+  it('a connection the origin closed while idle leaves the pool, and the next browser connection opens its own', async () => {
+    await withOrigin({ keepAliveTimeout: 200 }, async (origin) => {
+      const first = await get(origin, '/hello?idle=1');
+      // The origin's keep-alive timeout closes the idle connection; the pool lets it go at once.
+      await poolSize(0);
+      const second = await get(origin, '/hello?idle=2');
+      expect(mitm.ofType('upstream-reused').some((e) => e.conn === second)).toBe(false);
+      expect(upstreamHandshakes(first)).toHaveLength(1);
+      expect(upstreamHandshakes(second)).toHaveLength(1);
+      const ports = origin.seen.filter((r) => r.url.startsWith('/hello?idle=')).map((r) => r.clientPort);
+      expect(ports[1]).not.toBe(ports[0]);
+    });
+  });
+
+  it('an origin connection is never handed to a browser on another address', async () => {
+    await withOrigin({}, async (origin) => {
+      await get(origin, '/hello?from=1');
+      await poolSize(1);
+      // curl from 127.0.0.2 (every 127/8 address is loopback on Linux): another client machine, as far as the pool knows.
+      const other = await get(origin, '/hello?from=2', ['--interface', '127.0.0.2']);
+      expect(mitm.ofType('upstream-reused').some((e) => e.conn === other)).toBe(false);
+      expect(upstreamHandshakes(other)).toHaveLength(1);
+      // Back on the first address, a connection is still there for it.
+      const again = await get(origin, '/hello?from=3');
+      expect(mitm.ofType('upstream-reused').some((e) => e.conn === again)).toBe(true);
+    });
+  });
+});

@@ -1,0 +1,93 @@
+// The origin pool's bookkeeping: what it keeps, for whom, how many, and when it lets go.
+
+import { PassThrough } from 'node:stream';
+import { describe, expect, it, vi } from 'vitest';
+import { OriginPool, type OriginConnection } from '../../../server/core/origin-pool.js';
+
+const TARGET = { host: 'origin.test', port: 443, servername: 'origin.test', from: '127.0.0.1' };
+
+function noted(pool: OriginPool, target = TARGET, conn = 'c1'): { socket: PassThrough; origin: OriginConnection } {
+  const socket = new PassThrough();
+  const origin: OriginConnection = {
+    key: OriginPool.key(target),
+    conn,
+    chain: [],
+    verification: { trusted: true, reason: null } as unknown as OriginConnection['verification'],
+    endRecording: vi.fn(),
+  };
+  pool.note(socket, origin);
+  return { socket, origin };
+}
+
+describe('OriginPool', () => {
+  it('hands an idle connection to the next taker with the same key, once, and ends its first record', () => {
+    const pool = new OriginPool({ perKey: 4, total: 16, idleMs: 60_000 });
+    const { socket, origin } = noted(pool);
+    expect(pool.offer(socket)).toBe(true);
+    expect(origin.endRecording).toHaveBeenCalledTimes(1);
+    expect(pool.size).toBe(1);
+    expect(pool.take(OriginPool.key({ ...TARGET, from: '127.0.0.2' }))).toBeNull();
+    expect(pool.take(OriginPool.key({ ...TARGET, servername: 'other.test' }))).toBeNull();
+    const taken = pool.take(OriginPool.key(TARGET));
+    expect(taken?.socket).toBe(socket);
+    expect(taken?.origin.conn).toBe('c1');
+    expect(pool.take(OriginPool.key(TARGET))).toBeNull();
+    expect(pool.size).toBe(0);
+  });
+
+  it('refuses a connection it was not told about, one that is closed, and more than its limits', () => {
+    const pool = new OriginPool({ perKey: 2, total: 3, idleMs: 60_000 });
+    expect(pool.offer(new PassThrough())).toBe(false);
+    const closed = noted(pool).socket;
+    closed.destroy();
+    expect(pool.offer(closed)).toBe(false);
+    expect(pool.offer(noted(pool).socket)).toBe(true);
+    expect(pool.offer(noted(pool).socket)).toBe(true);
+    expect(pool.offer(noted(pool).socket)).toBe(false); // two per key
+    expect(pool.offer(noted(pool, { ...TARGET, host: 'b.test' }).socket)).toBe(true);
+    expect(pool.offer(noted(pool, { ...TARGET, host: 'c.test' }).socket)).toBe(false); // three in all
+    expect(pool.size).toBe(3);
+  });
+
+  it('gives the most recently parked connection first, and skips one that died meanwhile', () => {
+    const pool = new OriginPool({ perKey: 4, total: 16, idleMs: 60_000 });
+    const older = noted(pool, TARGET, 'c1').socket;
+    const newer = noted(pool, TARGET, 'c2').socket;
+    pool.offer(older);
+    pool.offer(newer);
+    expect(pool.take(OriginPool.key(TARGET))?.origin.conn).toBe('c2');
+    pool.offer(newer);
+    // Ended without the pool seeing a 'close' yet: not usable any more.
+    newer.end();
+    newer.resume();
+    expect(pool.take(OriginPool.key(TARGET))?.origin.conn).toBe('c1');
+  });
+
+  it('lets a connection go when the origin closes it, and closes one idle for too long', async () => {
+    vi.useFakeTimers();
+    try {
+      const pool = new OriginPool({ perKey: 4, total: 16, idleMs: 1_000 });
+      const closedByOrigin = noted(pool).socket;
+      pool.offer(closedByOrigin);
+      closedByOrigin.destroy();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(pool.size).toBe(0);
+      const idle = noted(pool).socket;
+      pool.offer(idle);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(idle.destroyed).toBe(false);
+      await vi.advanceTimersByTimeAsync(2);
+      expect(idle.destroyed).toBe(true);
+      expect(pool.size).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps nothing when its per-key limit is 0 (--no-origin-reuse)', () => {
+    const pool = new OriginPool({ perKey: 0, total: 16, idleMs: 60_000 });
+    const { socket, origin } = noted(pool);
+    expect(pool.offer(socket)).toBe(false);
+    expect(origin.endRecording).not.toHaveBeenCalled();
+  });
+});
