@@ -197,6 +197,32 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     await shot('06-certificates');
   });
 
+  it("says on the TLS tab when a connection reused another one's origin connection, and shows that handshake", async () => {
+    const ca = await readFile(mitm.caPath, 'utf8');
+    for (const n of [1, 2]) {
+      const client = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca });
+      expect((await requestOver(client, `/hello?reuse=${n}`, HOST)).status).toBe(200);
+      client.destroy();
+      const request = await mitm.waitFor('http-request', (e) => e.url.endsWith(`reuse=${n}`));
+      await mitm.waitFor('connection-close', (e) => e.conn === request.conn);
+    }
+    const second = await mitm.waitFor('http-request', (e) => e.url.endsWith('reuse=2'));
+    const reused = await mitm.waitFor('upstream-reused', (e) => e.conn === second.conn);
+    const opener = mitm.ofType('tls-established').find((e) => e.conn === reused.from && e.leg === 'upstream')!;
+    const filter = await ui.inputValue('#flow-filter');
+    await ui.fill('#flow-filter', '~u reuse=2');
+    await expect.poll(() => originRows().count()).toBe(1);
+    await originRows().first().click();
+    await ui.click('[data-tab="tls"]');
+    const note = ui.locator('[data-testid="upstream-reused"]');
+    await expect.poll(() => note.textContent(), { timeout: 10_000 }).toContain(reused.from);
+    expect(await note.textContent()).toMatch(/What follows is that connection’s handshake/);
+    await expect.poll(() => ui.locator('[data-testid="cipher-upstream"]').textContent()).toBe(opener.cipher);
+    await shot('05b-tls-reused');
+    await ui.click('[aria-label="Close details"]');
+    await ui.fill('#flow-filter', filter);
+  });
+
   it('exports the session as a HAR file that har-validator accepts', async () => {
     await ui.click('[data-page="sessions"]');
     const link = ui.locator('[data-export="har"]');

@@ -108,6 +108,26 @@ describe('flowPieces', () => {
     expect(pieces.tls.upstream.established?.cipher).toBe('upstream');
     expect(flowPieces([other], 'c1.1').request).toBeNull();
   });
+
+  it("shows a reused origin connection's handshake from the connection that made it, and says it is not this one's", () => {
+    const [request] = exchange(1) as [ProxyEvent];
+    const established = (conn: string, leg: 'client' | 'upstream', cipher: string): ProxyEvent => ({ type: 'tls-established', conn, leg, version: 'TLSv1.3', cipher, alpn: null, sni: null, resumed: false, group: null, groupBits: null, sharedSigalgs: [], connectMs: null, handshakeMs: 1, at: 0 });
+    const reused: ProxyEvent = { type: 'upstream-reused', conn: 'c1', from: 'c0', host: 'origin.test', at: 0 };
+    const opener = [established('c0', 'client', 'opener client'), established('c0', 'upstream', 'opener upstream')];
+    const pieces = flowPieces([established('c1', 'client', 'own client'), reused, request], 'c1.1', opener);
+    expect(pieces.tls.reused).toBe(reused);
+    expect(pieces.tls.client.established?.cipher).toBe('own client');
+    expect(pieces.tls.upstream.established?.cipher).toBe('opener upstream');
+    expect(pieces.tls.upstreamIsReused).toBe(true);
+    // Not reused: other connections' events are ignored.
+    const own = flowPieces([established('c1', 'client', 'own client'), request], 'c1.1', opener);
+    expect(own.tls.upstream.established).toBeNull();
+    expect(own.tls.upstreamIsReused).toBe(false);
+    // Reused, then a handshake of its own (the origin had closed it): its own is shown.
+    const reopened = flowPieces([reused, established('c1', 'upstream', 'own upstream'), request], 'c1.1', opener);
+    expect(reopened.tls.upstream.established?.cipher).toBe('own upstream');
+    expect(reopened.tls.upstreamIsReused).toBe(false);
+  });
 });
 
 describe('secretsOn', () => {

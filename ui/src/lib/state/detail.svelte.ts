@@ -9,6 +9,8 @@ import type { ConnSource } from './session-switch.js';
 export class ConnDetail {
   conn = $state<string | null>(null);
   events = $state.raw<ProxyEvent[]>([]);
+  /** The events of the connection whose origin connection this one reused (`upstream-reused`), else none. */
+  originEvents = $state.raw<ProxyEvent[]>([]);
   loading = $state(false);
   error = $state<string | null>(null);
   #source: ConnSource | null = null;
@@ -21,6 +23,7 @@ export class ConnDetail {
     this.conn = conn;
     this.#source = source;
     this.events = [];
+    this.originEvents = [];
     this.error = null;
     if (conn !== null) {
       void this.#load();
@@ -47,8 +50,12 @@ export class ConnDetail {
     this.loading = true;
     try {
       const events = await source.load(conn);
+      const reused = events.find((e) => e.type === 'upstream-reused');
+      // The origin handshake this connection did without is on record with the connection that made it.
+      const originEvents = reused?.type === 'upstream-reused' ? await source.load(reused.from).catch(() => []) : [];
       if (generation !== this.#generation) return;
       this.events = events;
+      this.originEvents = originEvents;
       this.error = null;
     } catch (error) {
       if (generation !== this.#generation) return;

@@ -30,14 +30,20 @@ export interface TlsPieces {
   connect: EventOf<'connect'> | null;
   /** Set when this connection used an origin connection another one opened (no upstream handshake of its own). */
   reused: EventOf<'upstream-reused'> | null;
+  /** The upstream leg shown is that other connection's handshake (from `originEvents`), not this connection's. */
+  upstreamIsReused: boolean;
 }
 
 function emptyLeg(): LegPieces {
   return { clientHello: null, serverHello: null, established: null, transcript: null, failed: null };
 }
 
-/** The events of flow `id` (and its connection's TLS) among a connection's events. */
-export function flowPieces(events: readonly ProxyEvent[], id: string): FlowPieces {
+/**
+ * The events of flow `id` (and its connection's TLS) among a connection's events. `originEvents` are the events of
+ * the connection whose origin connection this one reused (`upstream-reused`): their upstream leg stands in for the
+ * handshake this connection did not make.
+ */
+export function flowPieces(events: readonly ProxyEvent[], id: string, originEvents: readonly ProxyEvent[] = []): FlowPieces {
   const pieces: FlowPieces = {
     request: null,
     response: null,
@@ -46,7 +52,7 @@ export function flowPieces(events: readonly ProxyEvent[], id: string): FlowPiece
     wsMessages: [],
     wsClose: null,
     errors: [],
-    tls: { client: emptyLeg(), upstream: emptyLeg(), certificates: null, connectionOpen: null, connect: null, reused: null },
+    tls: { client: emptyLeg(), upstream: emptyLeg(), certificates: null, connectionOpen: null, connect: null, reused: null, upstreamIsReused: false },
   };
   const leg = (l: Leg) => pieces.tls[l];
   for (const event of events) {
@@ -102,6 +108,17 @@ export function flowPieces(events: readonly ProxyEvent[], id: string): FlowPiece
       default:
         break;
     }
+  }
+  const upstream = pieces.tls.upstream;
+  if (pieces.tls.reused && !upstream.clientHello && !upstream.established && !upstream.failed) {
+    for (const event of originEvents) {
+      if (!('leg' in event) || event.leg !== 'upstream' || event.conn !== pieces.tls.reused.from) continue;
+      if (event.type === 'tls-client-hello') upstream.clientHello ??= event;
+      else if (event.type === 'tls-server-hello') upstream.serverHello ??= event;
+      else if (event.type === 'tls-established') upstream.established ??= event;
+      else if (event.type === 'tls-transcript') upstream.transcript = event;
+    }
+    pieces.tls.upstreamIsReused = upstream.established !== null;
   }
   return pieces;
 }
