@@ -5,6 +5,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type http from 'node:http';
 import { isIP, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { leafKeyTypeFor } from '../certs/key-choice.js';
 import { normalizeHost } from '../certs/hostnames.js';
@@ -394,7 +395,7 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
     // Only verified connections (or ones --upstream-insecure let through, which the same key lets through again) are
     // pooled; the untrusted verdict is said again for this connection, as for a resumed session.
     const { socket, origin } = pooled;
-    socket.on('error', () => socket.destroy());
+    destroyOnError(socket);
     ctx.bus.emit({ type: 'upstream-reused', conn, from: origin.conn, host: certHost, at: Date.now() });
     if (!origin.verification.trusted) reportLetThrough(ctx, conn, certHost, origin.verification);
     const tls = { socket: socket as UpstreamTls['socket'], verification: origin.verification };
@@ -410,7 +411,7 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
     emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'upstream', host: certHost, ...failure, at: Date.now() });
     return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };
   }
-  upstream.socket.on('error', () => upstream.socket.destroy());
+  destroyOnError(upstream.socket);
   if (upstream.verification.trusted) {
     return { tls: upstream, chain: upstream.chain, verification: upstream.verification, failure: null, insecure: false };
   }
@@ -437,6 +438,18 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
     failure: failureAnswer(target.host, target.port, new UntrustedUpstreamError(reason)),
     insecure: false,
   };
+}
+
+function destroySelf(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * An origin connection that fails is closed (the lane or the next request notices). Added once per socket: a pooled
+ * connection passes through many browser connections, and a listener per connection would pile up.
+ */
+function destroyOnError(socket: Duplex): void {
+  if (!socket.listeners('error').includes(destroySelf)) socket.on('error', destroySelf);
 }
 
 /** Records that --upstream-insecure let an untrusted origin certificate through, unknown to the browser. */

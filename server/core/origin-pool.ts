@@ -50,6 +50,14 @@ function ignoreError(): void {
   // An idle connection can still be reset by the origin; its 'close' takes it out of the pool.
 }
 
+/**
+ * An origin sends nothing on an idle connection but, at most, a response before closing it (a 408, RFC 9112 §9.5).
+ * Such bytes would be read as the answer to the next request sent on it: the connection is closed instead.
+ */
+function dropUnsolicited(this: Duplex): void {
+  this.destroy();
+}
+
 export class OriginPool {
   readonly #known = new WeakMap<Duplex, OriginConnection>();
   readonly #idle = new Map<string, Parked[]>();
@@ -87,6 +95,7 @@ export class OriginPool {
       evict: () => this.#remove(origin.key, entry),
     };
     socket.on('error', ignoreError);
+    socket.on('data', dropUnsolicited);
     // The origin closing it (its own idle timeout) ends the TLS socket: it leaves the pool then, not at its next use.
     socket.once('close', entry.evict);
     socket.once('end', entry.evict);
@@ -128,5 +137,6 @@ export class OriginPool {
     entry.socket.off('close', entry.evict);
     entry.socket.off('end', entry.evict);
     entry.socket.off('error', ignoreError);
+    entry.socket.off('data', dropUnsolicited);
   }
 }

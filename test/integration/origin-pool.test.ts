@@ -107,6 +107,28 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
     });
   });
 
+  it('one origin connection serves a dozen browser connections in turn, without piling listeners on it', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      await withOrigin({}, async (origin) => {
+        const conns: string[] = [];
+        for (let i = 0; i < 12; i++) conns.push(await get(origin, `/hello?turn=${i}`));
+        const ports = new Set(origin.seen.filter((r) => r.url.startsWith('/hello?turn=')).map((r) => r.clientPort));
+        expect(ports.size).toBe(1);
+        // Each later connection names the one that opened the origin connection, not the one before it.
+        const reused = mitm.ofType('upstream-reused').filter((e) => conns.includes(e.conn));
+        expect(reused).toHaveLength(11);
+        expect(new Set(reused.map((e) => e.from))).toEqual(new Set([conns[0]]));
+        await poolSize(1);
+      });
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+
   it('an origin connection is never handed to a browser on another address', async () => {
     await withOrigin({}, async (origin) => {
       await get(origin, '/hello?from=1');

@@ -84,6 +84,16 @@ describe('OriginPool', () => {
     }
   });
 
+  it('closes a connection on which the origin sends bytes while it is idle (a 408 before closing, RFC 9112 §9.5)', async () => {
+    const pool = new OriginPool({ perKey: 4, total: 16, idleMs: 60_000 });
+    const { socket } = noted(pool);
+    pool.offer(socket);
+    socket.write('HTTP/1.1 408 Request Timeout\r\n\r\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(socket.destroyed).toBe(true);
+    expect(pool.take(OriginPool.key(TARGET))).toBeNull();
+  });
+
   it('keeps nothing when its per-key limit is 0 (--no-origin-reuse)', () => {
     const pool = new OriginPool({ perKey: 0, total: 16, idleMs: 60_000 });
     const { socket, origin } = noted(pool);
