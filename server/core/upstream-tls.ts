@@ -56,7 +56,15 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
   tcp.socket.once('end', () => (peerClosed = true));
   const started = performance.now();
   const sessionKey = UpstreamSessions.key(target.host, target.port, target.servername);
-  const cached = ctx.upstreamSessions.get(sessionKey);
+  const own = ctx.upstreamSessions.get(sessionKey);
+  // A first connection for this name may resume a session of another name on the same server whose certificate is
+  // valid for this one (upstream-sessions.ts); it is checked against this name as if it had just been presented.
+  const servername = target.servername;
+  const cached =
+    own ??
+    (servername !== null && !net.isIP(servername)
+      ? ctx.upstreamSessions.sibling(tcp.address, target.port, (entry) => nameCheck(entry.chain[0], servername).ok)
+      : undefined);
   // On a client socket, Node 20's getPeerX509Certificate() takes the leaf off OpenSSL's peer chain (a second call
   // gives the next certificate, or undefined: seen on loopback), so the leaf is read once and kept here.
   let peerLeaf: X509Certificate | undefined;
@@ -86,7 +94,7 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
   // TLS 1.3 tickets arrive after the handshake; the chain and verdict they go with are known by then.
   let resolved: { chain: X509Certificate[]; verification: UpstreamVerification } | null = null;
   socket.on('session', (session: Buffer) => {
-    if (resolved) ctx.upstreamSessions.set(sessionKey, { session, ...resolved });
+    if (resolved) ctx.upstreamSessions.set(sessionKey, { session, ...resolved, address: tcp.address, port: target.port, tls13: socket.getProtocol() === 'TLSv1.3' });
   });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -117,10 +125,11 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
   let chain: X509Certificate[];
   let verification: UpstreamVerification;
   if (cached && socket.isSessionReused()) {
-    // Resumed: no certificates crossed the wire; report what the full handshake showed.
-    ({ chain, verification } = cached);
+    // Resumed: no certificates crossed the wire; report what the full handshake showed (for this name).
+    chain = cached.chain;
+    verification = cached === own ? cached.verification : ctx.certMemo.verify(chain, target.servername ?? target.host, null);
   } else {
-    if (cached) ctx.upstreamSessions.delete(sessionKey); // the origin declined to resume
+    if (own) ctx.upstreamSessions.delete(sessionKey); // the origin declined to resume
     chain = peerChain(peerLeaf ?? socket.getPeerX509Certificate());
     const nodeError = socket.authorized ? null : String(socket.authorizationError ?? 'UNKNOWN');
     verification = ctx.certMemo.verify(chain, target.servername ?? target.host, nodeError);

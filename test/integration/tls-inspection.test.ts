@@ -153,6 +153,39 @@ describe('session resumption upstream', () => {
   });
 });
 
+describe('session resumption under another name', () => {
+  it('a first connection to a name the certificate of a TLS 1.3 session covers resumes it, and is checked for its own name', async () => {
+    const wildcard = await pki.issue({ names: ['*.sib.test'] });
+    const sibOrigin = await startOrigin({ cert: wildcard.certPem, key: wildcard.keyPem });
+    const names = ['a.sib.test', 'b.sib.test', 'other.test'];
+    const fresh = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: names.map((n) => `${n}:127.0.0.1`), originReuse: false, upstreamInsecure: ['other.test'] });
+    try {
+      const ca = await readFile(fresh.caPath, 'utf8');
+      for (const name of names) {
+        const socket = await tlsThroughProxy({ proxyPort: fresh.proxyPort, authority: `${name}:${sibOrigin.port}`, servername: name, ca });
+        expect((await requestOver(socket, '/hello', name)).status).toBe(200);
+        socket.destroy();
+        // TLS 1.3 tickets come after the handshake: give the first one time to arrive.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const upstreamOf = (name: string) => fresh.ofType('tls-established').find((e) => e.leg === 'upstream' && e.sni === name)!;
+      expect(upstreamOf('a.sib.test').resumed).toBe(false);
+      // b.sib.test was never seen, but a.sib.test's certificate covers it (RFC 8446 §4.6.1).
+      expect(upstreamOf('b.sib.test').resumed).toBe(true);
+      const certsOf = (name: string) => fresh.ofType('tls-certificates').find((e) => e.host === name)!;
+      expect(certsOf('b.sib.test').verification.trusted).toBe(true);
+      const name = certsOf('b.sib.test').verification.checks.find((c) => c.check === 'name')!;
+      expect(name.reason).toContain('b.sib.test');
+      // Not covered: a full handshake, whose certificate is then found not to match (let through by --upstream-insecure).
+      expect(upstreamOf('other.test').resumed).toBe(false);
+      expect(certsOf('other.test').verification.trusted).toBe(false);
+    } finally {
+      await fresh.close();
+      await sibOrigin.close();
+    }
+  });
+});
+
 describe('closed right after the handshake', () => {
   it('a client that handshakes and leaves without a request is reported (likely silent rejection)', async () => {
     const lone = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`lone.test:127.0.0.1`] });
