@@ -10,7 +10,7 @@ import type { TeeObserver } from './tee-socket.js';
 import type { Unfinished } from './unfinished.js';
 
 export class LegRecorder implements TeeObserver {
-  readonly transcript: TlsTranscript;
+  transcript: TlsTranscript;
   #helloSent = false;
   #serverHelloSent = false;
   #finished = false;
@@ -117,6 +117,15 @@ export class LegRecorder implements TeeObserver {
   /** Key-exchange group chosen in the ServerHello, for the client leg (Node reports it only for clients). */
   serverHelloGroup(): number | null {
     return this.transcript.serverHello?.keyShareGroup ?? null;
+  }
+
+  /**
+   * Lets go of the bytes kept (up to the capture budget) once they are on record, for a leg whose connection lives on
+   * unrecorded (an origin connection kept in the pool: origin-pool.ts). Call after finish(), and only when nothing
+   * will be fed any more.
+   */
+  release(): void {
+    if (this.#finished) this.transcript = new TlsTranscript({ budgetBytes: 0 });
   }
 
   /** Emits the ladder and stores the raw bytes; called once when the leg closes. */

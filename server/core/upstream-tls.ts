@@ -138,6 +138,7 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
   const endRecording = (): void => {
     tee.detach();
     recorder.finish();
+    recorder.release();
   };
   ctx.originPool.note(socket, { key: OriginPool.key(target), conn, chain, verification, endRecording });
   recorder.emitHellos();
