@@ -441,6 +441,8 @@ function send(
   upstreamReq.once('response', (upstreamRes: http.IncomingMessage) => {
     upstreamResponse = upstreamRes;
     responseAt = performance.now();
+    // How long the origin keeps the connection idle from now, for the pool to hand it on only within that time.
+    if (socket) upstreamRes.once('end', () => ctx.originPool.responseEnded(socket, rawHeader(upstreamRes.rawHeaders, 'keep-alive')));
     const capture = new BodyCapture(ctx.config.bodyCap);
     const status = upstreamRes.statusCode ?? 502;
     // The response's framing is Node's to choose for this client (chunked only for HTTP/1.1 clients, RFC 9112 §6.1),

@@ -42,6 +42,23 @@ interface Parked {
   evict: () => void;
 }
 
+/**
+ * Kept this much short of the idle limit an origin announces: its clock starts when it sent the response's end, ours
+ * a little later, and a request sent just as it closes would get a reset (and the browser a 502).
+ */
+const ANNOUNCED_LIMIT_MARGIN_MS = 1_000;
+/** A connection with less time left than this is not worth keeping. */
+const MIN_LEFT_MS = 250;
+
+/**
+ * The idle limit an origin announces in `Keep-Alive: timeout=N` (RFC 2068 §19.7.1.1; Node and Apache servers send
+ * it), in ms; null when there is none.
+ */
+export function announcedIdleLimitMs(value: string | undefined): number | null {
+  const match = value === undefined ? null : /(?:^|[,;\s])timeout\s*=\s*"?(\d{1,6})"?/i.exec(value);
+  return match ? Number(match[1]) * 1000 : null;
+}
+
 function usable(socket: Duplex): boolean {
   return !socket.destroyed && socket.writable && socket.readable;
 }
@@ -60,6 +77,8 @@ function dropUnsolicited(this: Duplex): void {
 
 export class OriginPool {
   readonly #known = new WeakMap<Duplex, OriginConnection>();
+  /** performance.now() past which the origin may close the connection (from its Keep-Alive announcement). */
+  readonly #closesAt = new WeakMap<Duplex, number>();
   readonly #idle = new Map<string, Parked[]>();
   #count = 0;
 
@@ -73,6 +92,16 @@ export class OriginPool {
   /** Remembers what a newly opened and verified origin connection is, so it can be pooled later. */
   note(socket: Duplex, origin: OriginConnection): void {
     this.#known.set(socket, origin);
+  }
+
+  /**
+   * A response on `socket` just ended, with this `Keep-Alive` field value (or none): an announced idle limit bounds
+   * how long the connection may be kept from now on.
+   */
+  responseEnded(socket: Duplex, keepAlive: string | undefined): void {
+    const limit = announcedIdleLimitMs(keepAlive);
+    if (limit === null) this.#closesAt.delete(socket);
+    else this.#closesAt.set(socket, performance.now() + limit - ANNOUNCED_LIMIT_MARGIN_MS);
   }
 
   /** What `socket` was verified as, if it was noted. */
@@ -89,9 +118,12 @@ export class OriginPool {
     if (!origin || !usable(socket) || this.#count >= this.limits.total) return false;
     const parked = this.#idle.get(origin.key) ?? [];
     if (parked.length >= this.limits.perKey) return false;
+    const closesAt = this.#closesAt.get(socket);
+    const left = closesAt === undefined ? this.limits.idleMs : Math.min(this.limits.idleMs, closesAt - performance.now());
+    if (left < MIN_LEFT_MS) return false;
     const entry: Parked = {
       socket,
-      timer: setTimeout(() => socket.destroy(), this.limits.idleMs).unref(),
+      timer: setTimeout(() => socket.destroy(), left).unref(),
       evict: () => this.#remove(origin.key, entry),
     };
     socket.on('error', ignoreError);

@@ -91,11 +91,15 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
   });
   socket.once('close', () => recorder.finish());
   tcp.socket.once('close', () => setImmediate(() => recorder.finish())); // backstop, as for the browser's leg
-  // TLS 1.3 tickets arrive after the handshake; the chain and verdict they go with are known by then.
+  // TLS 1.3 tickets arrive after the handshake, when the chain and verdict they go with are known; a TLS 1.2 session
+  // comes during the handshake, before them, and waits here until they are.
   let resolved: { chain: X509Certificate[]; verification: UpstreamVerification } | null = null;
-  socket.on('session', (session: Buffer) => {
-    if (resolved) ctx.upstreamSessions.set(sessionKey, { session, ...resolved, address: tcp.address, port: target.port, tls13: socket.getProtocol() === 'TLSv1.3' });
-  });
+  let early: Buffer | null = null;
+  const keepSession = (session: Buffer): void => {
+    if (!resolved) return void (early = session);
+    ctx.upstreamSessions.set(sessionKey, { session, ...resolved, address: tcp.address, port: target.port, tls13: socket.getProtocol() === 'TLSv1.3' });
+  };
+  socket.on('session', keepSession);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
@@ -135,6 +139,7 @@ export async function openUpstreamTls(ctx: ProxyContext, conn: string, target: U
     verification = ctx.certMemo.verify(chain, target.servername ?? target.host, nodeError);
   }
   resolved = { chain, verification };
+  if (early) keepSession(early);
   const endRecording = (): void => {
     tee.detach();
     recorder.finish();

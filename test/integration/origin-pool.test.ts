@@ -1,7 +1,9 @@
 // Origin connections handed from a closed browser connection to the next one (server/core/origin-pool.ts): the
 // origin sees one TLS connection carry both, and the record says where that connection's handshake is.
 
+import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportSession } from '../../server/store/export.js';
 import type { HarEntry } from '../../server/store/har-entry.js';
@@ -94,16 +96,50 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
   });
 
   it('a connection the origin closed while idle leaves the pool, and the next browser connection opens its own', async () => {
-    await withOrigin({ keepAliveTimeout: 200 }, async (origin) => {
-      const first = await get(origin, '/hello?idle=1');
-      // The origin's keep-alive timeout closes the idle connection; the pool lets it go at once.
+    // A bare origin that answers every request and closes each connection 1.5 s after it opened, announcing nothing.
+    const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+      socket.on('error', () => {});
+      socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n'));
+      setTimeout(() => socket.end(), 1_500);
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    const port = (origin.address() as AddressInfo).port;
+    try {
+      const fetch = async (path: string): Promise<string> => {
+        const result = await curl(`https://${HOST}:${port}${path}`, { proxy: mitm.proxyUrl, cacert: mitm.caPath });
+        expect(result.status).toBe(200);
+        const request = await mitm.waitFor('http-request', (e) => e.url.endsWith(path));
+        await mitm.waitFor('connection-close', (e) => e.conn === request.conn);
+        return request.conn;
+      };
+      const first = await fetch('/idle?n=1');
+      await poolSize(1);
+      // The origin's close takes it out of the pool at once, not at its next use.
       await poolSize(0);
-      const second = await get(origin, '/hello?idle=2');
+      const second = await fetch('/idle?n=2');
       expect(mitm.ofType('upstream-reused').some((e) => e.conn === second)).toBe(false);
       expect(upstreamHandshakes(first)).toHaveLength(1);
       expect(upstreamHandshakes(second)).toHaveLength(1);
-      const ports = origin.seen.filter((r) => r.url.startsWith('/hello?idle=')).map((r) => r.clientPort);
-      expect(ports[1]).not.toBe(ports[0]);
+    } finally {
+      await new Promise((resolve) => origin.close(resolve));
+    }
+  });
+
+  it('keeps a connection no longer than the idle limit the origin announced (Keep-Alive: timeout=N), less a margin', async () => {
+    // Node's server announces whole seconds: 1 s leaves nothing after the margin, so a browser connection that came
+    // just as the origin closes cannot inherit it (it would get a reset, and a 502).
+    await withOrigin({ keepAliveTimeout: 1_000 }, async (origin) => {
+      const first = await get(origin, '/hello?announced=1');
+      // Not kept at all (the origin is still a second away from closing it).
+      expect(mitm.ctx.originPool.size).toBe(0);
+      const second = await get(origin, '/hello?announced=2');
+      expect(mitm.ofType('upstream-reused').some((e) => e.conn === second || e.from === first)).toBe(false);
+    });
+    await withOrigin({ keepAliveTimeout: 5_000 }, async (origin) => {
+      const first = await get(origin, '/hello?announced=3');
+      await poolSize(1);
+      const second = await get(origin, '/hello?announced=4');
+      expect(mitm.ofType('upstream-reused').find((e) => e.conn === second)?.from).toBe(first);
     });
   });
 

@@ -153,6 +153,27 @@ describe('session resumption upstream', () => {
   });
 });
 
+describe('session resumption with TLS 1.2', () => {
+  it('a second connection to a TLS 1.2 origin resumes its session (it comes during the handshake, before the verdict)', async () => {
+    const tls12 = await startOrigin({ cert: pki.valid.certPem, key: pki.valid.keyPem, tlsOptions: { maxVersion: 'TLSv1.2' } });
+    const fresh = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`], originReuse: false });
+    try {
+      const ca = await readFile(fresh.caPath, 'utf8');
+      for (let i = 0; i < 2; i++) {
+        const socket = await tlsThroughProxy({ proxyPort: fresh.proxyPort, authority: `${HOST}:${tls12.port}`, servername: HOST, ca });
+        expect((await requestOver(socket, `/hello?tls12=${i}`, HOST)).status).toBe(200);
+        socket.destroy();
+      }
+      const upstream = fresh.ofType('tls-established').filter((e) => e.leg === 'upstream');
+      expect(upstream.map((e) => [e.version, e.resumed])).toEqual([['TLSv1.2', false], ['TLSv1.2', true]]);
+      expect(fresh.ofType('tls-certificates').map((e) => e.verification.trusted)).toEqual([true, true]);
+    } finally {
+      await fresh.close();
+      await tls12.close();
+    }
+  });
+});
+
 describe('session resumption under another name', () => {
   it('a first connection to a name the certificate of a TLS 1.3 session covers resumes it, and is checked for its own name', async () => {
     const wildcard = await pki.issue({ names: ['*.sib.test'] });

@@ -2,7 +2,7 @@
 
 import { PassThrough } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { OriginPool, type OriginConnection } from '../../../server/core/origin-pool.js';
+import { announcedIdleLimitMs, OriginPool, type OriginConnection } from '../../../server/core/origin-pool.js';
 
 const TARGET = { host: 'origin.test', port: 443, servername: 'origin.test', from: '127.0.0.1' };
 
@@ -92,6 +92,30 @@ describe('OriginPool', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(socket.destroyed).toBe(true);
     expect(pool.take(OriginPool.key(TARGET))).toBeNull();
+  });
+
+  it('reads the idle limit an origin announces, and keeps a connection only within it, less a margin', async () => {
+    expect(announcedIdleLimitMs('timeout=5')).toBe(5_000);
+    expect(announcedIdleLimitMs('timeout=5, max=1000')).toBe(5_000);
+    expect(announcedIdleLimitMs('max=1000, Timeout = "30"')).toBe(30_000);
+    expect(announcedIdleLimitMs('max=1000')).toBeNull();
+    expect(announcedIdleLimitMs(undefined)).toBeNull();
+    vi.useFakeTimers();
+    try {
+      const pool = new OriginPool({ perKey: 4, total: 16, idleMs: 60_000 });
+      const soon = noted(pool).socket;
+      pool.responseEnded(soon, 'timeout=1');
+      expect(pool.offer(soon)).toBe(false);
+      const later = noted(pool).socket;
+      pool.responseEnded(later, 'timeout=5');
+      expect(pool.offer(later)).toBe(true);
+      await vi.advanceTimersByTimeAsync(3_900);
+      expect(later.destroyed).toBe(false);
+      await vi.advanceTimersByTimeAsync(200);
+      expect(later.destroyed).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps nothing when its per-key limit is 0 (--no-origin-reuse)', () => {

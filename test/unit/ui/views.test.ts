@@ -123,10 +123,17 @@ describe('flowPieces', () => {
     const own = flowPieces([established('c1', 'client', 'own client'), request], 'c1.1', opener);
     expect(own.tls.upstream.established).toBeNull();
     expect(own.tls.upstreamIsReused).toBe(false);
-    // Reused, then a handshake of its own (the origin had closed it): its own is shown.
+    // Reused, then a handshake of its own before this request (the origin had closed it): its own is shown…
     const reopened = flowPieces([reused, established('c1', 'upstream', 'own upstream'), request], 'c1.1', opener);
     expect(reopened.tls.upstream.established?.cipher).toBe('own upstream');
     expect(reopened.tls.upstreamIsReused).toBe(false);
+    // …but a request sent before that handshake went over the reused one.
+    const earlier = flowPieces([reused, request, established('c1', 'upstream', 'own upstream')], 'c1.1', opener);
+    expect(earlier.tls.upstream.established?.cipher).toBe('opener upstream');
+    expect(earlier.tls.upstreamIsReused).toBe(true);
+    // The connection handed on is the last one its opener made.
+    const twice = [...opener, established('c0', 'upstream', 'opener second upstream')];
+    expect(flowPieces([reused, request], 'c1.1', twice).tls.upstream.established?.cipher).toBe('opener second upstream');
   });
 });
 

@@ -55,7 +55,11 @@ export function flowPieces(events: readonly ProxyEvent[], id: string, originEven
     tls: { client: emptyLeg(), upstream: emptyLeg(), certificates: null, connectionOpen: null, connect: null, reused: null, upstreamIsReused: false },
   };
   const leg = (l: Leg) => pieces.tls[l];
+  // A connection that reused an origin connection may open its own later (the origin closed the one it had): that
+  // handshake is not the one a request sent before it went over.
+  const ownLegLater = (event: ProxyEvent): boolean => 'leg' in event && event.leg === 'upstream' && pieces.tls.reused !== null && pieces.request !== null;
   for (const event of events) {
+    if (ownLegLater(event)) continue;
     switch (event.type) {
       case 'http-request':
         if (event.id === id) pieces.request = event;
@@ -111,11 +115,12 @@ export function flowPieces(events: readonly ProxyEvent[], id: string, originEven
   }
   const upstream = pieces.tls.upstream;
   if (pieces.tls.reused && !upstream.clientHello && !upstream.established && !upstream.failed) {
+    // The origin connection handed on is the last one that connection opened (it holds one at a time).
     for (const event of originEvents) {
       if (!('leg' in event) || event.leg !== 'upstream' || event.conn !== pieces.tls.reused.from) continue;
-      if (event.type === 'tls-client-hello') upstream.clientHello ??= event;
-      else if (event.type === 'tls-server-hello') upstream.serverHello ??= event;
-      else if (event.type === 'tls-established') upstream.established ??= event;
+      if (event.type === 'tls-client-hello') upstream.clientHello = event;
+      else if (event.type === 'tls-server-hello') upstream.serverHello = event;
+      else if (event.type === 'tls-established') upstream.established = event;
       else if (event.type === 'tls-transcript') upstream.transcript = event;
     }
     pieces.tls.upstreamIsReused = upstream.established !== null;
