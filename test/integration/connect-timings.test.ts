@@ -1,19 +1,16 @@
 // The connect and ssl timings of requests that opened an upstream connection, as recorded and as exported to HAR
 // (HAR 1.2 §timings: `ssl` is the TLS handshake and is also counted in `connect`; -1 when it does not apply).
 
-import { createRequire } from 'node:module';
 import http from 'node:http';
-import { PassThrough } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportSession } from '../../server/store/export.js';
 import type { HarEntry } from '../../server/store/har-entry.js';
+import { harEntries } from '../helpers/har.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { requestOver, tlsThroughProxy } from '../helpers/proxy-client.js';
 
-const harValidator = createRequire(import.meta.url)('har-validator') as { har(data: unknown): Promise<unknown> };
 const HOST = 'origin.test';
 let pki: TestPki;
 let tlsOrigin: Origin;
@@ -33,16 +30,6 @@ afterAll(async () => {
   await plainOrigin?.close();
 });
 
-async function harEntries(): Promise<HarEntry[]> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await mitm.store.flush();
-  await exportSession({ dataDir: mitm.store.dataDir, session: mitm.store.id, format: 'har' }, out);
-  const har = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { log: { entries: HarEntry[] } };
-  await expect(harValidator.har(har)).resolves.toBeTruthy();
-  return har.log.entries;
-}
 
 const sumOf = (t: HarEntry['timings']): number =>
   [t.blocked, t.dns, t.connect, t.send, t.wait, t.receive].filter((v) => v >= 0).reduce((a, b) => a + b, 0);
@@ -77,7 +64,7 @@ describe('connect and ssl timings', () => {
     // The request went out before the response came: waiting for it took time.
     for (const tag of ['first', 'closing', 'reopened']) expect((await timingsOf(tag)).wait, tag).toBeGreaterThan(0);
 
-    const entries = await harEntries();
+    const entries = await harEntries(mitm);
     const har = (tag: string) => entries.find((e) => e.request.url.endsWith(`?t=${tag}`))!;
     expect(har('first').timings).toMatchObject({ connect: -1, ssl: -1 });
     expect(har('reopened').timings).toMatchObject({ connect: reopened.connect, ssl: reopened.ssl });
@@ -106,7 +93,7 @@ describe('connect and ssl timings', () => {
     expect(fresh.ssl).toBe(-1);
     expect(await timingsOf('kept')).toMatchObject({ connect: -1, ssl: -1 });
 
-    const entry = (await harEntries()).find((e) => e.request.url.endsWith('?p=fresh'))!;
+    const entry = (await harEntries(mitm)).find((e) => e.request.url.endsWith('?p=fresh'))!;
     expect(entry.timings).toMatchObject({ connect: fresh.connect, ssl: -1 });
   });
 });

@@ -2,11 +2,9 @@
 // origin sees one TLS connection carry both, and the record says where that connection's handshake is.
 
 import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportSession } from '../../server/store/export.js';
-import type { HarEntry } from '../../server/store/har-entry.js';
+import { harEntries } from '../helpers/har.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
@@ -47,14 +45,6 @@ async function get(origin: Origin, path: string, extra: string[] = []): Promise<
 
 const upstreamHandshakes = (conn: string) => mitm.ofType('tls-established').filter((e) => e.conn === conn && e.leg === 'upstream');
 
-async function harEntries(): Promise<HarEntry[]> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await mitm.store.flush();
-  await exportSession({ dataDir: mitm.store.dataDir, session: mitm.store.id, format: 'har' }, out);
-  return (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { log: { entries: HarEntry[] } }).log.entries;
-}
 
 /** Waits (bounded) until the pool holds `size` idle connections. */
 async function poolSize(size: number): Promise<void> {
@@ -85,7 +75,7 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
       expect(certificates.verification.trusted).toBe(true);
       expect(certificates.upstream[0]!.san).toContain(`DNS:${HOST}`);
       // HAR: the second request's upstream leg is the first connection's handshake; it opened no connection.
-      const entries = await harEntries();
+      const entries = await harEntries(mitm);
       const [a, b] = ['/hello?pool=1', '/hello?pool=2'].map((p) => entries.find((e) => e.request.url.endsWith(p))!);
       expect(b!._tls?.upstream?.version).toBe(a!._tls?.upstream?.version);
       expect(b!._tls?.upstream?.cipher).toBe(a!._tls?.upstream?.cipher);
