@@ -5,7 +5,8 @@
 //
 // Pooled per origin, name (SNI) and browser address: a connection is only ever reused for the same client machine,
 // because some origins tie state to a connection (NTLM and Negotiate authentication, RFC 4559 §6), and for the name it
-// was verified for. Bounded in count, and closed after an idle time.
+// was verified for. Bounded in count; closed after --idle-timeout, or short of the idle limit the origin announces.
+// The record of the browser connection that opened it ends when that connection closes (endRecording).
 
 import type { X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
