@@ -245,6 +245,16 @@ export function answerWithError(
   answerAfterBody(new Flow(ctx, site, req, url), req, res, answer);
 }
 
+/** RFC 9110 §9.2.2. */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** How a request fails on a connection the origin had closed: its FIN ("socket hang up"), its reset, a write after. */
+const CLOSED_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 /** Forwards one request to the origin and streams the response back. */
 export function forwardExchange(
   ctx: ProxyContext,
@@ -271,10 +281,14 @@ function send(
   res: http.ServerResponse,
   target: ExchangeTarget,
   socket: Duplex | null,
+  /** This is the one retry of a request whose kept-alive origin connection had closed (see retryOnFresh). */
+  retry = false,
 ): void {
   const lane = target.route.kind === 'lane' ? target.route.lane : null;
   // Filled in below when the agent opens a new connection for this request (plain http://).
   let opened = lane ? lane.lastConnect : REUSED;
+  /** Set when this attempt handed the exchange to a retry: its own handlers then stand down. */
+  let handedOver = false;
   // An HTTP/1.0 client's Expect is ignored (RFC 9110 §10.1.1: it has no 1xx to wait for), so it does not go on either.
   const dropped = req.httpVersion === '1.1' ? NOT_FORWARDED : HTTP10_NOT_FORWARDED;
   const headers = withHost(forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, dropped), hostHeader(target), target.replaceHost === true);
@@ -341,14 +355,19 @@ function send(
     upstreamReq.destroy(Object.assign(new Error(`${target.host} did not answer in time`), { code: 'RESPONSE_TIMEOUT' }));
   });
 
-  flow.captureRequest();
-  // Trailer fields go on with the body they end (RFC 9110 §6.5), before pipe() ends the request.
-  const forwardRequestTrailers = (): void => {
-    if (req.rawTrailers.length > 0) addSendableTrailers(upstreamReq, req.rawTrailers);
-  };
-  if (req.complete) forwardRequestTrailers();
-  else req.once('end', forwardRequestTrailers);
-  req.pipe(upstreamReq);
+  if (retry) {
+    // The request had no body, and the first attempt captured it: it is only sent again.
+    upstreamReq.end();
+  } else {
+    flow.captureRequest();
+    // Trailer fields go on with the body they end (RFC 9110 §6.5), before pipe() ends the request.
+    const forwardRequestTrailers = (): void => {
+      if (req.rawTrailers.length > 0) addSendableTrailers(upstreamReq, req.rawTrailers);
+    };
+    if (req.complete) forwardRequestTrailers();
+    else req.once('end', forwardRequestTrailers);
+    req.pipe(upstreamReq);
+  }
   const onRequestAborted = (error?: NodeJS.ErrnoException): void => {
     if (req.complete || clientGone) return;
     clientGone = true;
@@ -378,12 +397,36 @@ function send(
   });
   let upstreamResponse: http.IncomingMessage | null = null;
   let upstreamFailed = false;
+  /**
+   * A kept-alive origin connection can close in the moment a request is sent on it (the origin's idle limit ran out),
+   * and the request then fails before any answer. One without a body and with an idempotent method is sent once more
+   * on a new connection, as RFC 9110 §9.2.2 allows; RFC 9112 §9.3.1 forbids it for the others. True when it was.
+   */
+  const retryOnFresh = (error: NodeJS.ErrnoException | null): boolean => {
+    if (retry || !lane || opened.connect >= 0 || clientGone || upstreamResponse || flow.interim.length > 0 || res.headersSent) return false;
+    if (!IDEMPOTENT_METHODS.has(req.method ?? '') || hasBody(req) || !req.complete) return false;
+    if (error && !CLOSED_CONNECTION_CODES.has(error.code ?? '')) return false;
+    handedOver = true;
+    // The browser may leave while the new connection is opened: its exchange then ends as it would have here.
+    lane.acquire().then(
+      (fresh) => {
+        if (!res.destroyed) return send(ctx, flow, req, res, target, fresh, true);
+        lane.release(fresh, true);
+        flow.clientLeft('before the response arrived');
+      },
+      (failure: unknown) => {
+        if (res.destroyed) return flow.clientLeft('before the response arrived');
+        flow.sendErrorPage(res, failureAnswer(target.host, target.port, failure), timings(flow, lane.lastConnect, -1, -1));
+      },
+    );
+    return true;
+  };
   /** The exchange was answered with mitmlab's error page (and recorded so) after the origin's head had arrived. */
   let answeredWithError = false;
   // The browser may leave at any point — also after sending its whole request, before the origin answers: then the
   // origin exchange is abandoned at once (its connection is not reusable) instead of lingering to a timeout.
   res.once('close', () => {
-    if (res.writableFinished || clientGone || brokenOff) return;
+    if (res.writableFinished || clientGone || brokenOff || handedOver) return;
     clientGone = true;
     if (!upstreamResponse) {
       upstreamReq.destroy();
@@ -413,15 +456,17 @@ function send(
       if (upstreamResponse || upstreamFailed || clientGone) return;
       upstreamFailed = true;
       releaseLane(false);
+      if (retryOnFresh(null)) return;
       flow.sendErrorPage(res, failureAnswer(target.host, target.port, { code: 'NO_RESPONSE' }), timings(flow, opened, sentAt, responseAt));
     }),
   );
 
-  upstreamReq.once('error', (error) => {
+  upstreamReq.once('error', (error: NodeJS.ErrnoException) => {
     upstreamFailed = true;
     releaseLane(false);
     // A parse error after a complete response (extra bytes after the body) changes nothing for this exchange.
     if (clientGone || upstreamResponse?.complete) return;
+    if (retryOnFresh(error)) return;
     if (res.headersSent) {
       brokenOff = true;
       resetReported = true;

@@ -155,6 +155,52 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
     expect(warnings).not.toContain('MaxListenersExceededWarning');
   });
 
+  it('a request without a body that finds its kept connection closed by the origin is sent again on a new one; a POST is not', async () => {
+    // A bare origin that answers the first request on each connection and closes it, without answering, when a second
+    // one comes: the moment an idle limit runs out as a request is sent.
+    let connections = 0;
+    const open = new Set<tls.TLSSocket>();
+    const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+      connections++;
+      open.add(socket);
+      let requests = 0;
+      socket.on('error', () => {});
+      socket.on('data', () => {
+        if (++requests === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
+        else socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    const port = (origin.address() as AddressInfo).port;
+    try {
+      const fetch = async (path: string, extra: string[] = []) => {
+        const result = await curl(`https://${HOST}:${port}${path}`, { proxy: mitm.proxyUrl, cacert: mitm.caPath, extra });
+        const request = await mitm.waitFor('http-request', (e) => e.url.endsWith(path));
+        await mitm.waitFor('connection-close', (e) => e.conn === request.conn);
+        return { status: result.status, body: result.body, request };
+      };
+      expect((await fetch('/retry?n=1')).status).toBe(200);
+      await poolSize(1);
+      // The kept connection fails the GET: it goes again on a new origin connection, and the browser gets the answer.
+      const again = await fetch('/retry?n=2');
+      expect(again.status).toBe(200);
+      expect(again.body).toBe('ok\n');
+      expect(connections).toBe(2);
+      const response = await mitm.waitFor('http-response', (e) => e.id === again.request.id);
+      expect(response.status).toBe(200);
+      expect(response.timings.connect).toBeGreaterThanOrEqual(0); // it opened a connection
+      expect(mitm.ofType('http-request').filter((e) => e.url.endsWith('/retry?n=2'))).toHaveLength(1);
+      await poolSize(1);
+      // A POST with a body is never sent twice (RFC 9112 §9.3.1): the browser gets the 502.
+      const post = await fetch('/retry?n=3', ['-d', 'a=1']);
+      expect(post.status).toBe(502);
+      expect(connections).toBe(2);
+    } finally {
+      for (const socket of open) socket.destroy();
+      await new Promise((resolve) => origin.close(resolve));
+    }
+  });
+
   it('an origin connection is never handed to a browser on another address', async () => {
     await withOrigin({}, async (origin) => {
       await get(origin, '/hello?from=1');
