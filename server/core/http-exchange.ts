@@ -407,8 +407,10 @@ function send(
     if (!IDEMPOTENT_METHODS.has(req.method ?? '') || hasBody(req) || !req.complete) return false;
     if (error && !CLOSED_CONNECTION_CODES.has(error.code ?? '')) return false;
     handedOver = true;
+    // The retry keeps the lane (requests pipelined behind this one keep their order) and releases it when done.
+    laneReleased = true;
     // The browser may leave while the new connection is opened: its exchange then ends as it would have here.
-    lane.acquire().then(
+    lane.reopen().then(
       (fresh) => {
         if (!res.destroyed) return send(ctx, flow, req, res, target, fresh, true);
         lane.release(fresh, true);
@@ -455,18 +457,18 @@ function send(
     process.nextTick(() => {
       if (upstreamResponse || upstreamFailed || clientGone) return;
       upstreamFailed = true;
-      releaseLane(false);
       if (retryOnFresh(null)) return;
+      releaseLane(false);
       flow.sendErrorPage(res, failureAnswer(target.host, target.port, { code: 'NO_RESPONSE' }), timings(flow, opened, sentAt, responseAt));
     }),
   );
 
   upstreamReq.once('error', (error: NodeJS.ErrnoException) => {
     upstreamFailed = true;
+    if (retryOnFresh(error)) return;
     releaseLane(false);
     // A parse error after a complete response (extra bytes after the body) changes nothing for this exchange.
     if (clientGone || upstreamResponse?.complete) return;
-    if (retryOnFresh(error)) return;
     if (res.headersSent) {
       brokenOff = true;
       resetReported = true;

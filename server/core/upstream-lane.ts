@@ -66,8 +66,23 @@ export class UpstreamLane {
       this.#lent = idle;
       return idle;
     }
+    return this.#openForHolder();
+  }
+
+  /**
+   * A new connection for the request that holds the lane, in place of the lent one, which failed: the lane stays held,
+   * so requests waiting for it keep their order. When it cannot be opened, the lane is released.
+   */
+  reopen(): Promise<Duplex> {
+    this.#lent?.destroy();
+    this.#lent = null;
+    return this.#openForHolder();
+  }
+
+  async #openForHolder(): Promise<Duplex> {
     const started = performance.now();
     try {
+      if (this.#closed) throw Object.assign(new Error('the browser connection closed'), { code: 'ECONNRESET' });
       const { socket, sslMs } = await this.open();
       this.lastConnect = { connect: performance.now() - started, ssl: sslMs };
       if (this.#closed) {

@@ -1,6 +1,7 @@
 // Origin connections handed from a closed browser connection to the next one (server/core/origin-pool.ts): the
 // origin sees one TLS connection carry both, and the record says where that connection's handshake is.
 
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { curl } from '../helpers/curl.js';
+import { tlsThroughProxy } from '../helpers/proxy-client.js';
 import { requireTools } from '../helpers/tools.js';
 
 const HOST = 'origin.test';
@@ -196,6 +198,60 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
       expect(post.status).toBe(502);
       expect(connections).toBe(2);
     } finally {
+      for (const socket of open) socket.destroy();
+      await new Promise((resolve) => origin.close(resolve));
+    }
+  });
+
+  it('requests pipelined behind a retried one keep their order, a large answer among them', async () => {
+    // Resets the connection when /p-a comes as its second request or later; answers the rest with their path, and
+    // /p-c with 300 kB (more than a socket buffers: a response sent out of turn would wait on the one before it).
+    const order: string[] = [];
+    const open = new Set<tls.TLSSocket>();
+    let connections = 0;
+    const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+      const n = ++connections;
+      open.add(socket);
+      socket.on('error', () => {});
+      let buffered = '';
+      let requests = 0;
+      socket.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('latin1');
+        for (let end = buffered.indexOf('\r\n\r\n'); end >= 0; end = buffered.indexOf('\r\n\r\n')) {
+          const path = buffered.slice(0, end).split(' ')[1]!;
+          buffered = buffered.slice(end + 4);
+          order.push(`${n}:${path}`);
+          if (++requests >= 2 && path === '/p-a') return void socket.destroy();
+          const body = path === '/p-c' ? 'c'.repeat(300_000) : `${path}\n`;
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    const port = (origin.address() as AddressInfo).port;
+    const authority = `${HOST}:${port}`;
+    const browser = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
+    try {
+      let received = '';
+      browser.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`;
+      const until = async (done: () => boolean): Promise<void> => {
+        for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      };
+      browser.write(get('/p-prime'));
+      await until(() => received.includes('/p-prime\n'));
+      browser.write(['/p-a', '/p-b', '/p-c', '/p-d'].map(get).join(''));
+      await until(() => received.includes('/p-d\n'));
+      const statuses = received.match(/HTTP\/1\.1 \d+/g);
+      expect(statuses).toEqual(Array(5).fill('HTTP/1.1 200'));
+      const at = (text: string) => received.indexOf(text);
+      expect(at('/p-a\n')).toBeLessThan(at('/p-b\n'));
+      expect(at('/p-b\n')).toBeLessThan(at('ccc'));
+      expect(at('ccc')).toBeLessThan(at('/p-d\n'));
+      // The retry of /p-a went before the requests behind it, on the new connection.
+      expect(order).toEqual(['1:/p-prime', '1:/p-a', '2:/p-a', '2:/p-b', '2:/p-c', '2:/p-d']);
+    } finally {
+      browser.destroy();
       for (const socket of open) socket.destroy();
       await new Promise((resolve) => origin.close(resolve));
     }
