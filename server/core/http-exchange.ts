@@ -16,7 +16,7 @@ import { errorHeaders, errorPageHtml } from './error-page.js';
 import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason, withHost } from './headers.js';
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
-import { REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
+import { keptAlive, REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
 import { takeConnectMs, type PoolRequestOptions } from './upstream-agents.js';
 
 /**
@@ -403,7 +403,7 @@ function send(
    * on a new connection, as RFC 9110 §9.2.2 allows; RFC 9112 §9.3.1 forbids it for the others. True when it was.
    */
   const retryOnFresh = (error: NodeJS.ErrnoException | null): boolean => {
-    if (retry || !lane || opened.connect >= 0 || clientGone || upstreamResponse || flow.interim.length > 0 || res.headersSent) return false;
+    if (retry || !lane || !socket || !keptAlive(socket) || clientGone || upstreamResponse || flow.interim.length > 0 || res.headersSent) return false;
     if (!IDEMPOTENT_METHODS.has(req.method ?? '') || hasBody(req) || !req.complete) return false;
     if (error && !CLOSED_CONNECTION_CODES.has(error.code ?? '')) return false;
     handedOver = true;

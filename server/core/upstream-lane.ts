@@ -18,6 +18,14 @@ export interface ConnectTimes {
 
 export const REUSED: ConnectTimes = { connect: -1, ssl: -1 };
 
+/** Origin connections that have answered a request and were kept for the next (in any lane, or the origin pool). */
+const kept = new WeakSet<Duplex>();
+
+/** True when `socket` answered an earlier request and was kept alive since: the origin may have closed it meanwhile. */
+export function keptAlive(socket: Duplex): boolean {
+  return kept.has(socket);
+}
+
 function usable(socket: Duplex): boolean {
   return !socket.destroyed && socket.writable && socket.readable;
 }
@@ -101,6 +109,7 @@ export class UpstreamLane {
   /** Returns the lane after a response: the socket is kept for the next request when it is still usable. */
   release(socket: Duplex | null, reusable: boolean): void {
     if (socket === this.#lent) this.#lent = null;
+    if (socket && reusable) kept.add(socket);
     if (socket) {
       if (reusable && usable(socket) && !this.#closed) this.#park(socket);
       else socket.destroy();

@@ -203,6 +203,29 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
     }
   });
 
+  it('a request on an origin connection that never answered one is not sent again: an origin that resets every request sees it once', async () => {
+    let requests = 0;
+    const open = new Set<tls.TLSSocket>();
+    const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+      open.add(socket);
+      socket.on('error', () => {});
+      socket.on('data', () => {
+        requests++;
+        socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    const port = (origin.address() as AddressInfo).port;
+    try {
+      const result = await curl(`https://${HOST}:${port}/reset-always`, { proxy: mitm.proxyUrl, cacert: mitm.caPath });
+      expect(result.status).toBe(502);
+      expect(requests).toBe(1);
+    } finally {
+      for (const socket of open) socket.destroy();
+      await new Promise((resolve) => origin.close(resolve));
+    }
+  });
+
   it('requests pipelined behind a retried one keep their order, a large answer among them', async () => {
     // Resets the connection when /p-a comes as its second request or later; answers the rest with their path, and
     // /p-c with 300 kB (more than a socket buffers: a response sent out of turn would wait on the one before it).
