@@ -105,11 +105,6 @@ export class OriginPool {
     else this.#closesAt.set(socket, performance.now() + limit - ANNOUNCED_LIMIT_MARGIN_MS);
   }
 
-  /** What `socket` was verified as, if it was noted. */
-  origin(socket: Duplex): OriginConnection | undefined {
-    return this.#known.get(socket);
-  }
-
   /**
    * Keeps an idle origin connection for a later browser connection. False when it cannot be kept (unknown, no longer
    * usable, or the pool is full): the caller closes it.

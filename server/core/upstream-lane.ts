@@ -46,8 +46,8 @@ export class UpstreamLane {
   constructor(
     private readonly open: OpenUpstream,
     first: Duplex | null,
-    /** Takes the idle connection when the lane closes (default: close it). */
-    private readonly retire: (socket: Duplex) => void = (socket) => socket.destroy(),
+    /** Takes the idle connection when the lane closes (it keeps or closes it). */
+    private readonly retire: (socket: Duplex) => void,
   ) {
     if (first) this.#park(first);
   }

@@ -36,6 +36,26 @@ async function withOrigin<T>(options: { keepAliveTimeout?: number }, body: (orig
   }
 }
 
+/**
+ * A bare TLS origin on loopback whose connections `serve` answers (or not) byte by byte: for what a Node server will
+ * not do. Runs `body` with its port, then closes it and every connection it still has.
+ */
+async function withBareOrigin(serve: (socket: tls.TLSSocket) => void, body: (port: number) => Promise<void>): Promise<void> {
+  const open = new Set<tls.TLSSocket>();
+  const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+    open.add(socket);
+    socket.on('error', () => {});
+    serve(socket);
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  try {
+    await body((origin.address() as AddressInfo).port);
+  } finally {
+    for (const socket of open) socket.destroy();
+    await new Promise((resolve) => origin.close(resolve));
+  }
+}
+
 async function get(origin: Origin, path: string, extra: string[] = []): Promise<string> {
   const result = await curl(`https://${HOST}:${origin.port}${path}`, { proxy: mitm.proxyUrl, cacert: mitm.caPath, extra });
   expect(result.stderr).toBe('');
@@ -89,14 +109,11 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
 
   it('a connection the origin closed while idle leaves the pool, and the next browser connection opens its own', async () => {
     // A bare origin that answers every request and closes each connection 1.5 s after it opened, announcing nothing.
-    const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
-      socket.on('error', () => {});
+    const serve = (socket: tls.TLSSocket): void => {
       socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n'));
       setTimeout(() => socket.end(), 1_500);
-    });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const port = (origin.address() as AddressInfo).port;
-    try {
+    };
+    await withBareOrigin(serve, async (port) => {
       const fetch = async (path: string): Promise<string> => {
         const result = await curl(`https://${HOST}:${port}${path}`, { proxy: mitm.proxyUrl, cacert: mitm.caPath });
         expect(result.status).toBe(200);
@@ -112,9 +129,7 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
       expect(mitm.ofType('upstream-reused').some((e) => e.conn === second)).toBe(false);
       expect(upstreamHandshakes(first)).toHaveLength(1);
       expect(upstreamHandshakes(second)).toHaveLength(1);
-    } finally {
-      await new Promise((resolve) => origin.close(resolve));
-    }
+    });
   });
 
   it('keeps a connection no longer than the idle limit the origin announced (Keep-Alive: timeout=N), less a margin', async () => {
@@ -161,20 +176,15 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
     // A bare origin that answers the first request on each connection and closes it, without answering, when a second
     // one comes: the moment an idle limit runs out as a request is sent.
     let connections = 0;
-    const open = new Set<tls.TLSSocket>();
-    const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+    const serve = (socket: tls.TLSSocket): void => {
       connections++;
-      open.add(socket);
       let requests = 0;
-      socket.on('error', () => {});
       socket.on('data', () => {
         if (++requests === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
         else socket.destroy();
       });
-    });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const port = (origin.address() as AddressInfo).port;
-    try {
+    };
+    await withBareOrigin(serve, async (port) => {
       const fetch = async (path: string, extra: string[] = []) => {
         const result = await curl(`https://${HOST}:${port}${path}`, { proxy: mitm.proxyUrl, cacert: mitm.caPath, extra });
         const request = await mitm.waitFor('http-request', (e) => e.url.endsWith(path));
@@ -197,45 +207,31 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
       const post = await fetch('/retry?n=3', ['-d', 'a=1']);
       expect(post.status).toBe(502);
       expect(connections).toBe(2);
-    } finally {
-      for (const socket of open) socket.destroy();
-      await new Promise((resolve) => origin.close(resolve));
-    }
+    });
   });
 
   it('a request on an origin connection that never answered one is not sent again: an origin that resets every request sees it once', async () => {
     let requests = 0;
-    const open = new Set<tls.TLSSocket>();
-    const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
-      open.add(socket);
-      socket.on('error', () => {});
+    const serve = (socket: tls.TLSSocket): void => {
       socket.on('data', () => {
         requests++;
         socket.destroy();
       });
-    });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const port = (origin.address() as AddressInfo).port;
-    try {
+    };
+    await withBareOrigin(serve, async (port) => {
       const result = await curl(`https://${HOST}:${port}/reset-always`, { proxy: mitm.proxyUrl, cacert: mitm.caPath });
       expect(result.status).toBe(502);
       expect(requests).toBe(1);
-    } finally {
-      for (const socket of open) socket.destroy();
-      await new Promise((resolve) => origin.close(resolve));
-    }
+    });
   });
 
   it('requests pipelined behind a retried one keep their order, a large answer among them', async () => {
     // Resets the connection when /p-a comes as its second request or later; answers the rest with their path, and
     // /p-c with 300 kB (more than a socket buffers: a response sent out of turn would wait on the one before it).
     const order: string[] = [];
-    const open = new Set<tls.TLSSocket>();
     let connections = 0;
-    const origin = tls.createServer({ cert: pki.valid.certPem, key: pki.valid.keyPem }, (socket) => {
+    const serve = (socket: tls.TLSSocket): void => {
       const n = ++connections;
-      open.add(socket);
-      socket.on('error', () => {});
       let buffered = '';
       let requests = 0;
       socket.on('data', (chunk: Buffer) => {
@@ -249,35 +245,33 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
           socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
         }
       });
+    };
+    await withBareOrigin(serve, async (port) => {
+      const authority = `${HOST}:${port}`;
+      const browser = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
+      try {
+        let received = '';
+        browser.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`;
+        const until = async (done: () => boolean): Promise<void> => {
+          for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+        };
+        browser.write(get('/p-prime'));
+        await until(() => received.includes('/p-prime\n'));
+        browser.write(['/p-a', '/p-b', '/p-c', '/p-d'].map(get).join(''));
+        await until(() => received.includes('/p-d\n'));
+        const statuses = received.match(/HTTP\/1\.1 \d+/g);
+        expect(statuses).toEqual(Array(5).fill('HTTP/1.1 200'));
+        const at = (text: string) => received.indexOf(text);
+        expect(at('/p-a\n')).toBeLessThan(at('/p-b\n'));
+        expect(at('/p-b\n')).toBeLessThan(at('ccc'));
+        expect(at('ccc')).toBeLessThan(at('/p-d\n'));
+        // The retry of /p-a went before the requests behind it, on the new connection.
+        expect(order).toEqual(['1:/p-prime', '1:/p-a', '2:/p-a', '2:/p-b', '2:/p-c', '2:/p-d']);
+      } finally {
+        browser.destroy();
+      }
     });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const port = (origin.address() as AddressInfo).port;
-    const authority = `${HOST}:${port}`;
-    const browser = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
-    try {
-      let received = '';
-      browser.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-      const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`;
-      const until = async (done: () => boolean): Promise<void> => {
-        for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
-      };
-      browser.write(get('/p-prime'));
-      await until(() => received.includes('/p-prime\n'));
-      browser.write(['/p-a', '/p-b', '/p-c', '/p-d'].map(get).join(''));
-      await until(() => received.includes('/p-d\n'));
-      const statuses = received.match(/HTTP\/1\.1 \d+/g);
-      expect(statuses).toEqual(Array(5).fill('HTTP/1.1 200'));
-      const at = (text: string) => received.indexOf(text);
-      expect(at('/p-a\n')).toBeLessThan(at('/p-b\n'));
-      expect(at('/p-b\n')).toBeLessThan(at('ccc'));
-      expect(at('ccc')).toBeLessThan(at('/p-d\n'));
-      // The retry of /p-a went before the requests behind it, on the new connection.
-      expect(order).toEqual(['1:/p-prime', '1:/p-a', '2:/p-a', '2:/p-b', '2:/p-c', '2:/p-d']);
-    } finally {
-      browser.destroy();
-      for (const socket of open) socket.destroy();
-      await new Promise((resolve) => origin.close(resolve));
-    }
   });
 
   it('an origin connection is never handed to a browser on another address', async () => {
