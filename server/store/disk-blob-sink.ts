@@ -153,6 +153,17 @@ export class DiskBlobSink implements BlobSink {
     } catch (error) {
       if (errorCode(error) !== 'ENOENT') throw error;
     }
+    try {
+      await this.#writeFile(path, data);
+    } catch (error) {
+      // A session deletion (here or in another process) removed the prefix folder once it was empty (blob-gc.ts):
+      // make it again, once.
+      if (errorCode(error) !== 'ENOENT') throw error;
+      await this.#writeFile(path, data);
+    }
+  }
+
+  async #writeFile(path: string, data: Buffer): Promise<void> {
     const dir = dirname(path);
     if (!this.#dirs.has(dir)) {
       await this.#fs.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -164,7 +175,6 @@ export class DiskBlobSink implements BlobSink {
       await this.#fs.rename(temp, path);
     } catch (error) {
       await this.#fs.unlink(temp).catch(() => {});
-      // The prefix folder may have been removed by a deletion in another process: recreate it next time.
       if (errorCode(error) === 'ENOENT') this.#dirs.delete(dir);
       throw error;
     }

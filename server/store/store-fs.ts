@@ -25,6 +25,8 @@ export interface StoreFs {
   unlink(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
   rm(path: string, options: { recursive: true; force: true }): Promise<void>;
+  /** Removes an empty folder (ENOTEMPTY when it is not). */
+  rmdir(path: string): Promise<void>;
 }
 
 /** The real file system. */
@@ -48,6 +50,7 @@ export const nodeStoreFs: StoreFs = {
   unlink: (path) => fsp.unlink(path),
   readdir: (path) => fsp.readdir(path),
   rm: (path, options) => fsp.rm(path, options),
+  rmdir: (path) => fsp.rmdir(path),
 };
 
 /** The errno code of a Node error (ENOENT, ENOSPC…), or null. */

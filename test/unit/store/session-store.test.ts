@@ -336,6 +336,58 @@ describe('session store', () => {
     expect(existsSync(blobPath(dataDir, only[3]!))).toBe(false);
   });
 
+  it('a deletion removes the blob prefix folders it empties, and keeps those still in use', async () => {
+    const { createHash } = await import('node:crypto');
+    const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+    // Large enough for a blob file of its own (small bodies live in the session's pack).
+    const large = (n: number) => Buffer.concat([Buffer.from(`body ${n}`), Buffer.alloc(70_000)]);
+    const folder = (data: Buffer) => join(dataDir, 'blobs', sha(data).slice(0, 2));
+    const alone = large(0);
+    const kept = large(1);
+    // A body of the deleted session that shares its prefix folder with one that stays.
+    let n = 2;
+    while (folder(large(n)) !== folder(kept) || folder(large(n)) === folder(alone)) n++;
+    const neighbour = large(n);
+    if (folder(kept) === folder(alone)) throw new Error('pick other bodies: these two share a folder');
+
+    const old = await SessionStore.open({ dataDir, now: () => Date.UTC(2026, 0, 1), ...quiet });
+    old.blobs.put(alone);
+    old.blobs.put(neighbour);
+    await old.close();
+    const stays = await SessionStore.open({ dataDir, now: () => Date.UTC(2026, 0, 2), ...quiet });
+    stays.blobs.put(kept);
+    await stays.close();
+    expect(existsSync(folder(alone))).toBe(true);
+
+    await deleteSession(dataDir, old.id, { blobGraceMs: 0 });
+    expect(existsSync(blobPath(dataDir, sha(alone)))).toBe(false);
+    expect(existsSync(folder(alone))).toBe(false);
+    expect(existsSync(blobPath(dataDir, sha(neighbour)))).toBe(false);
+    expect(existsSync(blobPath(dataDir, sha(kept)))).toBe(true);
+  });
+
+  it('a running session stores a body whose prefix folder a deletion removed under it', async () => {
+    const { createHash } = await import('node:crypto');
+    const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+    const large = (n: number) => Buffer.concat([Buffer.from(`body ${n}`), Buffer.alloc(70_000)]);
+    const first = large(0);
+    let n = 1;
+    while (sha(large(n)).slice(0, 2) !== sha(first).slice(0, 2)) n++;
+    const second = large(n);
+    const store = await SessionStore.open({ dataDir, ...quiet });
+    store.blobs.put(first);
+    await store.flush();
+    // What another process's deletion does once the folder is empty (its own copy of `first` gone): the store's sink
+    // made that folder itself and remembers it.
+    await rm(blobPath(dataDir, sha(first)));
+    await rm(join(dataDir, 'blobs', sha(first).slice(0, 2)), { recursive: true });
+    store.blobs.put(second);
+    await store.close();
+    const events = await readAll(store.id);
+    expect(events.filter((e) => e.type === 'store-error')).toEqual([]);
+    await expect((await loadSession(dataDir, store.id)).blob(sha(second))).resolves.toEqual(second);
+  });
+
   it('applies --retain when a session opens, never deleting the new one', async () => {
     for (let i = 0; i < 3; i++) {
       const store = await SessionStore.open({ dataDir, now: () => Date.UTC(2026, 0, 1, 0, 0, i), ...quiet });
