@@ -266,6 +266,21 @@ export async function relayWebSocket(
 /** Copies messages from one side to the other, pausing the source while the destination is backed up. */
 function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: WebSocket, direction: 'send' | 'receive'): void {
   let pending = 0;
+  /** Records one frame's message: `kept` is its payload within --ws-cap. */
+  const record = (opcode: 1 | 2 | 9 | 10, payload: Buffer, kept: Buffer, deliverable: boolean): void => {
+    ctx.bus.emit({
+      type: 'ws-message',
+      id,
+      conn,
+      direction,
+      opcode,
+      size: payload.length,
+      data: opcode === 1 ? kept.toString('utf8') : kept.toString('base64'),
+      truncated: kept.length < payload.length,
+      ...(deliverable ? {} : { undelivered: true as const }),
+      at: Date.now(),
+    });
+  };
   from.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const cap = ctx.config.wsCap;
@@ -273,18 +288,7 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
     // A close from the other side may already be under way (ws answers a close frame at once): what arrives then is
     // recorded, but as not passed on.
     const deliverable = to.readyState === WebSocket.OPEN;
-    ctx.bus.emit({
-      type: 'ws-message',
-      id,
-      conn,
-      direction,
-      opcode: isBinary ? 2 : 1,
-      size: buffer.length,
-      data: isBinary ? kept.toString('base64') : kept.toString('utf8'),
-      truncated: kept.length < buffer.length,
-      ...(deliverable ? {} : { undelivered: true as const }),
-      at: Date.now(),
-    });
+    record(isBinary ? 2 : 1, buffer, kept, deliverable);
     if (!deliverable) return;
     pending++;
     if (pending >= MAX_PENDING_MESSAGES) from.pause();
@@ -293,12 +297,17 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
       if (pending < MAX_PENDING_MESSAGES / 2 && from.isPaused) from.resume();
     });
   });
-  // Control frames are relayed as they come, unsolicited pongs (heartbeats, RFC 6455 §5.5.3) included.
+  // Control frames are relayed as they come, unsolicited pongs (heartbeats, RFC 6455 §5.5.3) included, and recorded:
+  // a heartbeat is part of what the two ends said. Their payload is at most 125 bytes (§5.5), so never capped.
   from.on('ping', (data: Buffer) => {
-    if (to.readyState === WebSocket.OPEN) to.ping(data);
+    const deliverable = to.readyState === WebSocket.OPEN;
+    record(9, data, data, deliverable);
+    if (deliverable) to.ping(data);
   });
   from.on('pong', (data: Buffer) => {
-    if (to.readyState === WebSocket.OPEN) to.pong(data);
+    const deliverable = to.readyState === WebSocket.OPEN;
+    record(10, data, data, deliverable);
+    if (deliverable) to.pong(data);
   });
 }
 

@@ -264,9 +264,10 @@ export type ProxyEvent =
       conn: ConnId;
       /** Chrome's HAR vocabulary: `send` = browser to server. */
       direction: 'send' | 'receive';
-      opcode: 1 | 2;
+      /** RFC 6455 §5.2: 1 text, 2 binary; the control frames 9 ping and 10 pong (§5.5.2, §5.5.3). */
+      opcode: 1 | 2 | 9 | 10;
       size: number;
-      /** UTF-8 text for opcode 1, base64 for opcode 2; capped at --ws-cap bytes (text at a character's boundary). */
+      /** UTF-8 text for opcode 1, base64 for the others; capped at --ws-cap bytes (text at a character's boundary). */
       data: string;
       truncated: boolean;
       /** The other side had already closed: the message reached mitmlab but was not passed on. */

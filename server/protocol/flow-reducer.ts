@@ -145,7 +145,8 @@ export function applyEvent(index: FlowIndex, event: ProxyEvent): FlowSummary | n
     }
     case 'ws-message': {
       const row = index.flows.get(event.id);
-      if (!row) return null;
+      // The row counts messages; pings and pongs are control frames (RFC 6455 §5.5), listed in the detail only.
+      if (!row || event.opcode > 2) return null;
       return put(index, { ...row, wsMessages: row.wsMessages + 1 });
     }
     case 'ws-close': {

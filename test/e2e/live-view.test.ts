@@ -153,6 +153,43 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     await ui.fill('#flow-filter', filter);
   });
 
+  it("lists a WebSocket's messages and its ping and pong on the WebSocket tab", async () => {
+    await site.goto(`https://${HOST}:${origin.port}/`);
+    const echoed = await site.evaluate(
+      (url) =>
+        new Promise<string>((resolve, reject) => {
+          // The page's own WebSocket (this file is type-checked without the DOM library).
+          type PageSocket = { onopen: () => void; onmessage: (message: { data: unknown }) => void; onerror: () => void; send(data: string): void; close(): void };
+          const ws = new (globalThis as unknown as { WebSocket: new (url: string) => PageSocket }).WebSocket(url);
+          const got: string[] = [];
+          ws.onopen = () => ws.send('ping me');
+          ws.onmessage = (message) => {
+            got.push(String(message.data));
+            // The origin's greeting, then the echo; its ping came before the echo, and Chromium answered it.
+            if (got.length === 2) {
+              ws.close();
+              resolve(got.join(' | '));
+            }
+          };
+          ws.onerror = () => reject(new Error('WebSocket error'));
+        }),
+      `wss://${HOST}:${origin.port}/ws`,
+    );
+    expect(echoed).toBe('hello | echo: ping me');
+    const filter = await ui.inputValue('#flow-filter');
+    await ui.fill('#flow-filter', '~u /ws');
+    await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    await originRows().last().click();
+    await ui.click('[data-tab="websocket"]');
+    const controls = ui.locator('[data-testid="ws-control"]');
+    await expect.poll(() => controls.allTextContents(), { timeout: 10_000 }).toEqual(['ping', 'pong']);
+    const table = await ui.locator('table.messages').textContent();
+    expect(table).toMatch(/echo: ping me/);
+    await shot('04b-websocket');
+    await ui.click('[aria-label="Close details"]');
+    await ui.fill('#flow-filter', filter);
+  });
+
   it('says on the Response tab when a body could not be decoded, and that it is stored as received', async () => {
     // Fetched whole by a client that does not decode (Chromium drops such a page as soon as decoding fails, which
     // cuts the response short: a cut-short body is decoded as far as it goes, by design).

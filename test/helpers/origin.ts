@@ -125,7 +125,11 @@ export async function startOrigin(options: OriginOptions = {}): Promise<Origin> 
   server.maxHeadersCount = 0;
   const wss = new WebSocketServer({ server, path: '/ws' });
   wss.on('connection', (socket, req) => {
-    socket.on('message', (data, isBinary) => socket.send(isBinary ? data : `echo: ${data.toString()}`, { binary: isBinary }));
+    socket.on('message', (data, isBinary) => {
+      // A heartbeat on request: the browser answers the ping with a pong of its own (RFC 6455 §5.5.2).
+      if (!isBinary && data.toString() === 'ping me') socket.ping('heartbeat');
+      socket.send(isBinary ? data : `echo: ${data.toString()}`, { binary: isBinary });
+    });
     socket.send(`hello ${req.headers['sec-websocket-protocol'] ?? ''}`.trim());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

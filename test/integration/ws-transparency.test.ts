@@ -14,6 +14,7 @@ import { closeWsServer } from '../helpers/origin.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { connectTunnel } from '../helpers/proxy-client.js';
 import { acceptKey, closePayload, rawUpgrade, wsFrame } from '../helpers/hostile-ws.js';
+import { harEntries } from '../helpers/har.js';
 
 const HOST = 'origin.test';
 let pki: TestPki;
@@ -124,8 +125,9 @@ describe('a WebSocket through mitmlab', () => {
     ws.close();
   });
 
-  it('relays pings to the origin, which answers them, and unsolicited pongs both ways', async () => {
+  it('relays pings to the origin, which answers them, and unsolicited pongs both ways, and records them', async () => {
     const { ws } = await open(withoutDeflate);
+    const opened = mitm.ofType('ws-open').at(-1)!;
     const pong = next<Buffer>(ws, 'pong');
     ws.ping(Buffer.from('are you there'));
     // The pong comes from the origin itself, not from mitmlab.
@@ -136,7 +138,35 @@ describe('a WebSocket through mitmlab', () => {
     const heartbeat = next<Buffer>(ws, 'pong');
     ws.send('pong-me');
     expect(String(await heartbeat)).toBe('heartbeat');
+    // A ping without payload, as browsers' heartbeats often are.
+    const answered = next<Buffer>(ws, 'pong');
+    ws.ping();
+    expect(String(await answered)).toBe('origin:');
     ws.close();
+    await mitm.waitFor('ws-close', (e) => e.id === opened.id);
+
+    // Each control frame is on record as it crossed, in order, with its payload (base64; RFC 6455 §5.5.2, §5.5.3).
+    const frames = mitm.ofType('ws-message').filter((m) => m.id === opened.id);
+    const seen = frames.map((m) => [m.direction, m.opcode, m.opcode === 1 ? m.data : Buffer.from(m.data, 'base64').toString()]);
+    // The origin's ping at open is relayed (and recorded) when it comes after the browser's side is open; before, mitmlab
+    // answers it itself and it is not part of the exchange.
+    const afterOpen = seen[0]?.[2] === 'at open' ? seen.slice(1) : seen;
+    expect(afterOpen).toEqual([
+      ['send', 9, 'are you there'],
+      ['receive', 10, 'origin:are you there'],
+      ['send', 10, 'client heartbeat'],
+      ['receive', 1, 'got pong client heartbeat'],
+      ['send', 1, 'pong-me'],
+      ['receive', 10, 'heartbeat'],
+      ['send', 9, ''],
+      ['receive', 10, 'origin:'],
+    ]);
+    expect(frames.every((m) => m.size === Buffer.from(m.data, m.opcode === 1 ? 'utf8' : 'base64').length && !m.truncated)).toBe(true);
+    // The flow row counts the two messages, not the control frames.
+    expect(mitm.store.flows().find((f) => f.id === opened.id)?.wsMessages).toBe(2);
+    // The HAR lists them all, in Chrome's shape.
+    const entry = (await harEntries(mitm)).find((e) => e._flowId === opened.id)!;
+    expect(entry._webSocketMessages?.map((m) => [m.type, m.opcode])).toEqual(seen.map(([direction, opcode]) => [direction, opcode]));
   });
 
   it('drops the browser side without a close frame when the origin drops its side (1006, not a clean close)', async () => {
