@@ -371,6 +371,7 @@ function settle(
           (socket) => {
             if (ctx.stopping || !ctx.originPool.offer(socket)) socket.destroy();
           },
+          (socket) => ctx.originPool.pastAnnouncedLimit(socket),
         )
       : null,
     failure: upstream.failure,

@@ -106,6 +106,15 @@ export class OriginPool {
   }
 
   /**
+   * True when the origin may close `socket` any moment now: it has been idle for its announced limit, less the margin.
+   * A request sent on it could cross the origin's close and fail before any answer.
+   */
+  pastAnnouncedLimit(socket: Duplex): boolean {
+    const closesAt = this.#closesAt.get(socket);
+    return closesAt !== undefined && performance.now() >= closesAt;
+  }
+
+  /**
    * Keeps an idle origin connection for a later browser connection. False when it cannot be kept (unknown, no longer
    * usable, or the pool is full): the caller closes it.
    */

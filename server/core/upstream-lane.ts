@@ -48,6 +48,12 @@ export class UpstreamLane {
     first: Duplex | null,
     /** Takes the idle connection when the lane closes (it keeps or closes it). */
     private readonly retire: (socket: Duplex) => void,
+    /**
+     * True when the idle connection has reached the idle limit its origin announced (origin-pool.ts): a new one is
+     * opened instead, so that a request never crosses the origin's close (it would fail, and one with a body cannot be
+     * sent again).
+     */
+    private readonly expired: (socket: Duplex) => boolean,
   ) {
     if (first) this.#park(first);
   }
@@ -144,7 +150,7 @@ export class UpstreamLane {
     this.#idle = null;
     if (!idle) return null;
     idle.off('error', ignoreError);
-    if (usable(idle)) return idle;
+    if (usable(idle) && !this.expired(idle)) return idle;
     idle.destroy();
     return null;
   }

@@ -210,6 +210,48 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
     });
   });
 
+  it('within one browser connection, an origin connection idle for the limit its origin announced is not used again', async () => {
+    // A bare origin that announces a 2 s idle limit and closes a connection, unanswered, when a request comes after
+    // 1.2 s of idleness: the moment its limit runs out as a request is sent (here made certain). mitmlab keeps a
+    // connection up to 1 s short of an announced limit, so the POST goes on a new connection and is answered.
+    const ports: number[] = [];
+    const serve = (socket: tls.TLSSocket): void => {
+      let lastAnswer = 0;
+      socket.on('data', () => {
+        if (lastAnswer > 0 && performance.now() - lastAnswer > 1_200) return socket.destroy();
+        ports.push(socket.remotePort!);
+        socket.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=2\r\nContent-Length: 3\r\n\r\nok\n');
+        lastAnswer = performance.now();
+      });
+    };
+    await withBareOrigin(serve, async (port) => {
+      const authority = `${HOST}:${port}`;
+      const browser = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
+      try {
+        let received = '';
+        browser.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        /** Sends one request on the browser connection (kept alive) and waits, bounded, for its status line. */
+        const send = async (head: string, body = ''): Promise<string[]> => {
+          const answers = (received.match(/HTTP\/1\.1 \d+/g) ?? []).length;
+          browser.write(`${head}\r\nHost: ${authority}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          for (let i = 0; i < 200 && (received.match(/HTTP\/1\.1 \d+/g) ?? []).length === answers; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+          return received.match(/HTTP\/1\.1 \d+/g) ?? [];
+        };
+        expect(await send('GET /announced-lane?n=1 HTTP/1.1')).toEqual(['HTTP/1.1 200']);
+        // Well within the limit: the same origin connection.
+        expect(await send('GET /announced-lane?n=2 HTTP/1.1')).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+        expect(ports[1]).toBe(ports[0]);
+        await new Promise((resolve) => setTimeout(resolve, 1_300));
+        const statuses = await send('POST /announced-lane?n=3 HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded', 'user=ada&password=lab');
+        expect(statuses).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+        expect(ports).toHaveLength(3);
+        expect(ports[2]).not.toBe(ports[0]);
+      } finally {
+        browser.destroy();
+      }
+    });
+  });
+
   it('a request on an origin connection that never answered one is not sent again: an origin that resets every request sees it once', async () => {
     let requests = 0;
     const serve = (socket: tls.TLSSocket): void => {
