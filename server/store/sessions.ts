@@ -67,14 +67,20 @@ export async function sessionInfo(dataDir: string, id: string, fs: StoreFs = nod
   } catch {
     return null;
   }
-  const meta = (await readMeta(fs, dataDir, id)) ?? (await metaFromHeader(dataDir, id));
+  const saved = await readMeta(fs, dataDir, id);
+  const meta = saved ?? (await metaFromHeader(dataDir, id));
   const live = await isLive(dataDir, id, fs);
-  const state = live ? 'live' : meta.endedAt !== null ? 'closed' : 'interrupted';
-  // meta.json is rewritten about once a second: after a crash it lags the log. Count from the log itself then
-  // (bounded: a huge log keeps the last counts saved).
-  if (state === 'interrupted' && eventBytes !== meta.eventBytes && eventBytes <= RECOUNT_MAX_BYTES) {
+  // Without meta.json (missing or damaged) the clean end it records is unknown; the lock tells: a stop removes it, a
+  // crash leaves it behind.
+  const endedWithoutMeta = !saved && !live && !(await fs.stat(lockPath(dataDir, id)).then(() => true, () => false));
+  const state = live ? 'live' : meta.endedAt !== null || endedWithoutMeta ? 'closed' : 'interrupted';
+  // meta.json is rewritten about once a second: after a crash it lags the log. Count from the log itself then, as for
+  // a rebuilt one (bounded: a huge log keeps the last counts saved).
+  if ((state === 'interrupted' || !saved) && !live && eventBytes !== meta.eventBytes && eventBytes <= RECOUNT_MAX_BYTES) {
     Object.assign(meta, await countsFromLog(dataDir, id));
   }
+  // Its end is then the last event's time (or the start, for an empty log).
+  if (endedWithoutMeta) meta.endedAt = meta.lastEventAt ?? meta.startedAt;
   return { ...meta, eventBytes, state, bytes: eventBytes + meta.blobBytes };
 }
 

@@ -439,6 +439,22 @@ describe('session store', () => {
     expect((await listSessions(dataDir)).map((info) => [info.id, info.name])).toEqual([[lab.id, 'lab1']]);
   });
 
+  it('lists a session that stopped cleanly as closed when its meta.json is damaged or gone, with the counts of its log', async () => {
+    const stopped = await SessionStore.open({ dataDir, session: 'stopped', now: () => Date.UTC(2026, 0, 1), ...quiet });
+    stopped.record(request('c1.1', 'c1', 'https://a.test/', 1_000));
+    stopped.record(response('c1.1', 'c1', 2_000));
+    await stopped.close();
+    const metaFile = join(dataDir, 'sessions', stopped.id, 'meta.json');
+    const expected = { state: 'closed', name: 'stopped', eventCount: 2, flowCount: 1, lastEventAt: 2_000, endedAt: 2_000 };
+    await writeFile(metaFile, '{garbage');
+    expect((await listSessions(dataDir))[0]).toMatchObject(expected);
+    await rm(metaFile);
+    expect((await listSessions(dataDir))[0]).toMatchObject(expected);
+    // A crash leaves its lock behind: without meta.json that session is still interrupted.
+    await writeFile(lockPath(dataDir, stopped.id), JSON.stringify({ pid: 2 ** 22 + 12345 }));
+    expect((await listSessions(dataDir))[0]).toMatchObject({ state: 'interrupted', endedAt: null, eventCount: 2 });
+  });
+
   it('--retain never deletes a session newer than the ones it keeps, even when an older one is live', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
