@@ -1,4 +1,4 @@
-// `mitmlab export --session ID|latest --format har|jsonl|keylog|pcapng [-o FILE] [--filter EXPR]`.
+// `mitmlab export [--session ID|NAME|latest] --format har|jsonl|keylog|pcapng [-o FILE] [--filter EXPR]` (the newest session when none is named).
 // Streams the export (bounded memory), to a file (written under a temporary name, renamed when complete; a FIFO or a
 // device is written in place) or to standard output, with progress on a TTY.
 // Exit codes: 0 ok, 1 export failed, 2 bad usage, 130/143 interrupted.

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { normalizeHost } from '../certs/hostnames.js';
 import { parsePermit } from '../certs/name-constraints.js';
+import { MAX_WS_MESSAGE_BYTES } from '../core/config.js';
 import { parseCidr } from '../core/policy.js';
 
 export type Command = 'start' | 'ca' | 'sessions' | 'export';
@@ -57,7 +58,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'allow', kind: 'list', arg: 'CIDR', default: [], commands: ['start'], help: 'Also accept proxy clients from CIDR (loopback is always allowed; repeatable).', validate: everyItem((v) => (parseCidr(v) ? null : `allow: ${JSON.stringify(v)} is not an IP or CIDR block`)) as never },
   { name: 'keylog', kind: 'string', arg: 'FILE', default: null, commands: ['start'], help: 'Append NSS key log lines for both legs to FILE, created 0600 (SSLKEYLOGFILE is honoured too).' },
   { name: 'body-cap', kind: 'bytes', arg: 'BYTES', default: 1024 * 1024, commands: ['start'], help: 'Bytes of each body kept for display and export; bodies always stream through whole.', validate: positive('body-cap') },
-  { name: 'ws-cap', kind: 'bytes', arg: 'BYTES', default: 64 * 1024, commands: ['start'], help: 'Bytes of each WebSocket message kept.', validate: positive('ws-cap') },
+  { name: 'ws-cap', kind: 'bytes', arg: 'BYTES', default: 64 * 1024, commands: ['start'], help: 'Bytes of each WebSocket message kept (at most 64m, the largest message relayed).', validate: (value: number) => positive('ws-cap')(value) ?? (value <= MAX_WS_MESSAGE_BYTES ? null : 'ws-cap must be at most 64m: a WebSocket message over 64 MiB ends its connection, so a larger cap would never apply') },
   { name: 'tls-capture', kind: 'bytes', arg: 'BYTES', default: 256 * 1024, commands: ['start'], help: 'Raw TLS bytes kept per leg for the handshake ladder and pcapng export; later records are only counted.', validate: positive('tls-capture') },
   { name: 'max-header-size', kind: 'bytes', arg: 'BYTES', default: 32 * 1024, commands: ['start'], help: 'Largest request head accepted; larger gets 431.', validate: positive('max-header-size') },
   { name: 'connect-timeout', kind: 'int', arg: 'MS', default: 10_000, commands: ['start'], help: 'One deadline for reaching an origin: the DNS lookup and the TCP connect together; past it the browser gets 504.', validate: positive('connect-timeout') },
@@ -185,7 +186,7 @@ export function helpText(command: Command): string {
     start: 'mitmlab [start] [options]        run the proxy and the live view (the default command)',
     ca: 'mitmlab ca init|show|export|rotate [options]',
     sessions: 'mitmlab sessions [options]        list (or delete) recorded sessions',
-    export: 'mitmlab export --session ID|latest --format har|jsonl|keylog|pcapng [-o FILE] [--filter EXPR]',
+    export: 'mitmlab export [--session ID|NAME|latest] --format har|jsonl|keylog|pcapng [-o FILE] [--filter EXPR]',
   };
   const lines = [`usage: ${usage[command]}`, '', 'options:'];
   for (const spec of OPTIONS) {

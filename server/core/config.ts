@@ -2,6 +2,9 @@
 
 import type { Cidr } from './policy.js';
 
+/** Largest WebSocket message relayed (fragments joined); a larger one ends the connection with 1009 (RFC 6455 §7.4.1). */
+export const MAX_WS_MESSAGE_BYTES = 64 * 1024 * 1024;
+
 export interface ProxyConfig {
   listenHost: string;
   /** 0 picks a free port (tests). */

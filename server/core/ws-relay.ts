@@ -4,6 +4,7 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
+import { MAX_WS_MESSAGE_BYTES } from './config.js';
 import type { ProxyContext } from './context.js';
 import type { ExchangeSite } from './http-exchange.js';
 import { forwardableHeaders, hideValues, pairHeaders, rawHeader, sendableReason } from './headers.js';
@@ -35,7 +36,7 @@ const HANDSHAKE_FIELDS: ReadonlySet<string> = new Set([
 // Pause the sending side while this many messages wait to be written on the other side.
 const MAX_PENDING_MESSAGES = 64;
 
-const MAX_PAYLOAD = 64 * 1024 * 1024;
+const MAX_PAYLOAD = MAX_WS_MESSAGE_BYTES;
 
 /** How long a stop waits for the close frames it sends to leave (ms). */
 const STOP_FLUSH_MS = 250;
@@ -298,17 +299,16 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
     });
   });
   // Control frames are relayed as they come, unsolicited pongs (heartbeats, RFC 6455 §5.5.3) included, and recorded:
-  // a heartbeat is part of what the two ends said. Their payload is at most 125 bytes (§5.5), so never capped.
-  from.on('ping', (data: Buffer) => {
+  // a heartbeat is part of what the two ends said (payload at most 125 bytes, §5.5; --ws-cap applies as to messages).
+  const control = (opcode: 9 | 10, data: Buffer): void => {
     const deliverable = to.readyState === WebSocket.OPEN;
-    record(9, data, data, deliverable);
-    if (deliverable) to.ping(data);
-  });
-  from.on('pong', (data: Buffer) => {
-    const deliverable = to.readyState === WebSocket.OPEN;
-    record(10, data, data, deliverable);
-    if (deliverable) to.pong(data);
-  });
+    record(opcode, data, data.subarray(0, ctx.config.wsCap), deliverable);
+    if (!deliverable) return;
+    if (opcode === 9) to.ping(data);
+    else to.pong(data);
+  };
+  from.on('ping', (data: Buffer) => control(9, data));
+  from.on('pong', (data: Buffer) => control(10, data));
 }
 
 /**

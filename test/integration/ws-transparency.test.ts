@@ -409,6 +409,30 @@ describe('what the record says of each message', () => {
     ws.close();
   });
 
+  it('--ws-cap applies to the payload of pings and pongs too', async () => {
+    const capped = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`], wsCap: 5 });
+    try {
+      const ca = await readFile(capped.caPath, 'utf8');
+      const tunnel = await connectTunnel(capped.proxyPort, `${HOST}:${withoutDeflate.port}`);
+      const ws = new WebSocket(`wss://${HOST}:${withoutDeflate.port}/`, { autoPong: false, createConnection: () => tls.connect({ socket: tunnel, servername: HOST, ca }) });
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      const pong = new Promise<Buffer>((resolve) => ws.once('pong', resolve));
+      ws.ping(Buffer.from('are you there'));
+      // Relayed whole; recorded up to the cap, with its size.
+      expect(String(await pong)).toBe('origin:are you there');
+      const ping = await capped.waitFor('ws-message', (e) => e.opcode === 9 && e.direction === 'send');
+      expect(ping).toMatchObject({ size: 13, truncated: true, data: Buffer.from('are y').toString('base64') });
+      const answer = await capped.waitFor('ws-message', (e) => e.opcode === 10 && e.direction === 'receive');
+      expect(answer).toMatchObject({ size: 20, truncated: true, data: Buffer.from('origi').toString('base64') });
+      ws.close();
+    } finally {
+      await capped.close();
+    }
+  });
+
   // Regression (fixed): ws answers a close frame at once, so the other side's messages that were still on their way
   // were recorded as relayed, though nobody got them.
   it('a message that arrives after the other side closed is recorded as not passed on', async () => {

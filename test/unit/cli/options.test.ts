@@ -14,6 +14,7 @@ describe('parseArgs', () => {
     [['--ui-port', '65536'], 'ui-port must be 0–65535'],
     [['--listen-port', 'abc'], 'listen-port must be a whole number'],
     [['--body-cap', 'lots'], 'body-cap must be a size'],
+    [['--ws-cap', '65m'], 'ws-cap must be at most 64m: a WebSocket message over 64 MiB ends its connection'],
     [['--nope'], 'unknown option --nope'],
     [['--listen-port'], '--listen-port needs a value'],
     [['--resolve', 'a.test'], 'must be HOST:ADDR'],
