@@ -41,8 +41,13 @@ function parseAuthority(
     if (colon === 0 || (colon < 0 && portRequired)) return { ok: false, reason: `${what} must be ${shape}` };
     hostPart = colon < 0 ? authority : authority.slice(0, colon);
     portPart = colon < 0 ? null : authority.slice(colon + 1);
-    // An IPv6 literal must be bracketed, or "::1:443" would be ambiguous (RFC 3986 §3.2.2).
-    if (hostPart.includes(':')) return { ok: false, reason: `an IPv6 address in ${what} must be in brackets: [::1]:443` };
+    if (hostPart.includes(':')) {
+      // A URL where an authority belongs ("CONNECT http://host:443/"): RFC 9110 §9.3.6 wants host:port alone.
+      if (hostPart.includes('/')) return { ok: false, reason: `${what} must be ${shape}, not a URL` };
+      // An IPv6 literal must be bracketed, or "::1:443" would be ambiguous (RFC 3986 §3.2.2).
+      if (isIPv6Shaped(hostPart)) return { ok: false, reason: `an IPv6 address in ${what} must be in brackets: [::1]:443` };
+      return { ok: false, reason: `${what} must be ${shape}, with one colon: ${JSON.stringify(authority.slice(0, 100))} has more` };
+    }
   }
   // RFC 3986 §3.2.3: port = *DIGIT, so a Host may end in an empty port, which means the default one.
   if (portPart === '' && !portRequired) portPart = null;
@@ -55,6 +60,11 @@ function parseAuthority(
   const host = normalizeHost(hostPart);
   if (host.kind === 'invalid') return { ok: false, reason: `invalid host in ${what}: ${host.reason}` };
   return host.kind === 'ip' ? { ok: true, host: host.address, kind: 'ip', port } : { ok: true, host: host.name, kind: 'dns', port };
+}
+
+/** Hex digits, colons and dots only: an IPv6 address (possibly ending in an IPv4 one), or what looks meant as one. */
+function isIPv6Shaped(text: string): boolean {
+  return /^[0-9a-f:.]+$/i.test(text);
 }
 
 /** `host:port` for URLs and messages, bracketing IPv6 literals. */

@@ -151,7 +151,9 @@ async function intercept(
   const upstreamTarget: UpstreamTarget = {
     host: target.host,
     port: target.port,
-    servername: sni ?? (target.kind === 'dns' ? target.host : null),
+    // An SNI that is not a host name (RFC 6066 §3: a DNS name) never goes on to the origin: the CONNECT target names
+    // it instead. The browser's own leg still shows the SNI it sent, and the forged certificate cannot carry it.
+    servername: sni !== null && invalidHostReason(sni) === null ? sni : target.kind === 'dns' ? target.host : null,
     from: client.address,
   };
   // The leg's clock starts at the accept, and the hello is on record as of now, when it arrived: the tee built

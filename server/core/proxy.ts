@@ -423,6 +423,8 @@ function parseAbsoluteHttpUrl(raw: string | undefined): UrlResult {
   if (host.kind === 'invalid') return { ok: false, code: 'bad-request', title: 'Bad host', detail: host.reason };
   const name = host.kind === 'ip' ? host.address : host.name;
   const port = url.port ? Number(url.port) : 80;
+  // WHATWG URL accepts port 0, which no origin listens on (RFC 6335 §6: reserved): as for CONNECT, the request is wrong.
+  if (port === 0) return { ok: false, code: 'bad-request', title: 'Bad port', detail: 'port 0 is out of range 1–65535' };
   return { ok: true, host: name, port, path: `${url.pathname}${url.search}`, href: `http://${formatAuthority(name, port, 80)}${url.pathname}${url.search}` };
 }
 

@@ -66,12 +66,18 @@ describe('refused with a clear answer', () => {
   });
 
   it.each([
-    ['CONNECT with a path', 'CONNECT /etc/passwd HTTP/1.1\r\n\r\n'],
-    ['CONNECT without a port', 'CONNECT example.test HTTP/1.1\r\n\r\n'],
-    ['CONNECT with a port out of range', 'CONNECT example.test:70000 HTTP/1.1\r\n\r\n'],
-    ['CONNECT with NUL in the host', 'CONNECT exa%00mple.test:443 HTTP/1.1\r\n\r\n'],
-  ])('%s → 400', async (_name, request) => {
-    expect(statusOf(await rawExchange(mitm.proxyPort, request))).toBe(400);
+    ['CONNECT with a path', 'CONNECT /etc/passwd HTTP/1.1\r\n\r\n', 'must be host:port'],
+    ['CONNECT without a port', 'CONNECT example.test HTTP/1.1\r\n\r\n', 'must be host:port'],
+    ['CONNECT with a port out of range', 'CONNECT example.test:70000 HTTP/1.1\r\n\r\n', 'port 70000 is out of range'],
+    ['CONNECT with NUL in the host', 'CONNECT exa%00mple.test:443 HTTP/1.1\r\n\r\n', 'invalid host in the CONNECT target'],
+    ['CONNECT with two ports', 'CONNECT example.test:443:1 HTTP/1.1\r\n\r\n', 'must be host:port, with one colon'],
+    ['CONNECT with a URL', 'CONNECT http://example.test:443/ HTTP/1.1\r\n\r\n', 'must be host:port, not a URL'],
+    ['CONNECT with an IPv6 address not in brackets', 'CONNECT ::1:443 HTTP/1.1\r\n\r\n', 'an IPv6 address in the CONNECT target must be in brackets'],
+    ['an absolute-form URL with port 0', 'GET http://127.0.0.1:0/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 'port 0 is out of range'],
+  ])('%s → 400, with the reason', async (_name, request, reason) => {
+    const response = await rawExchange(mitm.proxyPort, request);
+    expect(statusOf(response)).toBe(400);
+    expect(response).toContain(reason);
   });
 
   it('a garbage request line → 400, then the proxy keeps serving', async () => {
