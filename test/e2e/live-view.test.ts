@@ -92,6 +92,29 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     await shot('02-rows');
   });
 
+  it('keeps each column header over its column, and every column in view in a 1024 px window', async () => {
+    const before = ui.viewportSize();
+    try {
+      for (const width of [1600, 1024]) {
+        await ui.setViewportSize({ width, height: 700 });
+        /** Left edges of the cells shown (a hidden column has no box). */
+        const lefts = async (cells: ReturnType<Page['locator']>): Promise<number[]> => {
+          const boxes = await Promise.all(Array.from({ length: await cells.count() }, (_, i) => cells.nth(i).boundingBox()));
+          return boxes.filter((box) => box !== null && box.width > 0).map((box) => Math.round(box!.x));
+        };
+        const row = ui.locator('[data-flow-id]').first();
+        expect(await lefts(row.locator(':scope > span'))).toEqual(await lefts(ui.locator('.row.head > span')));
+        const flags = await row.locator(':scope > span').last().boundingBox();
+        expect(flags!.x + flags!.width).toBeLessThanOrEqual(width);
+      }
+      // The header stays on one line.
+      const header = await ui.locator('header').boundingBox();
+      expect(header!.height).toBeLessThan(50);
+    } finally {
+      if (before) await ui.setViewportSize(before);
+    }
+  });
+
   it('shows a login POST under exposed secrets, masked until revealed', async () => {
     await site.goto(`https://${HOST}:${origin.port}/hello`);
     await site.setContent(
