@@ -11,6 +11,8 @@ import { forwardableHeaders, hideValues, pairHeaders, rawHeader, sendableReason 
 import { failureAnswer } from './upstream-answer.js';
 import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
 import { utf8Cut } from '../protocol/utf8.js';
+import { findSecrets } from '../protocol/secrets.js';
+import type { HeaderList } from '../protocol/events.js';
 
 export interface WsTarget {
   /** ws:// or wss:// URL of the origin. */
@@ -57,18 +59,26 @@ export async function relayWebSocket(
   const startedAt = Date.now();
   const t0 = performance.now();
   const httpUrl = target.url.replace(/^ws/, 'http');
+  const recordedUrl = hideValues(httpUrl, ctx.hiddenValues);
+  const requestHeaders: HeaderList = pairHeaders(req.rawHeaders).map(([name, value]) => [name, hideValues(value, ctx.hiddenValues)]);
   ctx.bus.emit({
     type: 'http-request',
     id,
     conn: site.conn,
     method: req.method ?? 'GET',
-    url: hideValues(httpUrl, ctx.hiddenValues),
+    url: recordedUrl,
     httpVersion: req.httpVersion,
-    headers: pairHeaders(req.rawHeaders).map(([name, value]) => [name, hideValues(value, ctx.hiddenValues)]),
+    headers: requestHeaders,
     body: null,
     client: site.client,
     at: startedAt,
   });
+  /** The handshake's credentials (a session cookie, a bearer token, a token in the URL) are exposed as any request's. */
+  const emitSecrets = (headers: HeaderList, direction: 'request' | 'response'): void => {
+    const secrets = findSecrets({ headers, url: recordedUrl, body: null, mimeType: null, direction });
+    if (secrets.length > 0) ctx.bus.emit({ type: 'secrets-found', id, conn: site.conn, secrets, at: Date.now() });
+  };
+  emitSecrets(requestHeaders, 'request');
   clientSocket.on('error', () => clientSocket.destroy());
   // Check the browser's half of the handshake before opening anything upstream (RFC 6455 §4.2.1): a bad key or
   // version is answered here and never costs an origin connection.
@@ -176,6 +186,7 @@ export async function relayWebSocket(
     for (let i = 0; i + 1 < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
     clientSocket.write(lines.join('\r\n') + '\r\nconnection: close\r\n\r\n');
     response.pipe(clientSocket);
+    const responseHeaders = pairHeaders(response.rawHeaders);
     ctx.bus.emit({
       type: 'http-response',
       id,
@@ -183,12 +194,13 @@ export async function relayWebSocket(
       status,
       statusText: response.statusMessage ?? '',
       httpVersion: response.httpVersion,
-      headers: pairHeaders(response.rawHeaders),
+      headers: responseHeaders,
       body: null,
       timings: { startedAt, connect: -1, send: 0, wait: performance.now() - t0, receive: 0, total: performance.now() - t0 },
       synthetic: false,
       at: Date.now(),
     });
+    emitSecrets(responseHeaders, 'response');
   });
   // Until the browser's side is handed over, an origin error is a failed handshake: the browser gets the answer. (ws
   // sets CLOSING before it emits such errors, so the state does not tell.)
@@ -234,6 +246,7 @@ export async function relayWebSocket(
     stopWatching();
     acceptor.handleUpgrade(req, clientSocket, Buffer.concat(early), (browser) => {
       const elapsed = performance.now() - t0;
+      const switchingHeaders = upgradeResponse ? pairHeaders(upgradeResponse.rawHeaders) : [];
       ctx.bus.emit({
         type: 'http-response',
         id,
@@ -241,12 +254,13 @@ export async function relayWebSocket(
         status: 101,
         statusText: 'Switching Protocols',
         httpVersion: '1.1',
-        headers: upgradeResponse ? pairHeaders(upgradeResponse.rawHeaders) : [],
+        headers: switchingHeaders,
         body: null,
         timings: { startedAt, connect: -1, send: 0, wait: elapsed, receive: 0, total: elapsed },
         synthetic: false,
         at: Date.now(),
       });
+      emitSecrets(switchingHeaders, 'response');
       ctx.bus.emit({
         type: 'ws-open',
         id,

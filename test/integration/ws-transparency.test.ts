@@ -98,6 +98,19 @@ describe('a WebSocket through mitmlab', () => {
     ws.close();
   });
 
+  it("exposes the handshake's credentials as any request's: the cookie and bearer token sent, the cookie set", async () => {
+    const { ws } = await open(withDeflate, { headers: { Cookie: 'shop_session=s3cr3t', Authorization: 'Bearer tok-123' } });
+    const opened = mitm.ofType('ws-open').at(-1)!;
+    const found = async (location: string) =>
+      (await mitm.waitFor('secrets-found', (e) => e.id === opened.id && e.secrets.some((secret) => secret.location === location))).secrets;
+    const sent = await found('request-header');
+    expect(sent.map((secret) => [secret.kind, secret.value])).toEqual(expect.arrayContaining([['cookie', 's3cr3t'], ['bearer', 'tok-123']]));
+    const set = await found('response-header');
+    expect(set.map((secret) => secret.value)).toContain('abc123');
+    expect(mitm.store.flows().find((f) => f.id === opened.id)?.flags.secret).toBe(true);
+    ws.close();
+  });
+
   it('uses compression only when both ends would have: the browser offered it and the origin took it', async () => {
     const offeredBefore = withDeflate.offered.length;
     const plain = await open(withDeflate, { perMessageDeflate: false });
