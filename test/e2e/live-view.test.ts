@@ -254,7 +254,33 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     expect(await original.textContent()).toContain('mitmlab test origin root');
     expect(await forged.textContent()).toContain(mitm.ca.subject.match(/CN=([^,]+)/)![1]!);
     expect(await ui.locator('[data-testid="verification-checks"] li').count()).toBe(4);
+    // What the browser made of the forged chain: it trusts the lab CA here.
+    expect(await ui.locator('[data-testid="browser-verdict"]').textContent()).toMatch(/accepted a certificate signed by\s+mitmlab's lab CA/);
     await shot('06-certificates');
+  });
+
+  it('says on the certificates tab when a client refused the forged chain, and why', async () => {
+    // A client that does not trust the lab CA (Node's default store): it refuses the forged certificate.
+    const refused = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST }).then(
+      () => false,
+      () => true,
+    );
+    expect(refused).toBe(true);
+    await mitm.waitFor('tls-failed', (e) => e.leg === 'client' && e.cause === 'cert-rejected');
+    const filter = await ui.inputValue('#flow-filter');
+    await ui.fill('#flow-filter', '~failed');
+    try {
+      await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+      await originRows().last().click();
+      await ui.click('[data-tab="certificates"]');
+      const verdict = ui.locator('[data-testid="browser-verdict"]');
+      await expect.poll(() => verdict.textContent(), { timeout: 10_000 }).toMatch(/refused by the browser/);
+      expect(await verdict.textContent()).toMatch(/does not trust|lab CA/);
+      await shot('06b-certificates-refused');
+      await ui.click('[aria-label="Close details"]');
+    } finally {
+      await ui.fill('#flow-filter', filter);
+    }
   });
 
   it("says on the TLS tab when a connection reused another one's origin connection, and shows that handshake", async () => {
@@ -345,7 +371,9 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
   });
 
   it("the event log says once why the untrusting browser refused (the server's sentence, as recorded)", async () => {
-    const refused = await mitm.waitFor('tls-failed', (e) => e.leg === 'client' && e.cause === 'cert-rejected');
+    await mitm.waitFor('tls-failed', (e) => e.leg === 'client' && e.cause === 'cert-rejected');
+    // The latest refusal: the self-test's untrusting browser (an earlier test refused with a Node client).
+    const refused = mitm.ofType('tls-failed').filter((e) => e.leg === 'client' && e.cause === 'cert-rejected').at(-1)!;
     await ui.click('[data-page="log"]');
     const row = ui.locator('[data-event-type="tls-failed"] .sentence', { hasText: 'does not trust the lab CA' }).first();
     await row.waitFor({ timeout: 10_000 });
