@@ -244,6 +244,10 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     expect(established.map((e) => e.cipher)).toContain(await upstream.textContent());
     expect(await ui.locator('[data-testid="ja4-client"]').textContent()).toMatch(/^t1[23]d/);
     await shot('05-tls');
+    // The Timing tab keeps the connection's handshakes apart from this request's total.
+    await ui.click('[data-tab="timing"]');
+    await ui.locator('td', { hasText: 'when the connection opened (not part of the total)' }).first().waitFor({ timeout: 10_000 });
+    await ui.click('[data-tab="tls"]');
   });
 
   it('shows both issuers on the certificates tab, and the four checks', async () => {
@@ -277,6 +281,8 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
       await expect.poll(() => verdict.textContent(), { timeout: 10_000 }).toMatch(/refused by the browser/);
       expect(await verdict.textContent()).toMatch(/does not trust|lab CA/);
       await shot('06b-certificates-refused');
+      await ui.click('[data-tab="timing"]');
+      await ui.locator('p', { hasText: 'No request: the TLS handshake failed, so nothing was sent on this connection.' }).waitFor({ timeout: 10_000 });
       await ui.click('[aria-label="Close details"]');
     } finally {
       await ui.fill('#flow-filter', filter);
