@@ -128,6 +128,9 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     await table.waitFor();
     const row = table.locator('tr', { hasText: HOST }).filter({ hasText: 'password' }).first();
     await row.waitFor();
+    // Where it was given away: the page (host, port, path) and the part of the message.
+    expect(await row.textContent()).toContain(`${HOST}:${origin.port}/login`);
+    expect(await row.textContent()).toContain('request body');
     await expect.poll(() => row.textContent()).not.toContain('hunter2');
     await row.locator('button', { hasText: 'Reveal' }).click();
     await expect.poll(() => row.textContent()).toContain('hunter2');
@@ -166,14 +169,17 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     // The filter the next tests rely on is put back afterwards.
     const filter = await ui.inputValue('#flow-filter');
     await ui.fill('#flow-filter', '~u early-hints');
-    await expect.poll(() => originRows().count()).toBe(1);
-    await originRows().first().click();
-    await ui.click('[data-tab="response"]');
-    const interim = ui.locator('[data-testid="interim-response"]');
-    await interim.first().waitFor();
-    expect(await interim.first().textContent()).toMatch(/103\s+Early Hints/);
-    await ui.click('[aria-label="Close details"]');
-    await ui.fill('#flow-filter', filter);
+    try {
+      await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBe(1);
+      await originRows().first().click();
+      await ui.click('[data-tab="response"]');
+      const interim = ui.locator('[data-testid="interim-response"]');
+      await interim.first().waitFor();
+      expect(await interim.first().textContent()).toMatch(/103\s+Early Hints/);
+      await ui.click('[aria-label="Close details"]');
+    } finally {
+      await ui.fill('#flow-filter', filter);
+    }
   });
 
   it("lists a WebSocket's messages and its ping and pong on the WebSocket tab", async () => {
@@ -201,16 +207,19 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     expect(echoed).toBe('hello | echo: ping me');
     const filter = await ui.inputValue('#flow-filter');
     await ui.fill('#flow-filter', '~u /ws');
-    await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
-    await originRows().last().click();
-    await ui.click('[data-tab="websocket"]');
-    const controls = ui.locator('[data-testid="ws-control"]');
-    await expect.poll(() => controls.allTextContents(), { timeout: 10_000 }).toEqual(['ping', 'pong']);
-    const table = await ui.locator('table.messages').textContent();
-    expect(table).toMatch(/echo: ping me/);
-    await shot('04b-websocket');
-    await ui.click('[aria-label="Close details"]');
-    await ui.fill('#flow-filter', filter);
+    try {
+      await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+      await originRows().last().click();
+      await ui.click('[data-tab="websocket"]');
+      const controls = ui.locator('[data-testid="ws-control"]');
+      await expect.poll(() => controls.allTextContents(), { timeout: 10_000 }).toEqual(['ping', 'pong']);
+      const table = await ui.locator('table.messages').textContent();
+      expect(table).toMatch(/echo: ping me/);
+      await shot('04b-websocket');
+      await ui.click('[aria-label="Close details"]');
+    } finally {
+      await ui.fill('#flow-filter', filter);
+    }
   });
 
   it('says on the Response tab when a body could not be decoded, and that it is stored as received', async () => {
@@ -221,15 +230,19 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     client.destroy();
     const filter = await ui.inputValue('#flow-filter');
     await ui.fill('#flow-filter', '~u gzip-broken');
-    await expect.poll(() => originRows().count()).toBeGreaterThanOrEqual(1);
-    await originRows().first().click();
-    await ui.click('[data-tab="response"]');
-    const summary = ui.locator('[data-testid="body-summary"]');
-    await expect.poll(() => summary.last().textContent()).toMatch(/stored as received: it could not be decoded from gzip \(unexpected end of file\)/);
-    // The coded bytes are shown as a hex dump, not as text.
-    await ui.locator('pre.hex').first().waitFor();
-    await ui.click('[aria-label="Close details"]');
-    await ui.fill('#flow-filter', filter);
+    try {
+      await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+      await originRows().first().click();
+      await ui.click('[data-tab="response"]');
+      const summary = ui.locator('[data-testid="body-summary"]');
+      await expect.poll(() => summary.last().textContent(), { timeout: 10_000 }).toMatch(/stored as received: it could not be decoded from gzip \(unexpected end of file\)/);
+      // The coded bytes are shown as a hex dump, not as text.
+      await ui.locator('pre.hex').first().waitFor();
+      await ui.click('[aria-label="Close details"]');
+    } finally {
+      // The next tests rely on the filter typed before this one.
+      await ui.fill('#flow-filter', filter);
+    }
   });
 
   it("shows both legs' ciphers on the TLS tab", async () => {
