@@ -7,7 +7,7 @@ import type { CertificateSummary } from '../../../server/protocol/tls.js';
 import { base64ToBytes, bodySummary, classifyBody, formatBytes, formatDuration, headerText, hexDump, looksLikeText, maskSecret, prettyJson, sigalgLabels } from '../../../ui/src/lib/client/format.js';
 import { compareChains, fieldText } from '../../../ui/src/lib/views/cert-diff.js';
 import { flowPieces, secretsOn } from '../../../ui/src/lib/views/flow-events.js';
-import { ladderArrows } from '../../../ui/src/lib/views/ladder.js';
+import { arrowLabel, ladderArrows, recordsAfterHandshake } from '../../../ui/src/lib/views/ladder.js';
 import { verdictOf } from '../../../ui/src/lib/views/self-test.js';
 import { exchange } from '../hub/fixture.js';
 
@@ -76,6 +76,15 @@ describe('ladder', () => {
       'client:ServerHello:←:9',
     ]);
     expect(ladderArrows(null, null)).toEqual([]);
+  });
+
+  it('names an encrypted alert from the error that ended its leg, and counts the records the ladder leaves out', () => {
+    expect(arrowLabel('Alert (encrypted)', 'certificate_unknown')).toBe('Alert (encrypted): certificate_unknown');
+    expect(arrowLabel('Alert (encrypted)', null)).toBe('Alert (encrypted)');
+    expect(arrowLabel('Finished', 'certificate_unknown')).toBe('Finished');
+    const legs = [{ name: 'browser ↔ mitmlab', appRecords: 17, appBytes: 7700 }, { name: 'mitmlab ↔ origin', appRecords: 1, appBytes: 300 }, null];
+    // One record each way is drawn already: only a leg with more says so.
+    expect(recordsAfterHandshake(legs)).toEqual([{ name: 'browser ↔ mitmlab', appRecords: 17, appBytes: 7700 }]);
   });
 });
 

@@ -48,3 +48,16 @@ export function ladderArrows(client: LegTimeline | null, upstream: LegTimeline |
   arrows.sort((a, b) => a.atMs - b.atMs || a.order - b.order);
   return arrows.map(({ order: _order, ...arrow }) => arrow);
 }
+
+/**
+ * An arrow's label. A TLS 1.3 alert is encrypted, so the transcript cannot read it; the TLS error that ended the leg
+ * names it (OpenSSL decrypted it).
+ */
+export function arrowLabel(label: string, legAlert: string | null | undefined): string {
+  return label === 'Alert (encrypted)' && legAlert ? `Alert (encrypted): ${legAlert}` : label;
+}
+
+/** What the ladder leaves out, per leg: the application-data records after the first each way, counted. */
+export function recordsAfterHandshake(legs: ReadonlyArray<{ name: string; appRecords: number; appBytes: number } | null>): Array<{ name: string; appRecords: number; appBytes: number }> {
+  return legs.filter((leg): leg is { name: string; appRecords: number; appBytes: number } => leg !== null && leg.appRecords > 1);
+}
