@@ -144,6 +144,15 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     await expect.poll(() => cookie.textContent()).not.toContain('s3cr3t-session-id');
     await cookie.locator('button', { hasText: 'Reveal' }).click();
     await expect.poll(() => cookie.textContent()).toContain('s3cr3t-session-id');
+    // The form as the server reads it, decoded, with the password masked until revealed.
+    await ui.click('[data-tab="request"]');
+    const form = ui.locator('[data-testid="form-fields"]');
+    await form.waitFor();
+    expect(await form.locator('tr', { hasText: 'username' }).textContent()).toContain('alice');
+    const password = form.locator('tr', { hasText: 'password' });
+    expect(await password.textContent()).not.toContain('hunter2');
+    await password.locator('button', { hasText: 'Reveal' }).click();
+    await expect.poll(() => password.textContent()).toContain('hunter2');
     await ui.click('[aria-label="Close details"]');
   });
 
