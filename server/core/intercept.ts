@@ -410,7 +410,7 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
   } catch (error) {
     // Given up because the browser left: not the origin's failure, and nothing to record of it.
     if (clientGone.aborted) return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };
-    const failure = classifyUpstreamFailure({ ...upstreamFailureFacts(error), leg: 'upstream', host: certHost });
+    const failure = classifyUpstreamFailure({ ...upstreamFailureFacts(error), leg: 'upstream', host: certHost, port: target.port });
     emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'upstream', host: certHost, ...failure, at: Date.now() });
     return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };
   }

@@ -24,6 +24,8 @@ export interface FailureFacts {
   invalidSni?: string | null;
   /** The peer's bytes were not TLS records (the transcript could not frame them). */
   notTls?: boolean;
+  /** The origin's port, named where the failure is the connection's (a refused or timed-out connect). */
+  port?: number;
   /** The origin sent a CertificateRequest (visible in TLS 1.2; TLS 1.3 encrypts it). */
   clientCertRequested?: boolean;
   /** The peer closed its side (TCP FIN) rather than resetting the connection. */
@@ -149,11 +151,13 @@ export function classifyUpstreamFailure(facts: FailureFacts): TlsFailure {
   if (code === 'LOCAL_REFUSED') {
     return { cause: 'upstream-unreachable', alert: null, message: `mitmlab refused to connect to ${host}: it is on the machine mitmlab runs on, and this client is on another machine (--resolve can offer it on purpose).` };
   }
+  // A wrong port is a common reason: say which one was tried.
+  const endpoint = facts.port === undefined || host.endsWith(`:${facts.port}`) ? host : `${host} on port ${facts.port}`;
   if (code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT') {
-    return { cause: 'upstream-unreachable', alert: null, message: `mitmlab could not reach ${host}: the connection timed out.` };
+    return { cause: 'upstream-unreachable', alert: null, message: `mitmlab could not reach ${endpoint}: the connection timed out.` };
   }
   if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') {
-    return { cause: 'upstream-unreachable', alert: null, message: `mitmlab could not reach ${host}: the connection was refused or the network is unreachable (${code}).` };
+    return { cause: 'upstream-unreachable', alert: null, message: `mitmlab could not reach ${endpoint}: the connection was refused or the network is unreachable (${code}).` };
   }
   // OpenSSL calls a reply that is not TLS at all a "wrong version number"; the transcript knows better.
   if (facts.notTls && code !== 'HANDSHAKE_TIMEOUT') {

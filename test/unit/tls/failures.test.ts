@@ -51,6 +51,13 @@ describe('upstream-leg failures', () => {
     expect(failure.message).toContain('origin.test');
   });
 
+  it('names the port of a connection that was refused or timed out (a wrong port is a common mistake)', () => {
+    expect(classifyUpstreamFailure({ leg: 'upstream', host: 'shop.test', code: 'ECONNREFUSED', port: 443 }).message).toMatch(/could not reach shop\.test on port 443: the connection was refused/);
+    expect(classifyUpstreamFailure({ leg: 'upstream', host: 'shop.test', code: 'CONNECT_TIMEOUT', port: 8443 }).message).toMatch(/shop\.test on port 8443: the connection timed out/);
+    // A host already given with its port is not told it twice.
+    expect(classifyUpstreamFailure({ leg: 'upstream', host: 'shop.test:8443', code: 'ECONNREFUSED', port: 8443 }).message).toMatch(/reach shop\.test:8443: /);
+  });
+
   it('tells an origin that is not TLS from a version mismatch, and a close from a reset', () => {
     const notTls = classifyUpstreamFailure({ leg: 'upstream', host: 'plain.test', code: 'ERR_SSL_WRONG_VERSION_NUMBER', notTls: true });
     expect(notTls.message).toMatch(/did not answer with TLS/);
