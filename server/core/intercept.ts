@@ -410,8 +410,13 @@ async function connectOrigin(ctx: ProxyContext, conn: string, target: UpstreamTa
   } catch (error) {
     // Given up because the browser left: not the origin's failure, and nothing to record of it.
     if (clientGone.aborted) return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };
-    const failure = classifyUpstreamFailure({ ...upstreamFailureFacts(error), leg: 'upstream', host: certHost, port: target.port });
-    emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'upstream', host: certHost, ...failure, at: Date.now() });
+    const facts = upstreamFailureFacts(error);
+    // The live view's self-test probe has no origin by design (destination.ts): no TLS failed, so none is recorded
+    // (the browser's own leg, which the self-test reads, is recorded as always).
+    if (facts.code !== 'SELF_TEST_PROBE') {
+      const failure = classifyUpstreamFailure({ ...facts, leg: 'upstream', host: certHost, port: target.port });
+      emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'upstream', host: certHost, ...failure, at: Date.now() });
+    }
     return { tls: null, chain: [], verification: null, failure: failureAnswer(target.host, target.port, error), insecure: false };
   }
   destroyOnError(upstream.socket);

@@ -376,6 +376,10 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     await verdict.waitFor({ timeout: 20_000 });
     expect(await verdict.getAttribute('data-verdict')).toBe('trusted');
     await shot('08-ca-self-test');
+    // The probe has no origin by design: that is not recorded as a failed TLS handshake (nor flagged TLS✗).
+    const probe = mitm.ofType('connect').filter((e) => e.host.endsWith('.selftest.mitmlab.test'));
+    expect(probe.length).toBeGreaterThan(0);
+    expect(mitm.ofType('tls-failed').filter((e) => probe.some((p) => p.conn === e.conn))).toEqual([]);
   });
 
   it('the self-test tells a browser that does not trust the CA, and one that does not use the proxy', async () => {
