@@ -37,6 +37,20 @@ async function shot(name: string): Promise<void> {
   await ui.screenshot({ path: path.join(shots, `${name}.png`) });
 }
 
+/**
+ * Runs `body` with the flow list narrowed by `expression`, then puts back the filter typed before: the tests after it
+ * rely on that one (`~m POST`), also when `body` fails.
+ */
+async function withFilter(expression: string, body: () => Promise<void>): Promise<void> {
+  const before = await ui.inputValue('#flow-filter');
+  await ui.fill('#flow-filter', expression);
+  try {
+    await body();
+  } finally {
+    await ui.fill('#flow-filter', before);
+  }
+}
+
 /** Rows currently rendered for the origin's host. */
 function originRows() {
   return ui.locator('[data-flow-id]', { hasText: HOST });
@@ -175,10 +189,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
   it('shows the interim 103 Early Hints on the Response tab, before the final response', async () => {
     await site.goto(`https://${HOST}:${origin.port}/early-hints`);
     expect(await site.textContent('body')).toContain('hinted');
-    // The filter the next tests rely on is put back afterwards.
-    const filter = await ui.inputValue('#flow-filter');
-    await ui.fill('#flow-filter', '~u early-hints');
-    try {
+    await withFilter('~u early-hints', async () => {
       await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBe(1);
       await originRows().first().click();
       await ui.click('[data-tab="response"]');
@@ -186,9 +197,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
       await interim.first().waitFor();
       expect(await interim.first().textContent()).toMatch(/103\s+Early Hints/);
       await ui.click('[aria-label="Close details"]');
-    } finally {
-      await ui.fill('#flow-filter', filter);
-    }
+    });
   });
 
   it("lists a WebSocket's messages and its ping and pong on the WebSocket tab", async () => {
@@ -214,9 +223,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
       `wss://${HOST}:${origin.port}/ws`,
     );
     expect(echoed).toBe('hello | echo: ping me');
-    const filter = await ui.inputValue('#flow-filter');
-    await ui.fill('#flow-filter', '~u /ws');
-    try {
+    await withFilter('~u /ws', async () => {
       await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
       await originRows().last().click();
       await ui.click('[data-tab="websocket"]');
@@ -226,9 +233,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
       expect(table).toMatch(/echo: ping me/);
       await shot('04b-websocket');
       await ui.click('[aria-label="Close details"]');
-    } finally {
-      await ui.fill('#flow-filter', filter);
-    }
+    });
   });
 
   it('says on the Response tab when a body could not be decoded, and that it is stored as received', async () => {
@@ -237,9 +242,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     const client = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
     expect((await requestOver(client, '/gzip-broken', HOST)).status).toBe(200);
     client.destroy();
-    const filter = await ui.inputValue('#flow-filter');
-    await ui.fill('#flow-filter', '~u gzip-broken');
-    try {
+    await withFilter('~u gzip-broken', async () => {
       await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
       await originRows().first().click();
       await ui.click('[data-tab="response"]');
@@ -248,10 +251,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
       // The coded bytes are shown as a hex dump, not as text.
       await ui.locator('pre.hex').first().waitFor();
       await ui.click('[aria-label="Close details"]');
-    } finally {
-      // The next tests rely on the filter typed before this one.
-      await ui.fill('#flow-filter', filter);
-    }
+    });
   });
 
   it("shows both legs' ciphers on the TLS tab", async () => {
@@ -293,9 +293,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     );
     expect(refused).toBe(true);
     await mitm.waitFor('tls-failed', (e) => e.leg === 'client' && e.cause === 'cert-rejected');
-    const filter = await ui.inputValue('#flow-filter');
-    await ui.fill('#flow-filter', '~failed');
-    try {
+    await withFilter('~failed', async () => {
       await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
       await originRows().last().click();
       await ui.click('[data-tab="certificates"]');
@@ -306,9 +304,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
       await ui.click('[data-tab="timing"]');
       await ui.locator('p', { hasText: 'No request: the TLS handshake failed, so nothing was sent on this connection.' }).waitFor({ timeout: 10_000 });
       await ui.click('[aria-label="Close details"]');
-    } finally {
-      await ui.fill('#flow-filter', filter);
-    }
+    });
   });
 
   it("says on the TLS tab when a connection reused another one's origin connection, and shows that handshake", async () => {
@@ -323,9 +319,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     const second = await mitm.waitFor('http-request', (e) => e.url.endsWith('reuse=2'));
     const reused = await mitm.waitFor('upstream-reused', (e) => e.conn === second.conn);
     const opener = mitm.ofType('tls-established').find((e) => e.conn === reused.from && e.leg === 'upstream')!;
-    const filter = await ui.inputValue('#flow-filter');
-    await ui.fill('#flow-filter', '~u reuse=2');
-    try {
+    await withFilter('~u reuse=2', async () => {
       await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBe(1);
       await originRows().first().click();
       await ui.click('[data-tab="tls"]');
@@ -335,10 +329,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
       await expect.poll(() => ui.locator('[data-testid="cipher-upstream"]').textContent(), { timeout: 10_000 }).toBe(opener.cipher);
       await shot('05b-tls-reused');
       await ui.click('[aria-label="Close details"]');
-    } finally {
-      // The next tests rely on the filter typed before this one.
-      await ui.fill('#flow-filter', filter);
-    }
+    });
   });
 
   it('exports the session as a HAR file that har-validator accepts', async () => {

@@ -56,6 +56,36 @@ async function withBareOrigin(serve: (socket: tls.TLSSocket) => void, body: (por
   }
 }
 
+interface RawBrowser {
+  /** host:port of the origin, for the Host field. */
+  authority: string;
+  write(text: string): void;
+  /** Everything the connection received so far (latin1). */
+  received(): string;
+  /** Waits until `done`, bounded at 10 s. */
+  until(done: () => boolean): Promise<void>;
+}
+
+/** A browser connection through mitmlab to the origin on `port`, written to raw (keep-alive, pipelining). */
+async function withRawBrowser(port: number, body: (browser: RawBrowser) => Promise<void>): Promise<void> {
+  const authority = `${HOST}:${port}`;
+  const socket = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  try {
+    await body({
+      authority,
+      write: (text) => void socket.write(text),
+      received: () => received,
+      until: async (done) => {
+        for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      },
+    });
+  } finally {
+    socket.destroy();
+  }
+}
+
 async function get(origin: Origin, path: string, extra: string[] = []): Promise<string> {
   const result = await curl(`https://${HOST}:${origin.port}${path}`, { proxy: mitm.proxyUrl, cacert: mitm.caPath, extra });
   expect(result.stderr).toBe('');
@@ -224,18 +254,15 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
         lastAnswer = performance.now();
       });
     };
-    await withBareOrigin(serve, async (port) => {
-      const authority = `${HOST}:${port}`;
-      const browser = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
-      try {
-        let received = '';
-        browser.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    await withBareOrigin(serve, (port) =>
+      withRawBrowser(port, async (browser) => {
+        const statusLines = () => browser.received().match(/HTTP\/1\.1 \d+/g) ?? [];
         /** Sends one request on the browser connection (kept alive) and waits, bounded, for its status line. */
         const send = async (head: string, body = ''): Promise<string[]> => {
-          const answers = (received.match(/HTTP\/1\.1 \d+/g) ?? []).length;
-          browser.write(`${head}\r\nHost: ${authority}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-          for (let i = 0; i < 200 && (received.match(/HTTP\/1\.1 \d+/g) ?? []).length === answers; i++) await new Promise((resolve) => setTimeout(resolve, 25));
-          return received.match(/HTTP\/1\.1 \d+/g) ?? [];
+          const answers = statusLines().length;
+          browser.write(`${head}\r\nHost: ${browser.authority}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          await browser.until(() => statusLines().length > answers);
+          return statusLines();
         };
         expect(await send('GET /announced-lane?n=1 HTTP/1.1')).toEqual(['HTTP/1.1 200']);
         // Well within the limit: the same origin connection.
@@ -246,10 +273,8 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
         expect(statuses).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
         expect(ports).toHaveLength(3);
         expect(ports[2]).not.toBe(ports[0]);
-      } finally {
-        browser.destroy();
-      }
-    });
+      }),
+    );
   });
 
   it('a request on an origin connection that never answered one is not sent again: an origin that resets every request sees it once', async () => {
@@ -288,20 +313,14 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
         }
       });
     };
-    await withBareOrigin(serve, async (port) => {
-      const authority = `${HOST}:${port}`;
-      const browser = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
-      try {
-        let received = '';
-        browser.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-        const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`;
-        const until = async (done: () => boolean): Promise<void> => {
-          for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
-        };
+    await withBareOrigin(serve, (port) =>
+      withRawBrowser(port, async (browser) => {
+        const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: ${browser.authority}\r\n\r\n`;
         browser.write(get('/p-prime'));
-        await until(() => received.includes('/p-prime\n'));
+        await browser.until(() => browser.received().includes('/p-prime\n'));
         browser.write(['/p-a', '/p-b', '/p-c', '/p-d'].map(get).join(''));
-        await until(() => received.includes('/p-d\n'));
+        await browser.until(() => browser.received().includes('/p-d\n'));
+        const received = browser.received();
         const statuses = received.match(/HTTP\/1\.1 \d+/g);
         expect(statuses).toEqual(Array(5).fill('HTTP/1.1 200'));
         const at = (text: string) => received.indexOf(text);
@@ -310,10 +329,8 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
         expect(at('ccc')).toBeLessThan(at('/p-d\n'));
         // The retry of /p-a went before the requests behind it, on the new connection.
         expect(order).toEqual(['1:/p-prime', '1:/p-a', '2:/p-a', '2:/p-b', '2:/p-c', '2:/p-d']);
-      } finally {
-        browser.destroy();
-      }
-    });
+      }),
+    );
   });
 
   it('an origin connection is never handed to a browser on another address', async () => {
