@@ -124,6 +124,7 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
       // The header stays on one line.
       const header = await ui.locator('header').boundingBox();
       expect(header!.height).toBeLessThan(50);
+
     } finally {
       if (before) await ui.setViewportSize(before);
     }
@@ -403,6 +404,32 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     const text = (await row.textContent()) ?? '';
     expect(text.trim()).toBe(refused.message);
     expect(text.match(/exactly what protects you/g)).toHaveLength(1);
+  });
+
+  it('keeps the row just opened in view above the detail pane', async () => {
+    const before = ui.viewportSize();
+    await ui.click('[data-page="flows"]');
+    await ui.setViewportSize({ width: 1024, height: 600 });
+    try {
+      await withFilter('', async () => {
+        const rows = ui.locator('[data-flow-id]');
+        // More rows than the list shows once the pane has opened under it.
+        expect(mitm.store.flows().length).toBeGreaterThan(12);
+        const last = rows.last();
+        await last.click();
+        await ui.locator('[aria-label="Close details"]').waitFor();
+        const list = ui.locator('[role="rowgroup"][aria-label="Flow rows"]');
+        await expect
+          .poll(async () => {
+            const [row, view] = [await last.boundingBox(), await list.boundingBox()];
+            return row !== null && view !== null && row.y >= view.y - 1 && row.y + row.height <= view.y + view.height + 1;
+          })
+          .toBe(true);
+        await ui.click('[aria-label="Close details"]');
+      });
+    } finally {
+      if (before) await ui.setViewportSize(before);
+    }
   });
 
   it('ran without Content-Security-Policy violations or page errors', () => {
