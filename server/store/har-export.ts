@@ -1,6 +1,7 @@
-// Streams a session as one HAR 1.2 document: the prefix, then each entry as soon as its flow is complete, then the
-// suffix with `_tlsErrors`. Memory holds only the flows still open at a point of the log (bounded), never the
-// whole session, so a 1 GB session exports like a small one.
+// Streams a session as one HAR 1.2 document: the prefix, then the entries in the order their requests started, each
+// as soon as its flow and every flow that started before it are complete, then the suffix with `_tlsErrors`. Memory
+// holds only the flows still open at a point of the log and the entries waiting behind them (both bounded), never
+// the whole session, so a 1 GB session exports like a small one.
 
 import type { Writable } from 'node:stream';
 import type { ConnId, EventOf, FlowId, ProxyEvent } from '../protocol/events.js';
@@ -14,6 +15,7 @@ import {
   type FlowEvents,
 } from './har-entry.js';
 import { INCLUDE_ALL, writeOut, type Inclusion } from './export-io.js';
+import { StartOrderBuffer } from './start-order.js';
 import type { LoadedSession } from './sessions.js';
 import type { ReadLogOptions } from './session-reader.js';
 
@@ -24,6 +26,8 @@ export interface HarExportOptions extends Pick<ReadLogOptions, 'onWarning' | 'on
   maxOpenFlows?: number;
   /** WebSocket message bytes kept per entry (default 64 MiB); later messages are counted, not exported. */
   maxWsBytesPerEntry?: number;
+  /** JSON characters of completed entries held back for start order (default 64 Mi); past it they go out as they are. */
+  maxHeldBytes?: number;
 }
 
 /** Connections whose TLS facts are kept at once (connections normally end with connection-close). */
@@ -45,6 +49,7 @@ export async function writeHar(session: LoadedSession, out: Writable, options: H
   const creator = options.creator ?? { name: 'mitmlab', version: '0' };
   const conns = new Map<ConnId, ConnTlsEvents>();
   const flows = new Map<FlowId, FlowEvents & { wsBytes: number }>();
+  const held = new StartOrderBuffer(options.maxHeldBytes ?? 64 * 1024 * 1024);
   let written = 0;
 
   const comment = `mitmlab session ${session.id}${session.info.name ? ` (${session.info.name})` : ''}`;
@@ -60,9 +65,23 @@ export async function writeHar(session: LoadedSession, out: Writable, options: H
       if (ref && !bodies.has(ref.sha256)) bodies.set(ref.sha256, await session.blob(ref.sha256).catch(() => null));
     }
     const entry = buildHarEntry(flow, conns.get(flow.conn) ?? emptyConnTls(), (sha) => bodies.get(sha));
-    if (!entry) return;
-    await writeOut(out, `${written > 0 ? ',\n' : ''}${JSON.stringify(entry)}`);
-    written++;
+    if (entry) held.add(Date.parse(entry.startedDateTime), JSON.stringify(entry));
+  };
+  const writeEntries = async (texts: string[]): Promise<void> => {
+    for (const text of texts) {
+      await writeOut(out, `${written > 0 ? ',\n' : ''}${text}`);
+      written++;
+    }
+  };
+  /** When the earliest flow still open started (null when none is): entries that started before it may go out. */
+  const openFrom = (): number | null => {
+    // Flows are kept in the order they were first seen, which is close to start order; one seen without its request
+    // yet (an error recorded first) has no start to wait for.
+    for (const flow of flows.values()) {
+      const at = flow.request?.at ?? flow.wsOpen?.at;
+      if (at !== undefined) return at;
+    }
+    return null;
   };
   const flowOf = (id: FlowId, conn: ConnId) => {
     let flow = flows.get(id);
@@ -118,8 +137,10 @@ export async function writeHar(session: LoadedSession, out: Writable, options: H
     }
     // A flow open this long is probably a crash leftover; write it as it stands rather than hold it forever.
     while (flows.size > maxOpen) await finish(flows.keys().next().value as FlowId);
+    if (held.size > 0) await writeEntries(held.takeReady(openFrom()));
   }
   for (const id of [...flows.keys()]) await finish(id);
+  await writeEntries(held.takeAll());
   closed.clear();
 
   await writeOut(out, '\n],"_tlsErrors":[\n');

@@ -138,6 +138,33 @@ describe('HAR export', () => {
     ]);
   });
 
+  it('lists entries in the order their requests started, not the order they completed (HAR 1.2 prefers it)', async () => {
+    const store = await SessionStore.open({ dataDir, onWarning: () => {} });
+    const started = (id: string, at: number) => request(id, id.split('.')[0]!, `https://a.test/${id}`, at);
+    const answered = (id: string, startedAt: number, at: number) =>
+      response(id, id.split('.')[0]!, at, { timings: { startedAt, connect: -1, ssl: -1, send: 0, wait: at - startedAt, receive: 0, total: at - startedAt } });
+    // A slow download (c1.1) starts first and ends last; two quick requests start and end while it runs; a WebSocket
+    // (c4.1) opens before the download ends and closes after it.
+    const events: ProxyEvent[] = [
+      started('c1.1', 100),
+      started('c2.1', 110),
+      answered('c2.1', 110, 120),
+      started('c3.1', 130),
+      started('c4.1', 135),
+      { type: 'ws-open', id: 'c4.1', conn: 'c4', url: 'wss://a.test/ws', protocol: null, extensions: null, at: 136 },
+      answered('c3.1', 130, 140),
+      answered('c1.1', 100, 500),
+      answered('c4.1', 135, 136),
+      { type: 'ws-close', id: 'c4.1', conn: 'c4', code: 1000, reason: '', by: 'client', at: 900 },
+    ];
+    for (const event of events) store.record(event);
+    await store.close();
+    const { log } = JSON.parse(await exportText({ format: 'har' })) as HarDoc;
+    expect(log.entries.map((e) => e._flowId)).toEqual(['c1.1', 'c2.1', 'c3.1', 'c4.1']);
+    const starts = log.entries.map((e) => Date.parse(e.startedDateTime));
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
+  });
+
   it('keeps only matching flows with a filter', async () => {
     await recordSample();
     const parsed = parseFilter('~m POST');
