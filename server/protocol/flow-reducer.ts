@@ -4,7 +4,7 @@
 
 import { assertNever } from './events.js';
 import type { ConnId, Endpoint, EventOf, FlowId, HeaderList, ProxyEvent } from './events.js';
-import type { FlowSummary } from './flows.js';
+import { neverReached, type FlowSummary } from './flows.js';
 
 /** Default number of flow summaries kept in memory per session (issue 4: "default 50k per session"). */
 export const DEFAULT_FLOW_CAP = 50_000;
@@ -211,7 +211,8 @@ function onConnectionClose(index: FlowIndex, event: EventOf<'connection-close'>)
 
 function onTlsFailed(index: FlowIndex, event: EventOf<'tls-failed'>): FlowSummary | null {
   const facts = connFacts(index, event.conn);
-  facts.tlsFailed = true;
+  const handshakeFailed = !neverReached(event.cause);
+  facts.tlsFailed ||= handshakeFailed;
   if (!facts.hadRequest) {
     // No request ever made it through: the failed handshake itself is the row, so the refusal is visible.
     const existing = index.flows.get(event.conn);
@@ -226,12 +227,14 @@ function onTlsFailed(index: FlowIndex, event: EventOf<'tls-failed'>): FlowSummar
       state: 'failed',
       // The first failure is the cause; a later one on the other leg is a consequence.
       error: base.error ?? event.message,
+      failure: base.failure ?? event.cause,
       durationMs: Math.max(0, event.at - startedAt),
       tlsVersion: base.tlsVersion ?? facts.clientTlsVersion,
       upstreamTlsVersion: base.upstreamTlsVersion ?? facts.upstreamTlsVersion,
-      flags: { ...base.flags, tlsFailed: true, upstreamCertProblem: base.flags.upstreamCertProblem || facts.upstreamCertProblem },
+      flags: { ...base.flags, tlsFailed: base.flags.tlsFailed || handshakeFailed, upstreamCertProblem: base.flags.upstreamCertProblem || facts.upstreamCertProblem },
     });
   }
+  if (!handshakeFailed) return null;
   return updateOpen(index, facts, (row) => ({ ...row, flags: { ...row.flags, tlsFailed: true } }));
 }
 
@@ -356,6 +359,7 @@ function blankRow(id: FlowId, conn: ConnId, kind: FlowSummary['kind'], startedAt
     state: 'pending',
     flags: { secret: false, upstreamCertProblem: false, tlsFailed: false, synthetic: false },
     error: null,
+    failure: null,
   };
 }
 

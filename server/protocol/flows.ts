@@ -3,6 +3,7 @@
 // Types only here plus pure functions: no node: imports.
 
 import type { ConnId, Endpoint, FlowId } from './events.js';
+import type { TlsFailureCause } from './tls.js';
 
 /** What a row of the flow list stands for. */
 export type FlowKind =
@@ -42,11 +43,28 @@ export interface FlowSummary {
     secret: boolean;
     /** The origin's certificate failed verification (refused, or let through by --upstream-insecure). */
     upstreamCertProblem: boolean;
-    /** A TLS handshake on either leg failed. */
+    /** A TLS handshake on either leg failed (an origin that was never reached is not counted: see neverReached). */
     tlsFailed: boolean;
     /** The response came from mitmlab (an error page). */
     synthetic: boolean;
   };
   /** One sentence explaining a failure, if any. */
   error: string | null;
+  /** Why the connection's first failed handshake failed (tls-failure rows): names the row's failure. */
+  failure: TlsFailureCause | null;
+}
+
+/**
+ * The origin was never reached (no TCP connection, or its name did not resolve), so no handshake began: recorded as a
+ * failed upstream leg, but named as what it is rather than as a TLS failure.
+ */
+export function neverReached(cause: TlsFailureCause): boolean {
+  return cause === 'upstream-unreachable' || cause === 'upstream-dns';
+}
+
+/** A tls-failure row's short name for its failure, as the flow list's Type column shows it. */
+export function failureLabel(cause: TlsFailureCause | null): string {
+  if (cause === 'upstream-dns') return 'DNS failed';
+  if (cause === 'upstream-unreachable') return 'unreachable';
+  return 'TLS failed';
 }

@@ -25,6 +25,7 @@ function flow(overrides: Partial<Omit<FlowSummary, 'flags'>> & { flags?: Partial
     wsMessages: 0,
     state: 'done',
     error: null,
+    failure: null,
     ...rest,
     flags: { secret: false, upstreamCertProblem: false, tlsFailed: false, synthetic: false, ...flags },
   };

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryBlobSink } from '../../../server/events/blob-sink.js';
 import { applyEvent, createFlowIndex, flowList, urlParts } from '../../../server/protocol/flow-reducer.js';
 import type { ProxyEvent } from '../../../server/protocol/events.js';
+import { failureLabel } from '../../../server/protocol/flows.js';
 import { request, response, sampleSession, tlsSetup } from '../store/sample-events.js';
 
 function reduce(events: ProxyEvent[], cap?: number) {
@@ -53,6 +54,22 @@ describe('flow reducer', () => {
     expect(row).toMatchObject({ kind: 'tls-failure', host: 'refused.test', port: 443, state: 'failed', flags: { tlsFailed: true } });
     expect(row.error).toContain('does not trust the lab CA');
     expect(row.durationMs).toBe(5);
+  });
+
+  it('names an origin that was never reached as such: a failed row, but no failed TLS handshake', () => {
+    const failed = (conn: string, host: string, cause: 'upstream-unreachable' | 'upstream-dns'): ProxyEvent[] => [
+      { type: 'connection-open', conn, client: { address: '127.0.0.1', port: 50100 }, mode: 'explicit', at: 1 },
+      { type: 'connect', conn, host, port: 8443, at: 1 },
+      { type: 'tls-failed', conn, leg: 'upstream', host, cause, message: `mitmlab could not reach ${host}`, alert: null, at: 3 },
+      { type: 'connection-close', conn, bytesIn: 0, bytesOut: 0, at: 4 },
+    ];
+    const index = reduce([...failed('c1', 'down.test', 'upstream-unreachable'), ...failed('c2', 'nxdomain.test', 'upstream-dns')]);
+    expect(index.flows.get('c1')).toMatchObject({ kind: 'tls-failure', state: 'failed', failure: 'upstream-unreachable', port: 8443, flags: { tlsFailed: false } });
+    expect(index.flows.get('c2')).toMatchObject({ failure: 'upstream-dns', flags: { tlsFailed: false } });
+    // A refused forged certificate is a failed handshake, and says which.
+    const refused = reduce(sampleSession(new MemoryBlobSink())).flows.get('c3');
+    expect(refused).toMatchObject({ failure: 'cert-rejected', flags: { tlsFailed: true } });
+    expect([index.flows.get('c1')!, index.flows.get('c2')!, refused!].map((row) => failureLabel(row.failure))).toEqual(['unreachable', 'DNS failed', 'TLS failed']);
   });
 
   it('records tunnels with their byte counts once closed', () => {
