@@ -67,6 +67,15 @@ export function rawHeader(raw: string[], name: string): string | undefined {
 }
 
 /**
+ * The Host field value for a request to `host`:`port` over `scheme`: the port is left out only when it is the scheme's
+ * default (RFC 9110 §7.2, §4.2.1–4.2.2), so `http://h:443/` keeps its `:443`; an IPv6 address goes in brackets.
+ */
+export function hostField(host: string, port: number, scheme: 'http' | 'https'): string {
+  const name = host.includes(':') ? `[${host}]` : host;
+  return port === (scheme === 'https' ? 443 : 80) ? name : `${name}:${port}`;
+}
+
+/**
  * The head with `host` as its Host field. `replace` (a proxy forwarding an absolute-form request, RFC 9112 §3.2.2)
  * puts it in place of the first Host line, where the client had it, and drops any further ones; otherwise the
  * client's Host stays. With none, Host goes first (RFC 9112 §3.2). Returns `headers` itself when nothing changes.

@@ -13,7 +13,7 @@ import { findSecrets } from '../protocol/secrets.js';
 import { BodyCapture, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
-import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason, withHost } from './headers.js';
+import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason, hostField, withHost } from './headers.js';
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import { keptAlive, REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
@@ -658,6 +658,6 @@ function timings(flow: Flow, opened: ConnectTimes, sentAt: number, responseAt: n
 }
 
 function hostHeader(target: ExchangeTarget): string {
-  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-  return target.port === 443 || target.port === 80 ? host : `${host}:${target.port}`;
+  // The URL (absolute, built by mitmlab) says which scheme the origin speaks.
+  return hostField(target.host, target.port, target.url.startsWith('https:') ? 'https' : 'http');
 }

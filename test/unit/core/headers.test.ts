@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forwardableHeaders, mediaType, pairHeaders, rawHeader, rawHeaderList, withHost } from '../../../server/core/headers.js';
+import { forwardableHeaders, mediaType, pairHeaders, rawHeader, rawHeaderList, hostField, withHost } from '../../../server/core/headers.js';
 
 describe('forwardableHeaders', () => {
   it('drops hop-by-hop fields and those named in Connection (RFC 9110 §7.6.1), keeping order and case', () => {
@@ -49,5 +49,21 @@ describe('rawHeaderList', () => {
   it('joins every line of a field in order (RFC 9110 §5.3), and is undefined when there is none', () => {
     expect(rawHeaderList(['Content-Encoding', 'gzip', 'X', '1', 'content-encoding', 'br'], 'content-encoding')).toBe('gzip, br');
     expect(rawHeaderList(['X', '1'], 'content-encoding')).toBeUndefined();
+  });
+});
+
+describe('hostField (RFC 9110 §7.2)', () => {
+  it("leaves out only the scheme's own default port", () => {
+    expect(hostField('shop.test', 443, 'https')).toBe('shop.test');
+    expect(hostField('shop.test', 80, 'http')).toBe('shop.test');
+    // The other scheme's default is not this one's: without it the origin would read the wrong port.
+    expect(hostField('shop.test', 443, 'http')).toBe('shop.test:443');
+    expect(hostField('shop.test', 80, 'https')).toBe('shop.test:80');
+    expect(hostField('shop.test', 8443, 'https')).toBe('shop.test:8443');
+  });
+
+  it('puts an IPv6 address in brackets', () => {
+    expect(hostField('::1', 443, 'https')).toBe('[::1]');
+    expect(hostField('::1', 8080, 'http')).toBe('[::1]:8080');
   });
 });
