@@ -72,7 +72,11 @@ export class CertCache {
   readonly #entries = new Map<string, MintedLeaf>();
   readonly #pending = new Map<string, Promise<MintedLeaf>>();
   readonly #waiting: Array<() => void> = [];
+  /** Slots taken: mints running, and slots handed to a waiting mint that has not resumed yet. */
   #active = 0;
+  /** Mints running their code now. */
+  #running = 0;
+  #peak = 0;
   #mints = 0;
 
   constructor(opts: CertCacheOptions) {
@@ -93,6 +97,11 @@ export class CertCache {
   /** Number of cached certificates. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** The most mints that were under way at once (at most MINT_CONCURRENCY). */
+  get peakMinting(): number {
+    return this.#peak;
   }
 
   /** How many certificates this cache has minted (hits do not count). */
@@ -154,8 +163,12 @@ export class CertCache {
   }
 
   async #mint(names: HostName[], leafKey: LeafKey): Promise<MintedLeaf> {
+    // A waiting mint is handed its slot by the one that ends (below), still counted: a get() arriving in between finds
+    // no free slot, so no more than MINT_CONCURRENCY run at once.
     if (this.#active >= MINT_CONCURRENCY) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#active++;
+    else this.#active++;
+    this.#running++;
+    this.#peak = Math.max(this.#peak, this.#running);
     try {
       // Builds the certificate here and starts signing it on the thread pool…
       const signing = mintLeafAsync(this.#ca, leafKey, names, this.#now());
@@ -167,11 +180,12 @@ export class CertCache {
       this.#mints++;
       return { context: ready, certPem: minted.certPem, certDer: minted.certDer, notAfter: minted.notAfter, names: minted.names, keyType: leafKey.type };
     } finally {
-      this.#active--;
+      this.#running--;
       // Hand the slot over on a later turn of the event loop: resumed in this microtask queue, a burst of waiting
       // mints would run their synchronous parts back to back and hold the loop for milliseconds.
       const next = this.#waiting.shift();
       if (next) setImmediate(next);
+      else this.#active--;
     }
   }
 }

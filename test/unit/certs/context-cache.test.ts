@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabCa } from '../../../server/certs/ca.js';
-import { CertCache } from '../../../server/certs/context-cache.js';
+import { CertCache, MINT_CONCURRENCY } from '../../../server/certs/context-cache.js';
 import type { HostName } from '../../../server/certs/hostnames.js';
 import type { LeafKey } from '../../../server/certs/leaf-key.js';
 import { freshCa, sharedLeafKey } from './fixtures.js';
@@ -44,6 +44,17 @@ describe('CertCache', () => {
     const results = await Promise.all(Array.from({ length: 20 }, () => cache.get([dns('same.test')])));
     expect(new Set(results).size).toBe(1);
     expect(cache.mints).toBe(1);
+  });
+
+  it('runs at most MINT_CONCURRENCY mints at once, also when a new host comes as one ends and a waiting one resumes', async () => {
+    const cache = new CertCache({ ca, leafKey });
+    const first = ['a', 'b', 'c', 'd'].map((name) => cache.get([dns(`${name}.burst.test`)]));
+    // Two mint, two wait. As soon as one ends, a new host asks: the slot it left is already handed to a waiting mint.
+    await Promise.race(first);
+    const late = cache.get([dns('late.burst.test')]);
+    await Promise.all([...first, late]);
+    expect(cache.mints).toBe(5);
+    expect(cache.peakMinting).toBe(MINT_CONCURRENCY);
   });
 
   it('with an RSA and an EC leaf key, mints per key type and serves the type asked for', async () => {
