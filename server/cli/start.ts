@@ -301,7 +301,8 @@ function startLiveView(
     sessionId: store.id,
     sessions: hubSessions(options.dataDir, store.id, flushed),
     exporter: hubExporter(options.dataDir, store.id, flushed),
-    history: { connEvents: (conn) => readConnectionEvents(options.dataDir, store.id, conn) },
+    // Asked for a connection the memory does not hold whole: what was just recorded must be on disk first.
+    history: { connEvents: (conn) => flushed().then(() => readConnectionEvents(options.dataDir, store.id, conn)) },
     caFiles: {
       pem: ca.certPem,
       der: ca.certDer,

@@ -142,10 +142,13 @@ export class EventRing {
     return this.#secrets.toArray();
   }
 
-  /** The kept events of one connection as a JSON array text, or null when the connection is unknown or evicted. */
-  connEventsJson(conn: ConnId): string | null {
+  /**
+   * The kept events of one connection as a JSON array text, or null when the connection is unknown or evicted.
+   * `complete` is false once the connection passed detailEventsPerConn: its later events were not kept here.
+   */
+  connEventsJson(conn: ConnId): { json: string; complete: boolean } | null {
     const entry = this.#detail.get(conn);
-    return entry ? `[${entry.items.join(',')}]` : null;
+    return entry ? { json: `[${entry.items.join(',')}]`, complete: entry.dropped === 0 } : null;
   }
 
   #remember(conn: ConnId, json: string): void {

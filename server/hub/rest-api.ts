@@ -107,11 +107,15 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, url: 
   if (get && path.startsWith('/api/conns/') && path.endsWith('/events')) {
     const conn = safeDecode(path.slice('/api/conns/'.length, -'/events'.length));
     if (conn === null || conn.length === 0 || conn.length > 128) return sendText(res, 400, 'Bad connection id.');
-    let json = ctx.ring.connEventsJson(conn);
+    const kept = ctx.ring.connEventsJson(conn);
+    let json = kept?.complete ? kept.json : null;
+    // A connection the memory no longer holds whole (evicted, or past its per-connection bound: a long keep-alive or
+    // WebSocket connection) is read from the session log; without one, the part kept is better than nothing.
     if (json === null && ctx.history) {
       const events = await ctx.history.connEvents(conn).catch(() => null);
       if (events !== null) json = JSON.stringify(events);
     }
+    json ??= kept?.json ?? null;
     if (json === null) return sendText(res, 404, `No events kept for connection ${conn}.`);
     return sendJsonText(res, json);
   }

@@ -10,6 +10,7 @@ import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startMitmlab, type TestMitmlab } from '../helpers/mitmlab.js';
 import { curl } from '../helpers/curl.js';
 import { requireTools } from '../helpers/tools.js';
+import type { ProxyEvent } from '../../server/protocol/events.js';
 import { connectTunnel, requestOver, tlsThroughProxy } from '../helpers/proxy-client.js';
 
 const HOST = 'origin.test';
@@ -150,6 +151,36 @@ describe('HTTPS through CONNECT', () => {
       ['send', 'ping over wss'],
       ['receive', 'echo: ping over wss'],
     ]);
+  });
+});
+
+describe('the live view\'s REST API', () => {
+  it('serves a long connection\'s events whole, past what the memory keeps per connection', async () => {
+    const tunnel = await connectTunnel(mitm.proxyPort, `${HOST}:${origin.port}`);
+    const ws = new WebSocket(`wss://${HOST}:${origin.port}/ws`, {
+      createConnection: () => tls.connect({ socket: tunnel, servername: HOST, ca: caPem }),
+    });
+    // 1,100 echoes: 2,201 messages, past the 2,000 events a connection keeps in memory (DEFAULT_RING_LIMITS).
+    const rounds = 1_100;
+    let echoes = 0;
+    await new Promise<void>((resolve, reject) => {
+      ws.on('message', (data) => {
+        if (data.toString().startsWith('echo: ')) echoes++;
+        if (echoes === rounds) return resolve();
+        ws.send(`message ${echoes}`);
+      });
+      ws.once('error', reject);
+    });
+    const last = await mitm.waitFor('ws-message', (e) => e.data === `echo: message ${rounds - 1}`);
+    ws.close(1000, 'done');
+    const answer = await fetch(`http://127.0.0.1:${mitm.uiPort}/api/conns/${last.conn}/events`, { headers: { 'x-mitmlab-token': mitm.token! } });
+    expect(answer.status).toBe(200);
+    const events = (await answer.json()) as ProxyEvent[];
+    const messages = events.filter((e) => e.type === 'ws-message');
+    expect(messages).toHaveLength(2 * rounds + 1);
+    expect(messages.at(-1)).toMatchObject({ data: `echo: message ${rounds - 1}` });
+    // The connection's handshakes are there too, as for any connection.
+    expect(events.filter((e) => e.type === 'tls-established').map((e) => e.leg).sort()).toEqual(['client', 'upstream']);
   });
 });
 

@@ -42,9 +42,12 @@ describe('EventRing', () => {
     const ring = new EventRing({ detailConns: 3, detailEventsPerConn: 3 });
     for (let n = 1; n <= 5; n++) for (const e of exchange(n)) ring.push(e);
     expect(ring.connEventsJson('c1')).toBeNull();
-    expect(JSON.parse(ring.connEventsJson('c5')!)).toHaveLength(2);
+    expect(ring.connEventsJson('c5')).toMatchObject({ complete: true });
+    expect(JSON.parse(ring.connEventsJson('c5')!.json)).toHaveLength(2);
     for (let i = 0; i < 5; i++) ring.push(exchange(5)[1]!);
-    expect(JSON.parse(ring.connEventsJson('c5')!)).toHaveLength(3);
+    // Past its bound a connection keeps its first events and says that it is not whole.
+    expect(JSON.parse(ring.connEventsJson('c5')!.json)).toHaveLength(3);
+    expect(ring.connEventsJson('c5')).toMatchObject({ complete: false });
   });
 });
 
