@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { extname, join, normalize, sep } from 'node:path';
 import { SELF_TEST_DOMAIN } from '../protocol/wire.js';
 
@@ -87,14 +88,8 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, sta
     res.end();
     return true;
   }
-  await new Promise<void>((resolve) => {
-    const stream = createReadStream(file);
-    stream.on('error', () => {
-      res.destroy();
-      resolve();
-    });
-    stream.on('end', () => resolve());
-    stream.pipe(res);
-  });
+  // pipeline closes the file when the browser leaves mid-download (pipe() would leave it open), and ends the
+  // response when the file cannot be read.
+  await pipeline(createReadStream(file), res).catch(() => res.destroy());
   return true;
 }

@@ -3,7 +3,7 @@
 
 import http from 'node:http';
 import net from 'node:net';
-import { stat } from 'node:fs/promises';
+import { readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -113,6 +113,25 @@ describe('hub access control', () => {
     expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect((await request(t, '/../../etc/passwd', { cookie: browserCookie(t) })).status).toBe(404);
     expect((await request(t, '/%2e%2e/%2e%2e/etc/passwd', { cookie: browserCookie(t) })).status).toBe(404);
+  });
+
+  it('closes the file of an app download the browser broke off', async () => {
+    // An asset far larger than the socket buffers, so each download is still reading the file when the client leaves.
+    const big = path.join(t.dir, 'ui', 'assets', 'big.js');
+    await writeFile(big, Buffer.alloc(16 * 1024 * 1024, 0x20));
+    const openOnBig = async (): Promise<number> => {
+      let count = 0;
+      for (const fd of await readdir('/proc/self/fd')) if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === big) count++;
+      return count;
+    };
+    for (let i = 0; i < 5; i++) {
+      const socket = net.connect(t.hub.port, '127.0.0.1');
+      socket.write(`GET /assets/big.js HTTP/1.1\r\nHost: 127.0.0.1:${t.hub.port}\r\nCookie: ${browserCookie(t)}\r\n\r\n`);
+      // The head and the first bytes came: the download is under way. Then the client leaves.
+      await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.destroy();
+    }
+    await expect.poll(openOnBig).toBe(0);
   });
 
   it('answers 403 to a foreign Host, even with the token (DNS rebinding)', async () => {
