@@ -21,6 +21,8 @@ export interface OriginOptions {
   key?: string;
   /** Extra TLS options (minVersion, maxVersion, ciphers…). */
   tlsOptions?: https.ServerOptions;
+  /** The largest request head the origin reads (Node's default is 16 KiB). */
+  maxHeaderSize?: number;
 }
 
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
@@ -119,8 +121,8 @@ export async function startOrigin(options: OriginOptions = {}): Promise<Origin> 
   const seen: Origin['seen'] = [];
   const secure = Boolean(options.cert && options.key);
   const server = secure
-    ? https.createServer({ cert: options.cert, key: options.key, ...options.tlsOptions }, handler(seen))
-    : http.createServer(handler(seen));
+    ? https.createServer({ cert: options.cert, key: options.key, maxHeaderSize: options.maxHeaderSize, ...options.tlsOptions }, handler(seen))
+    : http.createServer({ maxHeaderSize: options.maxHeaderSize }, handler(seen));
   // Every field of a request head, however many (node:http keeps about the first thousand by default).
   server.maxHeadersCount = 0;
   const wss = new WebSocketServer({ server, path: '/ws' });

@@ -101,6 +101,10 @@ const hog = (ms: number): Promise<void> => exec('taskset', ['-c', '0', process.e
 const schedstat = `/proc/self/task/${process.pid}/schedstat`;
 const linuxSchedstat = process.platform === 'linux' && existsSync(schedstat) && waitNsFrom(readFileSync(schedstat, 'latin1')) !== null;
 const canStarve = linuxSchedstat && requireTools('taskset', 'chrt') && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+// CI runs on Linux with CPU 0: a machine that lacks either must fail here, not skip the probe's tests unseen.
+if (process.env.CI && !canStarve) {
+  throw new Error(`the loop probe's tests need Linux scheduler statistics (${schedstat}) and CPU 0 (taskset -c 0)`);
+}
 
 describe('waitNsFrom', () => {
   it('reads the run-queue wait from a schedstat line, and refuses the zeros of a kernel without statistics', () => {

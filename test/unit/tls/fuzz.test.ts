@@ -133,7 +133,6 @@ describe('fuzz', () => {
       expect(t.steps.length).toBeLessThanOrEqual(64);
       expect(t.steps.filter((step) => step.label.startsWith('Internal error'))).toEqual([]);
       expect(t.rawIn().length + t.rawOut().length).toBeLessThanOrEqual(8192);
-      expect(t.appRecords).toBeGreaterThanOrEqual(0);
     }
   });
 });
