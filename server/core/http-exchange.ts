@@ -9,7 +9,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Endpoint, FlowTimings, HeaderList, InterimResponse } from '../protocol/events.js';
-import { findSecrets } from '../protocol/secrets.js';
+import { findSecrets, scansBody } from '../protocol/secrets.js';
 import { BodyCapture, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
@@ -55,8 +55,6 @@ export interface ExchangeTarget {
 const KEEP_TRANSFER_ENCODING: ReadonlySet<string> = new Set(['transfer-encoding']);
 const NOT_FORWARDED: ReadonlySet<string> = new Set();
 const HTTP10_NOT_FORWARDED: ReadonlySet<string> = new Set(['expect']);
-// Only textual bodies can hold form fields or JSON keys; binary ones are not decoded for the secrets scan.
-const TEXTUAL = /^(application\/(x-www-form-urlencoded|json|.*\+json)|text\/|multipart\/form-data)/;
 
 const flowIds = new WeakMap<http.IncomingMessage, string>();
 
@@ -150,8 +148,9 @@ class Flow {
   }
 
   emitSecrets(headers: HeaderList, body: CapturedBody | null | undefined, mime: string | null, direction: 'request' | 'response'): void {
-    const textual = body && mime && TEXTUAL.test(mime);
-    const secrets = findSecrets({ headers, url: this.url, body: textual ? body.data.toString('utf8') : null, mimeType: mime, direction });
+    // Only the bodies the scan reads are decoded to text: not the HTML, scripts and images of every page.
+    const scanned = body && scansBody(mime, direction);
+    const secrets = findSecrets({ headers, url: this.url, body: scanned ? body.data.toString('utf8') : null, mimeType: mime, direction });
     if (secrets.length > 0) this.ctx.bus.emit({ type: 'secrets-found', id: this.id, conn: this.site.conn, secrets, at: Date.now() });
   }
 

@@ -41,6 +41,16 @@ export function isSecretName(name: string): boolean {
   return NAME_PARTS.some((part) => key.includes(part));
 }
 
+/**
+ * Whether findSecrets reads a body of this media type in this direction: forms and JSON both ways, multipart forms
+ * in requests. The caller decodes only these bodies to text.
+ */
+export function scansBody(mimeType: string | null, direction: 'request' | 'response'): boolean {
+  const mime = mimeType ?? '';
+  if (mime === 'application/x-www-form-urlencoded' || mime === 'application/json' || mime.endsWith('+json')) return true;
+  return direction === 'request' && mime === 'multipart/form-data';
+}
+
 /** The credentials visible in one request or response. */
 export function findSecrets(input: SecretScanInput): ExposedSecret[] {
   const found = new Collector();
@@ -57,7 +67,7 @@ export function findSecrets(input: SecretScanInput): ExposedSecret[] {
   // Query parameters travel in the request line; report them once, with the request.
   if (request) queryParams(found, input.url);
   // Bodies: forms and JSON in both directions (a token endpoint answers with {"access_token": …}).
-  if (input.body !== null && input.body.length > 0) {
+  if (input.body !== null && input.body.length > 0 && scansBody(input.mimeType, input.direction)) {
     const mime = input.mimeType ?? '';
     const location = request ? 'request-body' : 'response-body';
     if (mime === 'application/x-www-form-urlencoded') formFields(found, input.body, location);

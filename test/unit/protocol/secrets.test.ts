@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findSecrets, isSecretName, MAX_SECRETS_PER_MESSAGE } from '../../../server/protocol/secrets.js';
+import { findSecrets, isSecretName, MAX_SECRETS_PER_MESSAGE, scansBody } from '../../../server/protocol/secrets.js';
 import type { HeaderList } from '../../../server/protocol/events.js';
 
 function request(headers: HeaderList, body: string | null = null, mimeType: string | null = null, url = 'https://shop.lab.test/login') {
@@ -169,5 +169,16 @@ describe('response bodies', () => {
       direction: 'response',
     });
     expect(secrets).toContainEqual({ kind: 'json-field', name: 'access_token', value: 'eyJhbGciOi.abc', location: 'response-body' });
+  });
+});
+
+describe('scansBody', () => {
+  it('reads forms and JSON both ways and multipart forms in requests, so nothing else is decoded to text', () => {
+    expect(scansBody('application/x-www-form-urlencoded', 'request')).toBe(true);
+    expect(scansBody('application/json', 'response')).toBe(true);
+    expect(scansBody('application/problem+json', 'response')).toBe(true);
+    expect(scansBody('multipart/form-data', 'request')).toBe(true);
+    expect(scansBody('multipart/form-data', 'response')).toBe(false);
+    for (const mime of ['text/html', 'text/css', 'image/png', 'application/octet-stream', null]) expect(scansBody(mime, 'response')).toBe(false);
   });
 });
