@@ -611,13 +611,13 @@ function expectsContinue(req: http.IncomingMessage): boolean {
   return req.httpVersion === '1.1' && /^\s*100-continue\s*$/i.test(rawHeader(req.rawHeaders, 'expect') ?? '');
 }
 
+/** Interim responses recorded per exchange. */
+const MAX_INTERIM = 16;
+
 /**
  * Passes an interim (1xx) response on to the browser: a proxy must forward those it did not ask for, and never to an
  * HTTP/1.0 client, which has no 1xx (RFC 9110 §15.2). 100 goes through writeContinue ('continue'); 101 is an upgrade.
  */
-/** Interim responses recorded per exchange. */
-const MAX_INTERIM = 16;
-
 function forwardInterim(req: http.IncomingMessage, res: http.ServerResponse, info: http.InformationEvent): void {
   if (info.statusCode === 100 || info.statusCode === 101) return;
   if (req.httpVersion !== '1.1' || res.headersSent || !res.socket || res.socket.destroyed) return;

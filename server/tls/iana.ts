@@ -870,17 +870,3 @@ const HANDSHAKE_TYPES = table([
 export function handshakeTypeName(n: number): string {
   return HANDSHAKE_TYPES.get(n) ?? `Handshake type ${n}`;
 }
-
-// TLS ContentType registry (RFC 8446 §5.1).
-const CONTENT_TYPES = table([
-  [20, 'ChangeCipherSpec'],
-  [21, 'Alert'],
-  [22, 'Handshake'],
-  [23, 'ApplicationData'],
-  [24, 'Heartbeat'],
-]);
-
-/** Name of a record content type, e.g. 22 → Handshake. */
-export function contentTypeName(n: number): string {
-  return CONTENT_TYPES.get(n) ?? `unknown (${n})`;
-}
