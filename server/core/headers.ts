@@ -26,6 +26,18 @@ export function pairHeaders(raw: string[]): HeaderList {
   return list;
 }
 
+/**
+ * The transfer codings of a Transfer-Encoding value, lowercased, in the order they were applied (RFC 9112 §6.1), e.g.
+ * `gzip, chunked` → ['gzip', 'chunked']. Parameters are dropped.
+ */
+export function transferCodings(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((coding) => coding.split(';')[0]!.trim().toLowerCase())
+    .filter((coding) => coding.length > 0);
+}
+
 /** Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionTokens(raw: string[]): Set<string> {
   const tokens = new Set<string>();

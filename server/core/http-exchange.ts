@@ -13,7 +13,7 @@ import { findSecrets, scansBody } from '../protocol/secrets.js';
 import { BodyCapture, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
-import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason, hostField, withHost } from './headers.js';
+import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason, hostField, transferCodings, withHost } from './headers.js';
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import { keptAlive, REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
@@ -53,6 +53,12 @@ export interface ExchangeTarget {
 // Transfer-Encoding is hop-by-hop, but keeping it lets Node re-frame the body the same way on the next hop.
 // Expect goes on to the origin, which answers it (proxy.ts, checkContinue).
 const KEEP_TRANSFER_ENCODING: ReadonlySet<string> = new Set(['transfer-encoding']);
+// A chunked request keeps its Trailer field too, which announces the trailer fields relayed after its body (RFC 9110
+// §6.6.2: not hop-by-hop; headers.ts drops it only where Node would not send the message chunked).
+const KEEP_CHUNKED_FRAMING: ReadonlySet<string> = new Set(['transfer-encoding', 'trailer']);
+// The methods node:http sends without body framing when none is given; it sends any other method chunked (its
+// ClientRequest's useChunkedEncodingByDefault).
+const NODE_SENDS_UNFRAMED: ReadonlySet<string> = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 const NOT_FORWARDED: ReadonlySet<string> = new Set();
 const HTTP10_NOT_FORWARDED: ReadonlySet<string> = new Set(['expect']);
 
@@ -290,7 +296,11 @@ function send(
   let handedOver = false;
   // An HTTP/1.0 client's Expect is ignored (RFC 9110 §10.1.1: it has no 1xx to wait for), so it does not go on either.
   const dropped = req.httpVersion === '1.1' ? NOT_FORWARDED : HTTP10_NOT_FORWARDED;
-  const headers = withHost(forwardableHeaders(req.rawHeaders, KEEP_TRANSFER_ENCODING, dropped), hostHeader(target), target.replaceHost === true);
+  const keep = req.headers['transfer-encoding'] !== undefined ? KEEP_CHUNKED_FRAMING : KEEP_TRANSFER_ENCODING;
+  const headers = withHost(forwardableHeaders(req.rawHeaders, keep, dropped), hostHeader(target), target.replaceHost === true);
+  // A request without a body (RFC 9112 §6.3: neither Content-Length nor Transfer-Encoding) that Node would send
+  // chunked (a POST, PUT, PATCH…) says Content-Length: 0 instead, the same empty body without a framing it never had.
+  if (!hasBody(req) && req.headers['content-length'] === undefined && !NODE_SENDS_UNFRAMED.has(req.method ?? '')) headers.push('Content-Length', '0');
   let sentAt = -1;
   let responseAt = -1;
   let clientGone = false;
@@ -492,11 +502,21 @@ function send(
     const capture = new BodyCapture(ctx.config.bodyCap);
     const status = upstreamRes.statusCode ?? 502;
     // The response's framing is Node's to choose for this client (chunked only for HTTP/1.1 clients, RFC 9112 §6.1),
-    // so Transfer-Encoding is not copied; status, reason and fields are checked now, as Node throws on values it
-    // cannot send.
+    // so Transfer-Encoding is not copied (unless it has other codings, below); status, reason and fields are checked
+    // now, as Node throws on values it cannot send.
     const reason = sendableReason(upstreamRes.statusMessage);
     const head = forwardableHeaders(upstreamRes.rawHeaders);
-    const unsendable = unsendableHead(status, head);
+    // A transfer coding other than chunked (RFC 9112 §7: gzip, deflate…) is still on the body Node hands over, which
+    // Node only de-chunks: its Transfer-Encoding goes on as it came, and Node, seeing chunked last, chunks the body.
+    // A client that cannot be sent it (HTTP/1.0, or chunked not last) gets a 502 rather than coded bytes unlabelled.
+    const codings = transferCodings(rawHeaderList(upstreamRes.rawHeaders, 'transfer-encoding'));
+    const otherCodings = codings.filter((coding) => coding !== 'chunked');
+    const hasContent = req.method !== 'HEAD' && status !== 204 && status !== 304;
+    let unsendable = unsendableHead(status, head);
+    if (!unsendable && otherCodings.length > 0 && hasContent) {
+      if (req.httpVersion === '1.1' && codings.at(-1) === 'chunked') head.push('Transfer-Encoding', codings.join(', '));
+      else unsendable = { code: 'UNRELAYABLE_TRANSFER_CODING', message: `Transfer-Encoding: ${codings.join(', ')}` };
+    }
     if (unsendable) {
       upstreamFailed = true;
       upstreamRes.destroy();
@@ -558,7 +578,8 @@ function send(
       const resHeaders = pairHeaders(upstreamRes.rawHeaders);
       const mime = mediaType(rawHeader(upstreamRes.rawHeaders, 'content-type'));
       const recorded = capture
-        .finish(ctx.blobs, rawHeaderList(upstreamRes.rawHeaders, 'content-encoding'), mime, upstreamRes.complete)
+        // The transfer codings were applied after the content codings, so the record undoes them first.
+        .finish(ctx.blobs, [rawHeaderList(upstreamRes.rawHeaders, 'content-encoding'), ...otherCodings].filter(Boolean).join(', ') || undefined, mime, upstreamRes.complete)
         .catch(() => null)
         .then(async (body) => {
           await flow.requestEmitted();

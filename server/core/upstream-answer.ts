@@ -100,6 +100,14 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
       detail: `${where} answered the WebSocket upgrade with 101, but its answer is invalid: ${e.message ?? code} (RFC 6455 §4.1).`,
     };
   }
+  if (code === 'UNRELAYABLE_TRANSFER_CODING') {
+    return {
+      code: 'upstream-bad-response',
+      status: 502,
+      title: `${where} sent a body mitmlab cannot pass on as it is`,
+      detail: `${where} answered with a transfer coding other than chunked (${e.message ?? ''}), which only an HTTP/1.1 client can be sent, and only chunked last (RFC 9112 §6.1).`,
+    };
+  }
   if (code === 'NO_RESPONSE') {
     return {
       code: 'upstream-bad-response',

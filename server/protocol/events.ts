@@ -47,7 +47,7 @@ export interface BodyRef {
   wireSize: number;
   /** The capture stopped at --body-cap: `size` covers only the first bytes. */
   truncated: boolean;
-  /** Content-Encoding on the wire (gzip, br, deflate), or null. */
+  /** Content-Encoding on the wire (gzip, br, deflate), then any transfer coding other than chunked; or null. */
   encoding: string | null;
   /** The stored bytes were decoded from `encoding`. */
   decoded: boolean;

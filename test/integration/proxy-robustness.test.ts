@@ -11,6 +11,7 @@ import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { Duplex } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import tls from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { ProxyEvent } from '../../server/protocol/events.js';
@@ -74,6 +75,12 @@ const script: OriginScript = (socket, head) => {
       return void socket.write(`HTTP/1.1 200 OK\r\n${Array.from({ length: 2_100 }, (_, i) => `X-N${i}: ${i}\r\n`).join('')}Content-Length: 2\r\n\r\nok`);
     case '/304':
       return void socket.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\nbody');
+    case '/te-gzip': {
+      // A transfer coding other than chunked (RFC 9112 §7.2), which an origin should only use when asked (TE).
+      const coded = gzipSync('transfer coded body');
+      const head = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${coded.length.toString(16)}\r\n`;
+      return void socket.write(Buffer.concat([Buffer.from(head), coded, Buffer.from('\r\n0\r\n\r\n')]));
+    }
     default:
       return void socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   }
@@ -302,6 +309,53 @@ describe('requests that are valid, if unusual, are forwarded intact', () => {
     expect(text).toMatch(/\r\ndate: /i);
     const head = scripted.heads[before]!;
     expect(head.split('\r\n').slice(1, 3)).toEqual([`Host: 127.0.0.1:${scripted.port}`, 'X-After: 1']);
+  });
+
+  it('a POST without a body goes upstream without one, not chunked; a chunked one keeps its Trailer field', async () => {
+    const before = scripted.heads.length;
+    const { text } = await exchange(`POST ${scriptedUrl('/plain')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(text)).toBe(200);
+    // RFC 9112 §6.3: neither Content-Length nor Transfer-Encoding is a body of length 0; said so, not re-framed.
+    const head = scripted.heads[before]!.toLowerCase();
+    expect(head).not.toContain('transfer-encoding');
+    expect(head).toMatch(/\r\ncontent-length: 0\r\n/);
+
+    const seen = plain.seen.length;
+    const chunked = await exchange(
+      `POST ${plainUrl('/echo')} HTTP/1.1\r\n${plainHost()}Transfer-Encoding: chunked\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n` +
+        '3\r\nabc\r\n0\r\nX-Sum: 42\r\n\r\n',
+    );
+    expect(statusOf(chunked.text)).toBe(200);
+    expect(chunked.text).toContain('"body":"abc"');
+    // Trailer is not hop-by-hop (RFC 9110 §6.6.2): it announces the trailer field that goes on after the body.
+    expect(plain.seen[seen]!.headers).toMatchObject({ trailer: 'X-Sum', 'transfer-encoding': 'chunked' });
+  });
+
+  it('a transfer coding other than chunked goes on labelled to an HTTP/1.1 client; the record undoes it', async () => {
+    const { text, conn } = await exchange(`GET ${scriptedUrl('/te-gzip')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(text)).toBe(200);
+    const [head, body] = [text.slice(0, text.indexOf('\r\n\r\n')), Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1')];
+    expect(head).toMatch(/\r\ntransfer-encoding: gzip, chunked(\r\n|$)/i);
+    // The chunks hold the gzip coding, as the origin sent it (before, they held gzip bytes labelled as plain text).
+    const chunks: Buffer[] = [];
+    for (let at = 0; ; ) {
+      const eol = body.indexOf('\r\n', at);
+      const size = parseInt(body.subarray(at, eol).toString('latin1'), 16);
+      if (!(size > 0)) break;
+      chunks.push(body.subarray(eol + 2, eol + 2 + size));
+      at = eol + 2 + size + 2;
+    }
+    expect(gunzipSync(Buffer.concat(chunks)).toString()).toBe('transfer coded body');
+    const id = await conn;
+    const response = await cli.waitForEvent('http-response', (e) => e.conn === id);
+    expect(response.body).toMatchObject({ decoded: true, size: 19, encoding: 'gzip', mimeType: 'text/plain' });
+  });
+
+  it('an HTTP/1.0 client, which cannot be sent a transfer coding, gets a 502 that says so', async () => {
+    const { text } = await exchange(`GET ${scriptedUrl('/te-gzip')} HTTP/1.0\r\nHost: x\r\n\r\n`);
+    expect(statusOf(text)).toBe(502);
+    expect(text).toContain('transfer coding other than chunked');
+    expect(text).not.toContain('\x1f\x8b');
   });
 
   it('three pipelined requests get three answers, in order', async () => {
