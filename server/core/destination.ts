@@ -12,8 +12,8 @@ export interface DestinationOptions {
   /** mitmlab's own listeners: connecting to them would loop (or reach the live view through the proxy). */
   own: OwnEndpoints;
   connectTimeoutMs: number;
-  /** DNS lookup; defaults to the system resolver. Tests inject one so they never depend on real DNS. */
-  lookup?: (host: string) => Promise<string>;
+  /** DNS lookup (one address or several); defaults to the system resolver. Tests inject one so they never depend on real DNS. */
+  lookup?: (host: string) => Promise<string | string[]>;
 }
 
 /** An Error with a stable code (ENOTFOUND, CONNECT_TIMEOUT, LOOP_REFUSED, ECONNREFUSED…). */
@@ -27,21 +27,28 @@ export class DestinationError extends Error {
   }
 }
 
-/** Resolves `host` (a normalized name or IP literal) to one address. */
-export async function resolveHost(host: string, options: DestinationOptions): Promise<string> {
+/** Connect errors after which the next address of the host is tried: this address, not the host, is out of reach. */
+const NEXT_ADDRESS_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EAFNOSUPPORT']);
+
+/**
+ * Resolves `host` (a normalized name or IP literal) to its addresses, in the order to try them. A name whose first
+ * address refuses is tried at the next, as a browser does (RFC 8305 §2, without the racing): a lab server listening
+ * only on ::1 is reached as `localhost`.
+ */
+export async function resolveHost(host: string, options: DestinationOptions): Promise<string[]> {
   const override = options.resolve.get(host);
-  if (override) return override;
-  if (net.isIP(host)) return host;
-  // RFC 6761 §6.3: localhost names always mean the loopback interface; never ask DNS about them.
-  if (host === 'localhost' || host.endsWith('.localhost')) return '127.0.0.1';
+  if (override) return [override];
+  if (net.isIP(host)) return [host];
+  // RFC 6761 §6.3: localhost names always mean the loopback interface, both of its addresses; never ask DNS.
+  if (host === 'localhost' || host.endsWith('.localhost')) return ['127.0.0.1', '::1'];
   // The live view's self-test probe has no origin: it only shows whether the browser came through mitmlab.
   if (host === SELF_TEST_DOMAIN || host.endsWith(`.${SELF_TEST_DOMAIN}`)) {
     throw new DestinationError('SELF_TEST_PROBE', `${host} is the live view's self-test probe; it has no origin`);
   }
   try {
-    if (options.lookup) return await options.lookup(host);
-    const result = await lookup(host, { verbatim: true });
-    return result.address;
+    if (options.lookup) return [await options.lookup(host)].flat();
+    const results = await lookup(host, { all: true, verbatim: true });
+    return results.map((result) => result.address);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
     throw new DestinationError(code, `cannot resolve ${host} (${code})`);
@@ -71,27 +78,40 @@ export async function connectTcp(host: string, port: number, options: Destinatio
   });
   let socket: net.Socket | null = null;
   try {
-    const address = await Promise.race([resolveHost(host, options), deadline]);
+    const addresses = await Promise.race([resolveHost(host, options), deadline]);
+    if (addresses.length === 0) throw new DestinationError('ENOTFOUND', `cannot resolve ${host} (no address)`);
     const resolved = performance.now();
-    if (isOwnEndpoint(address, port, options.own)) {
-      throw new DestinationError('LOOP_REFUSED', `${host}:${port} is mitmlab itself`);
+    // Every address is checked before any is tried: a name must not reach mitmlab, or this machine, by its second one.
+    for (const address of addresses) {
+      if (isOwnEndpoint(address, port, options.own)) {
+        throw new DestinationError('LOOP_REFUSED', `${host}:${port} is mitmlab itself`);
+      }
+      if (from !== undefined && !isLocalAddress(from, options.own.localAddresses) && isLocalAddress(address, options.own.localAddresses) && !options.resolve.has(host)) {
+        throw new DestinationError('LOCAL_REFUSED', `${host}:${port} is on the machine mitmlab runs on`);
+      }
     }
-    if (from !== undefined && !isLocalAddress(from, options.own.localAddresses) && isLocalAddress(address, options.own.localAddresses) && !options.resolve.has(host)) {
-      throw new DestinationError('LOCAL_REFUSED', `${host}:${port} is on the machine mitmlab runs on`);
+    for (let i = 0; ; i++) {
+      const address = addresses[i]!;
+      const connected = new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect({ host: address, port, noDelay: true });
+        socket = s;
+        s.once('connect', () => {
+          s.removeAllListeners('error');
+          resolve(s);
+        });
+        s.once('error', (error: NodeJS.ErrnoException) => {
+          reject(new DestinationError(error.code ?? 'ECONNREFUSED', `connecting to ${host}:${port} failed (${error.code ?? error.message})`));
+        });
+      });
+      try {
+        const open = await Promise.race([connected, deadline]);
+        return { socket: open, address, dnsMs: resolved - started, connectMs: performance.now() - resolved };
+      } catch (error) {
+        // When no address answers, the last one's failure is reported.
+        const code = (error as DestinationError).code;
+        if (i + 1 >= addresses.length || !NEXT_ADDRESS_CODES.has(code)) throw error;
+      }
     }
-    const connected = new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: address, port, noDelay: true });
-      socket = s;
-      s.once('connect', () => {
-        s.removeAllListeners('error');
-        resolve(s);
-      });
-      s.once('error', (error: NodeJS.ErrnoException) => {
-        reject(new DestinationError(error.code ?? 'ECONNREFUSED', `connecting to ${host}:${port} failed (${error.code ?? error.message})`));
-      });
-    });
-    const open = await Promise.race([connected, deadline]);
-    return { socket: open, address, dnsMs: resolved - started, connectMs: performance.now() - resolved };
   } catch (error) {
     (socket as net.Socket | null)?.destroy();
     throw error;

@@ -48,6 +48,35 @@ describe('connectTcp', () => {
     tcp.socket.destroy();
   });
 
+  it('tries the next address of a name whose first one refuses: localhost reaches a server on ::1 alone', async () => {
+    const v6only = net.createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => v6only.listen({ port: 0, host: '::1', ipv6Only: true }, resolve));
+    try {
+      const v6port = (v6only.address() as AddressInfo).port;
+      const tcp = await connectTcp('localhost', v6port, options());
+      expect(tcp.address).toBe('::1');
+      tcp.socket.destroy();
+      // A DNS name with two addresses, the first refusing, is reached at the second.
+      const named = await connectTcp('two.test', v6port, { ...options(), lookup: async () => ['127.0.0.1', '::1'] });
+      expect(named.address).toBe('::1');
+      named.socket.destroy();
+      // localhost tries 127.0.0.1 first, as before.
+      const first = await connectTcp('localhost', port, options());
+      expect(first.address).toBe('127.0.0.1');
+      first.socket.destroy();
+    } finally {
+      await new Promise((resolve) => v6only.close(resolve));
+    }
+  });
+
+  it('reports the failure when no address of the name answers', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await expect(connectTcp('localhost', closedPort, options())).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
   it('explains the refusal to the browser and in the failure classes', () => {
     const answer = failureAnswer('127.0.0.1', 5432, { code: 'LOCAL_REFUSED' });
     expect(answer).toMatchObject({ code: 'local-refused', status: 403 });
