@@ -6,6 +6,7 @@
 
 import type { BodyRef, ConnId, EventOf, HeaderList } from '../protocol/events.js';
 import type { CertificateSummary } from '../protocol/tls.js';
+import { boundaryOf, multipartFields } from '../protocol/multipart.js';
 import { strictUtf8 } from '../protocol/utf8.js';
 
 export interface HarNameValue {
@@ -33,7 +34,8 @@ export interface HarContent {
 export interface HarPostData {
   mimeType: string;
   /** The fields of a whole URL-encoded form, as Chrome's HAR lists them next to `text`. */
-  params?: HarNameValue[];
+  /** Form fields: name and value, and for a multipart file its fileName and contentType. */
+  params?: Array<HarNameValue & { fileName?: string; contentType?: string }>;
   text: string;
   /** Not in HAR 1.2 (postData has no encoding): set to base64 when `text` holds a binary body. */
   _encoding?: 'base64';
@@ -257,9 +259,12 @@ function harRequest(flow: FlowEvents, url: string, bodies: BodyLookup): HarReque
     har.postData = { mimeType, text: body.text ?? '' };
     // HAR 1.2 §postData: params "in case of URL encoded parameters". Only for a body captured whole: half a form
     // would list a cut value as if it were the one sent.
-    if (/^application\/x-www-form-urlencoded\b/i.test(mimeType) && body.text !== undefined && !body.encoding && !request.body.truncated) {
-      har.postData.params = formPairs(body.text);
-    }
+    const whole = body.text !== undefined && !body.encoding && !request.body.truncated;
+    if (whole && /^application\/x-www-form-urlencoded\b/i.test(mimeType)) har.postData.params = formPairs(body.text!);
+    // A multipart form's fields and files, with their file names and types (HAR 1.2 params).
+    const boundary = /^multipart\/form-data\b/i.test(mimeType) ? boundaryOf(mimeType) : null;
+    const fields = whole && boundary ? multipartFields(body.text!, boundary) : null;
+    if (fields) har.postData.params = fields;
     if (body.encoding) har.postData._encoding = body.encoding;
     if (body.comment) har.postData.comment = body.comment;
   }
@@ -403,7 +408,8 @@ function renderBody(ref: BodyRef, bodies: BodyLookup, mimeType: string): Rendere
   return result;
 }
 
-const TEXT_MIME = /^(text\/|application\/(json|xml|javascript|ecmascript|x-javascript|x-www-form-urlencoded|graphql)\b|image\/svg\+xml|[a-z]+\/[^;]*\+(json|xml)\b)/i;
+// A multipart form is text when all its parts are (a binary file makes it base64, as utf8() finds).
+const TEXT_MIME = /^(text\/|application\/(json|xml|javascript|ecmascript|x-javascript|x-www-form-urlencoded|graphql)\b|multipart\/form-data\b|image\/svg\+xml|[a-z]+\/[^;]*\+(json|xml)\b)/i;
 
 function looksTextual(mimeType: string, ref: BodyRef): boolean {
   if (ref.encoding && !ref.decoded) return false;

@@ -10,7 +10,7 @@ import { exportSession, type ExportOptions } from '../../../server/store/export.
 import { buildHarEntry, emptyConnTls, emptyFlowEvents, type HarEntry } from '../../../server/store/har-entry.js';
 import { SessionStore } from '../../../server/store/session-store.js';
 import type { ProxyEvent } from '../../../server/protocol/events.js';
-import { request, response, sampleSession } from './sample-events.js';
+import { bodyRef, request, response, sampleSession } from './sample-events.js';
 
 const harValidator = createRequire(import.meta.url)('har-validator') as { har(data: unknown): Promise<unknown> };
 
@@ -265,6 +265,36 @@ describe('buildHarEntry', () => {
     const entry = buildHarEntry(flow, emptyConnTls(), (sha) => (sha === sha256 ? form : null))!;
     expect(entry.request.queryString).toEqual([{ name: 'q', value: '%E9t%E9' }, { name: 'x', value: 'a b' }, { name: 'y', value: 'é' }]);
     expect(entry.request.postData?.params).toEqual([{ name: 'name', value: 'J%E9r%F4me' }, { name: 'city', value: 'São Paulo' }, { name: 'flag', value: '' }, { name: 'sale', value: '100% off%' }, { name: 'mixed', value: '%E9té%E9é' }]);
+  });
+
+  it('gives a multipart form as text with its fields and files in params, and one with a binary file as base64', async () => {
+    const boundary = '----WebKitFormBoundaryLab7';
+    const part = (head: string, value: string | Buffer) => [Buffer.from(`--${boundary}\r\n${head}\r\n\r\n`), Buffer.from(value), Buffer.from('\r\n')];
+    const form = (file: Buffer) =>
+      Buffer.concat([
+        ...part('Content-Disposition: form-data; name="username"', 'alice'),
+        ...part('Content-Disposition: form-data; name="password"', 'Hunter2pw'),
+        ...part('Content-Disposition: form-data; name="avatar"; filename="f.txt"\r\nContent-Type: text/plain', file),
+        Buffer.from(`--${boundary}--\r\n`),
+      ]);
+    const entryFor = (body: Buffer) => {
+      const flow = emptyFlowEvents('c9.1', 'c9');
+      const ref = bodyRef(blobs, body, { mimeType: 'multipart/form-data' });
+      flow.request = request('c9.1', 'c9', 'https://a.test/login', 0, { method: 'POST', headers: [['Host', 'a.test'], ['Content-Type', `multipart/form-data; boundary=${boundary}`]], body: ref });
+      return buildHarEntry(flow, emptyConnTls(), (sha) => (sha === ref.sha256 ? body : null))!;
+    };
+    const text = entryFor(form(Buffer.from('hello file')));
+    expect(text.request.postData).toMatchObject({ mimeType: `multipart/form-data; boundary=${boundary}`, text: form(Buffer.from('hello file')).toString() });
+    expect(text.request.postData!._encoding).toBeUndefined();
+    expect(text.request.postData!.params).toEqual([
+      { name: 'username', value: 'alice' },
+      { name: 'password', value: 'Hunter2pw' },
+      { name: 'avatar', value: 'hello file', fileName: 'f.txt', contentType: 'text/plain' },
+    ]);
+    await expect(harValidator.har({ log: { version: '1.2', creator: { name: 't', version: '1' }, entries: [text] } })).resolves.toBeTruthy();
+    const binary = entryFor(form(Buffer.from([0xff, 0xfe, 0x00, 0x81])));
+    expect(binary.request.postData).toMatchObject({ _encoding: 'base64' });
+    expect(binary.request.postData!.params).toBeUndefined();
   });
 
   it('says so when a body blob is missing', () => {
