@@ -12,7 +12,7 @@ import { parseFilter } from '../protocol/filter.js';
 import type { FlowSummary } from '../protocol/flows.js';
 import { exportSession, type ExportFormat, type ExportResult } from '../store/export.js';
 import { StoreError } from '../store/layout.js';
-import { resolveSession } from '../store/sessions.js';
+import { recordedSessionIds, resolveSession } from '../store/sessions.js';
 import { formatBytes, type CommandIo } from './sessions-command.js';
 
 export interface ExportCommandOptions {
@@ -123,6 +123,12 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
   for (const warning of warnings.slice(0, 5)) io.stderr(`warning: ${warning}`);
   if (warnings.length > 5) io.stderr(`warning: …and ${warnings.length - 5} more`);
   io.stderr(`exported ${result.count} ${NOUNS[result.format]} of session ${result.id}${options.out !== undefined ? ` to ${options.out}` : ''}`);
+  // The newest session may be one that recorded nothing (a start stopped at once): the lab's session is then an
+  // older one, which an export that says only "0 entries" would leave the user to guess.
+  const latest = options.session === 'latest';
+  if (latest && result.count === 0 && (await recordedSessionIds(options.dataDir).catch(() => [])).length > 1) {
+    io.stderr(`note: ${result.id} is the newest session and had nothing to export; \`mitmlab sessions\` lists the others (choose one with --session)`);
+  }
   if (result.format === 'pcapng' && result.count === 0) {
     io.stderr(
       'note: no TLS connection here has its raw bytes on record. Plain-HTTP traffic has none, a --filter may match none, and the bytes are recorded when a connection closes, so connections still open when mitmlab was killed (not stopped) have none; `--format keylog` has their keys.',

@@ -7,17 +7,20 @@ import { helpText, parseArgs, type Command } from './options.js';
 import { runSessionsCommand } from './sessions-command.js';
 import { caGuidePath, displayPath, startMitmlab, startOptionsFrom, type RunningMitmlab } from './start.js';
 
-// A reader that goes away (`mitmlab sessions | head -1`) closes the pipe: Node then reports EPIPE as an 'error' that,
-// unhandled, crashes with a stack trace. Lines for a reader that left are dropped instead; the command carries on.
-let stdoutClosed = false;
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code !== 'EPIPE') throw error;
-  stdoutClosed = true;
-});
+// A reader that goes away (`mitmlab sessions | head -1`, `mitmlab start 2>&1 | head`) closes the pipe: Node then
+// reports EPIPE as an 'error' that, unhandled, crashes with a stack trace (and a start that crashes while it stops
+// leaves its session unended). Lines for a reader that left are dropped instead; the command carries on.
+const closed = { stdout: false, stderr: false };
+for (const name of ['stdout', 'stderr'] as const) {
+  process[name].on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    closed[name] = true;
+  });
+}
 
 const io = {
-  stdout: (text: string) => void (stdoutClosed || process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)),
-  stderr: (text: string) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  stdout: (text: string) => void (closed.stdout || process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)),
+  stderr: (text: string) => void (closed.stderr || process.stderr.write(text.endsWith('\n') ? text : `${text}\n`)),
   isTTY: Boolean(process.stderr.isTTY),
   // Binary exports (pcapng) stream to stdout as bytes; progress redraws in place on stderr.
   stdoutStream: process.stdout,

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, startCli } from '../helpers/cli-process.js';
 import { SessionStore } from '../../server/store/session-store.js';
+import { listSessions } from '../../server/store/sessions.js';
 import { request, response } from '../unit/store/sample-events.js';
 
 let dir: string;
@@ -187,6 +188,24 @@ describe('a reader that closes the pipe', () => {
     const answer = await run(['export', '--format', 'har', '--data-dir', dataDir], { closeStdout: true });
     expect(answer.stderr).toBe('');
     expect(answer.code).toBe(0);
+  });
+
+  it('mitmlab start 2>&1 | head -1, then SIGTERM: a clean stop that ends the session, though nothing can be printed', async () => {
+    const dataDir = path.join(dir, 'epipe-start');
+    const cli = await startCli(['--listen-port', '0', '--no-ui', '--data-dir', dataDir, '--ca-dir', path.join(dir, 'ca')]);
+    // The reader left after the banner: both streams' pipes are closed, and the stop's own lines get EPIPE.
+    cli.child.stdout!.destroy();
+    cli.child.stderr!.destroy();
+    expect(await cli.stop('SIGTERM')).toBe(0);
+    const [session] = await listSessions(dataDir);
+    expect(session).toMatchObject({ state: 'closed' });
+    expect(await readdir(path.join(dataDir, 'sessions', session!.id))).not.toContain('lock');
+    // A second start that recorded nothing is now the newest: an export of "latest" says where the lab's session is.
+    const again = await startCli(['--listen-port', '0', '--no-ui', '--data-dir', dataDir, '--ca-dir', path.join(dir, 'ca')]);
+    expect(await again.stop()).toBe(0);
+    const answer = await run(['export', '--format', 'jsonl', '--data-dir', dataDir, '-o', path.join(dir, 'latest.jsonl')]);
+    expect(answer.code).toBe(0);
+    expect(answer.stderr).toMatch(/note: \S+ is the newest session and had nothing to export; `mitmlab sessions` lists the others/);
   });
 
   it('mitmlab sessions | (closed) → no stack trace, exit 0', async () => {
