@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { makeDirs } from '../store/make-dirs.js';
 import { CertError, isErrno } from './errors.js';
 
 // POSIX permission bits mean little on Windows: checks and chmod are skipped there.
@@ -26,7 +27,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode:
 /** Creates the folder if needed and makes it 0700; returns a warning when its mode could not be fixed. */
 export async function ensurePrivateDir(dir: string): Promise<string | null> {
   try {
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDirs(dir, 0o700);
   } catch (error) {
     throw new CertError('CA_DIR_NOT_WRITABLE', `Cannot create the CA folder ${dir}: ${errorText(error)}. Choose another --ca-dir or fix the parent folder's permissions.`, { cause: error });
   }

@@ -2,8 +2,9 @@
 // printed at start keeps working across restarts and nobody else on the machine can read it (DESIGN.md §3).
 
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile } from 'node:fs/promises';
+import { chmod, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeDirs } from '../store/make-dirs.js';
 
 /** 32 random bytes, base64url: 256 bits, safe in a URL, a header and a cookie without escaping. */
 const TOKEN_BYTES = 32;
@@ -19,7 +20,7 @@ export async function loadOrCreateToken(dataDir: string): Promise<string> {
   const path = tokenPath(dataDir);
   const existing = await readToken(path);
   if (existing !== null) return existing;
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await makeDirs(dataDir, 0o700);
   const token = randomBytes(TOKEN_BYTES).toString('base64url');
   try {
     // 'wx' fails if another process created it meanwhile; then theirs wins and we read it back.

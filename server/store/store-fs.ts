@@ -3,6 +3,7 @@
 
 import { dirname } from 'node:path';
 import * as fsp from 'node:fs/promises';
+import { makeDirs } from './make-dirs.js';
 
 /** An open file: positional writes only, so a retried write lands exactly where the failed one started. */
 export interface StoreFileHandle {
@@ -31,7 +32,7 @@ export interface StoreFs {
 
 /** The real file system. */
 export const nodeStoreFs: StoreFs = {
-  mkdir: (path, options) => fsp.mkdir(path, options),
+  mkdir: (path, options) => makeDirs(path, options.mode ?? 0o777),
   open: async (path, flags, mode) => {
     const handle = await fsp.open(path, flags, mode);
     return {

@@ -73,6 +73,15 @@ describe('a start that fails', () => {
     expect(listed.stdout).not.toContain('recording');
   });
 
+  it('a --data-dir or --ca-dir that can never be made (under /proc) gets its error at once, where it hung at full CPU', async () => {
+    const data = await run(['start', '--listen-port', '0', '--no-ui', '--data-dir', '/proc/mitmlab-data', '--ca-dir', path.join(dir, 'ca')]);
+    expect(data.code).toBe(1);
+    expect(data.stderr).toMatch(/Cannot write to the data directory \/proc\/mitmlab-data: .*Choose another with --data-dir/);
+    const ca = await run(['ca', 'init', '--ca-dir', '/proc/mitmlab-ca']);
+    expect(ca.code).toBe(1);
+    expect(ca.stderr).toMatch(/Cannot create the CA folder \/proc\/mitmlab-ca: .*--ca-dir/);
+  });
+
   it('the same port for the proxy and the live view is refused before anything starts', async () => {
     const answer = await run(['--listen-port', '18999', '--ui-port', '18999', '--data-dir', path.join(dir, 'never')]);
     expect(answer.code).toBe(2);
