@@ -56,7 +56,7 @@ export async function runExportCommand(options: ExportCommandOptions, io: Export
   try {
     session = await resolveSession(options.dataDir, options.session);
   } catch (error) {
-    io.stderr(`mitmlab: ${error instanceof StoreError ? error.message : `export failed: ${(error as Error).message}`}`);
+    io.stderr(`mitmlab: ${error instanceof StoreError ? error.message : `export failed: cannot read sessions in ${options.dataDir}: ${(error as Error).message}. Is --data-dir the folder mitmlab start used?`}`);
     return 1;
   }
   const progress = io.isTTY ? progressReporter(io) : undefined;

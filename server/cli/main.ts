@@ -103,9 +103,7 @@ async function runStart(options: ReturnType<typeof startOptionsFrom>, quiet: boo
   try {
     running = await startMitmlab(options, process.env, { onWarning: (message) => io.stderr(`warning: ${message}`) });
   } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') io.stderr(`mitmlab: port already in use (${e.message}); pick another with --listen-port or --ui-port`);
-    else io.stderr(`mitmlab: ${e.message}${e.code ? ` [${e.code}]` : ''}`);
+    io.stderr(`mitmlab: ${startFailure(error as NodeJS.ErrnoException & { port?: number; address?: string }, options)}`);
     return 1;
   }
   return new Promise<number>((resolve) => {
@@ -128,6 +126,15 @@ async function runStart(options: ReturnType<typeof startOptionsFrom>, quiet: boo
     process.once('SIGTERM', () => stop('SIGTERM'));
     printBanner(running, quiet);
   });
+}
+
+/** A failed start in words, naming the option that fixes it where one does. */
+function startFailure(e: NodeJS.ErrnoException & { port?: number; address?: string }, options: ReturnType<typeof startOptionsFrom>): string {
+  // Node's listen errors carry the address and port they tried.
+  const which = e.port === options.uiPort && e.port !== 0 ? { name: "the live view's", option: '--ui-port' } : { name: "the proxy's", option: '--listen-port' };
+  if (e.code === 'EADDRINUSE') return `${which.name} port ${e.port ?? ''} is already in use (${e.message}); pick another with ${which.option}`;
+  if (e.code === 'EADDRNOTAVAIL') return `${e.address ?? options.listenHost} is not an address of this machine (${e.message}); choose one with --listen-host`;
+  return `${e.message}${e.code ? ` [${e.code}]` : ''}`;
 }
 
 function printBanner(running: RunningMitmlab, quiet: boolean): void {

@@ -47,7 +47,7 @@ export async function runSessionsCommand(options: SessionsCommandOptions, io: Co
       io.stderr(`mitmlab: ${error.message}`);
       return 1;
     }
-    io.stderr(`mitmlab: cannot read sessions in ${options.dataDir}: ${error instanceof Error ? error.message : String(error)}`);
+    io.stderr(`mitmlab: cannot read sessions in ${options.dataDir}: ${error instanceof Error ? error.message : String(error)}. Is --data-dir the folder mitmlab start used?`);
     return 1;
   }
 }

@@ -130,7 +130,7 @@ export function failureAnswer(host: string, port: number, error: unknown, phase:
       code: 'upstream-untrusted',
       status: 502,
       title: `Upstream certificate not trusted (${reason})`,
-      detail: `The certificate of ${where} failed verification: ${reason}. mitmlab refused it, as a browser would. To continue anyway in the lab, start mitmlab with --upstream-insecure ${host}.`,
+      detail: `The certificate of ${where} failed verification: ${reason}. mitmlab refused it, as a browser would. If the lab's server has a CA of its own, start mitmlab with --upstream-ca FILE (that CA's certificate), which keeps the check; to continue anyway, --upstream-insecure ${host}.`,
     };
   }
   if (phase === 'exchange' && (code === 'ECONNRESET' || code === 'EPIPE')) {

@@ -61,9 +61,13 @@ describe('a start that fails', () => {
       // The live view starts first and succeeds, then the proxy's port is taken: the live view must close too.
       const proxyBusy = await run(['--data-dir', dataDir, '--ca-dir', caDir, '--listen-port', String(busyPort), '--ui-port', '0', '--retain', '1']);
       expect(proxyBusy.code).toBe(1);
-      expect(proxyBusy.stderr).toContain('port already in use');
+      // The message names the port that is taken and the option that moves it.
+      expect(proxyBusy.stderr).toContain(`the proxy's port ${busyPort} is already in use`);
+      expect(proxyBusy.stderr).toContain('pick another with --listen-port');
       const uiBusy = await run(['--data-dir', dataDir, '--ca-dir', caDir, '--listen-port', '0', '--ui-port', String(busyPort), '--session', 'lab']);
       expect(uiBusy.code).toBe(1);
+      expect(uiBusy.stderr).toContain(`the live view's port ${busyPort} is already in use`);
+      expect(uiBusy.stderr).toContain('pick another with --ui-port');
     } finally {
       busy.close();
     }
@@ -71,6 +75,24 @@ describe('a start that fails', () => {
     const listed = await run(['sessions', '--data-dir', dataDir]);
     for (const id of before) expect(listed.stdout).toContain(id);
     expect(listed.stdout).not.toContain('recording');
+  });
+
+  it('sessions and export with a --data-dir that is a file say which option to check', async () => {
+    const file = path.join(dir, 'not-a-folder');
+    await writeFile(file, 'x');
+    for (const args of [['sessions'], ['export', '--format', 'har']]) {
+      const answer = await run([...args, '--data-dir', file]);
+      expect(answer.code).toBe(1);
+      expect(answer.stderr).toContain(`cannot read sessions in ${file}: ENOTDIR`);
+      expect(answer.stderr).toContain('Is --data-dir the folder mitmlab start used?');
+    }
+  });
+
+  it('a --listen-host that is not an address of this machine names the option', async () => {
+    // 127.0.0.1 is this machine's; a documentation address (RFC 5737) is not, so listen fails before anything is sent.
+    const answer = await run(['start', '--listen-host', '192.0.2.55', '--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'data-host'), '--ca-dir', path.join(dir, 'ca')]);
+    expect(answer.code).toBe(1);
+    expect(answer.stderr).toMatch(/192\.0\.2\.55 is not an address of this machine .*choose one with --listen-host/);
   });
 
   it('a --data-dir or --ca-dir that can never be made (under /proc) gets its error at once, where it hung at full CPU', async () => {

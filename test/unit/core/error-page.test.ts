@@ -26,6 +26,8 @@ describe('upstream failure answers', () => {
     [{ code: 'ECONNREFUSED' }, 502, 'upstream-unreachable', 'refused'],
     [{ code: 'LOOP_REFUSED' }, 403, 'loop-refused', "mitmlab's own"],
     [{ code: 'UPSTREAM_UNTRUSTED', reason: 'expired' }, 502, 'upstream-untrusted', '--upstream-insecure a.test'],
+    // The way that keeps verification on comes first.
+    [{ code: 'UPSTREAM_UNTRUSTED', reason: 'unknown issuer' }, 502, 'upstream-untrusted', 'start mitmlab with --upstream-ca FILE'],
     [{ code: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' }, 502, 'upstream-tls', 'protocol_version'],
   ])('%o → %d %s', (error, status, code, words) => {
     const answer = failureAnswer('a.test', 443, error);
