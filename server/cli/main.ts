@@ -58,6 +58,11 @@ export async function main(argv: readonly string[]): Promise<number> {
         io.stderr(`mitmlab: --format and --out apply to "ca export" only, not "ca ${action}"`);
         return 2;
       }
+      // Name constraints are part of the certificate, so they only mean something when one is made.
+      if ((action === 'show' || action === 'export') && (options['ca-permit'] as string[]).length > 0) {
+        io.stderr(`mitmlab: --ca-permit applies when a CA is made ("ca init" or "ca rotate"), not "ca ${action}"`);
+        return 2;
+      }
       const format = (options['format'] as string | null) ?? 'pem';
       if (format !== 'pem' && format !== 'der') {
         io.stderr('mitmlab: ca export --format must be pem or der');

@@ -139,6 +139,9 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     // `--session --quiet` forgot the value: taking the next option as it would record a session named "--quiet".
     // A value that really starts with "--" can still be given as --name=VALUE.
     if (eq < 0 && raw.startsWith('--')) return { ok: false, error: `--${spec.name} needs a value (${spec.arg ?? 'VALUE'}), not the option ${raw}` };
+    // `--data-dir=` (an unset shell variable) would otherwise mean the current folder and scatter files there.
+    // An empty filter stays allowed: it matches every flow.
+    if (raw.trim() === '' && spec.name !== 'filter') return { ok: false, error: `--${spec.name} needs a value (${spec.arg ?? 'VALUE'}), got an empty one` };
     const converted = convert(spec, raw);
     if (typeof converted === 'object' && converted !== null && 'error' in converted) return { ok: false, error: converted.error };
     if (spec.kind === 'list') (options[spec.name] as string[]).push(raw);

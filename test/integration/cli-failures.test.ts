@@ -182,6 +182,9 @@ describe('usage mistakes get exit code 2 and a reason', () => {
     [['export', '--format', 'xml'], 'export needs --format har|jsonl|keylog|pcapng, not "xml"'],
     [['ca', 'show', '-o', 'f'], '--format and --out apply to "ca export" only, not "ca show"'],
     [['ca', 'rotate', '--format', 'der'], '--format and --out apply to "ca export" only, not "ca rotate"'],
+    [['ca', 'show', '--ca-permit', 'lab.test'], '--ca-permit applies when a CA is made ("ca init" or "ca rotate"), not "ca show"'],
+    [['--data-dir=', '--listen-port', '0', '--no-ui'], '--data-dir needs a value (DIR), got an empty one'],
+    [['sessions', '--data-dir', ''], '--data-dir needs a value (DIR), got an empty one'],
   ])('mitmlab %j', async (args, message) => {
     // Run in the temp folder: a mistake that slipped through would write there, and the test would still fail.
     const answer = await run(args);
