@@ -88,6 +88,30 @@ export function describeNameConstraints(value: Buffer): string[] {
   return out;
 }
 
+/**
+ * describeNameConstraints' lines in words for messages, e.g. "names under lab.test, addresses in 10.0.0.0/8".
+ * RFC 5280 §4.2.1.10: a DNS constraint covers the name and every name under it; excluding 0.0.0.0/0 and ::/0
+ * (what --ca-permit adds when it lists no IP range) means the CA may vouch for no IP address at all.
+ */
+export function constraintsInWords(lines: readonly string[]): string {
+  const words: string[] = [];
+  const noIp = lines.includes('exclude IP:0.0.0.0/0') && lines.includes('exclude IP:::/0');
+  for (const line of lines) {
+    const [verb, form] = [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)];
+    if (noIp && (form === 'IP:0.0.0.0/0' || form === 'IP:::/0')) continue;
+    const what = form.startsWith('DNS:') ? `names under ${form.slice(4).replace(/^\./, '')}` : form.startsWith('IP:') ? `addresses in ${form.slice(3)}` : form;
+    words.push(verb === 'exclude' ? `not ${what}` : what);
+  }
+  if (noIp) words.push('no IP addresses');
+  return words.join(', ');
+}
+
+/** A host name the constraints permit, for examples ("lab.test"), or null when they permit no name. */
+export function permittedExampleHost(lines: readonly string[]): string | null {
+  const dns = lines.find((line) => line.startsWith('permit DNS:'));
+  return dns ? dns.slice('permit DNS:'.length).replace(/^\./, '') : null;
+}
+
 function popcount(byte: number): number {
   let n = 0;
   for (let b = byte; b; b >>= 1) n += b & 1;

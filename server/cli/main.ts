@@ -1,5 +1,6 @@
 // `mitmlab` entry point: argv → validated options → command. Exit codes: 0 ok, 1 runtime failure, 2 bad usage.
 
+import { constraintsInWords, permittedExampleHost } from '../certs/name-constraints.js';
 import { runCaCommand } from './ca-command.js';
 import { runExportCommand } from './export-command.js';
 import { attachFlowLog } from './flow-log.js';
@@ -151,7 +152,10 @@ function printBanner(running: RunningMitmlab, quiet: boolean): void {
   io.stdout(`lab CA ${displayPath(ca.certPath)}  SHA-256 ${ca.sha256Fingerprint}${ca.created ? '  (new: created just now)' : ''}`);
   // Bound to every interface, the proxy is reached on this machine through loopback.
   const reachable = running.proxyUrl.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
-  io.stdout(`try:   curl --proxy ${reachable} --cacert ${displayPath(ca.certPath)} https://example.com/`);
+  // A name-constrained CA cannot vouch for example.com: the example uses a name it permits.
+  const tryHost = ca.nameConstraints.length === 0 ? 'example.com' : permittedExampleHost(ca.nameConstraints);
+  if (tryHost) io.stdout(`try:   curl --proxy ${reachable} --cacert ${displayPath(ca.certPath)} https://${tryHost}/`);
+  if (ca.nameConstraints.length > 0) io.stdout(`this lab CA may only vouch for ${constraintsInWords(ca.nameConstraints)} (its --ca-permit)`);
   io.stdout(`browser: set its HTTP and HTTPS proxy to ${reachable.replace(/^http:\/\//, '')} and trust the lab CA (${displayPath(caGuidePath())})`);
   for (const warning of running.warnings) io.stderr(`warning: ${warning}`);
   if (!quiet) attachFlowLog(running.bus, (line) => io.stdout(line));

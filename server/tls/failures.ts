@@ -1,6 +1,7 @@
 // Failure classification: a Node/OpenSSL error (or a timeout we imposed) becomes a cause from a closed list and
 // one sentence a student can act on (DESIGN.md §3, "network failures are data"). Pure.
 
+import { constraintsInWords } from '../certs/name-constraints.js';
 import type { Leg, TlsFailureCause } from '../protocol/tls.js';
 
 export interface TlsFailure {
@@ -61,7 +62,7 @@ export function classifyClientFailure(facts: FailureFacts): TlsFailure {
     return {
       cause: 'cert-rejected',
       alert,
-      message: `The browser refused mitmlab's certificate for ${host}${alert ? ` (alert ${alert})` : ''}: the lab CA may only vouch for ${facts.outsideCaPermit.join(', ')} (--ca-permit), and ${host} is outside that. Add it with --passthrough to let it through untouched, or use a CA made for it.`,
+      message: `The browser refused mitmlab's certificate for ${host}${alert ? ` (alert ${alert})` : ''}: the lab CA may only vouch for ${constraintsInWords(facts.outsideCaPermit)} (its --ca-permit), and ${host} is outside that. Add it with --passthrough to let it through untouched, or use a CA made for it.`,
     };
   }
   if (alert && CERT_REJECT_ALERTS.has(alert)) {

@@ -264,6 +264,14 @@ describe('the start banner', () => {
     expect(again.output()).toContain('warning: --ca-permit applies only when a CA is created');
   });
 
+  it('a name-constrained lab CA gets a try line with a name it permits, and its limits in words', async () => {
+    const cli = await startCli(['--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'nc-data'), '--ca-dir', path.join(dir, 'nc-ca'), '--ca-permit', 'lab.test']);
+    await cli.stop();
+    expect(cli.output()).toMatch(/--cacert \S*mitmlab-ca\.pem https:\/\/lab\.test\//);
+    expect(cli.output()).not.toContain('example.com');
+    expect(cli.output()).toContain('this lab CA may only vouch for names under lab.test, no IP addresses (its --ca-permit)');
+  });
+
   it('brackets an IPv6 proxy address in the line a user copies into the browser', async () => {
     const cli = await startCli(['--listen-host', '::1', '--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'v6'), '--ca-dir', path.join(dir, 'ca')]);
     try {

@@ -53,7 +53,7 @@ describe.skipIf(!haveTools)('a lab CA limited with --ca-permit lab.test', () => 
     expect(result.stdout).not.toContain('hello from origin');
     const failed = await mitm.waitFor('tls-failed', (e) => e.leg === 'client' && e.host === OUTSIDE);
     expect(failed.cause).toBe('cert-rejected');
-    expect(failed.message).toContain('the lab CA may only vouch for permit DNS:lab.test');
+    expect(failed.message).toContain('the lab CA may only vouch for names under lab.test, no IP addresses (its --ca-permit)');
     expect(failed.message).toContain(`${OUTSIDE} is outside that`);
     expect(failed.message).not.toContain('does not trust the lab CA');
   });

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { childrenOf, decodeOid, readTlv } from '../../../server/certs/der.js';
 import { ipToBytes, prefixMask } from '../../../server/certs/ip-bytes.js';
-import { constraintsPermit, describeNameConstraints, nameConstraintsValue, parsePermit } from '../../../server/certs/name-constraints.js';
+import { constraintsInWords, constraintsPermit, describeNameConstraints, permittedExampleHost, nameConstraintsValue, parsePermit } from '../../../server/certs/name-constraints.js';
 import { toDer } from '../../../server/certs/asn1-build.js';
 import { certificateParts } from '../../../server/certs/x509-parts.js';
 import { freshCa } from './fixtures.js';
@@ -57,6 +57,10 @@ describe('parsePermit', () => {
     const dnsOnly = parsePermit(['lab.test']);
     if (!dnsOnly.ok) throw new Error(dnsOnly.reason);
     expect(describeNameConstraints(toDer(nameConstraintsValue(dnsOnly.value)))).toEqual(['permit DNS:lab.test', 'exclude IP:0.0.0.0/0', 'exclude IP:::/0']);
+    expect(constraintsInWords(['permit DNS:lab.test', 'exclude IP:0.0.0.0/0', 'exclude IP:::/0'])).toBe('names under lab.test, no IP addresses');
+    expect(constraintsInWords(['permit DNS:.corp.test', 'permit IP:10.0.0.0/8', 'exclude DNS:hr.corp.test'])).toBe('names under corp.test, addresses in 10.0.0.0/8, not names under hr.corp.test');
+    expect(permittedExampleHost(['permit IP:10.0.0.0/8', 'permit DNS:.lab.test'])).toBe('lab.test');
+    expect(permittedExampleHost(['permit IP:10.0.0.0/8'])).toBeNull();
   });
 });
 
