@@ -272,6 +272,12 @@ describe('the start banner', () => {
     expect(cli.output()).toContain('this lab CA may only vouch for names under lab.test, no IP addresses (its --ca-permit)');
   });
 
+  it('warns that --allow does nothing while the proxy listens on loopback', async () => {
+    const cli = await startCli(['--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'allow-data'), '--ca-dir', path.join(dir, 'ca'), '--allow', '10.0.0.0/8']);
+    await cli.stop();
+    expect(cli.output()).toContain('warning: --allow 10.0.0.0/8 has no effect while the proxy listens on 127.0.0.1');
+  });
+
   it('brackets an IPv6 proxy address in the line a user copies into the browser', async () => {
     const cli = await startCli(['--listen-host', '::1', '--listen-port', '0', '--no-ui', '--data-dir', path.join(dir, 'v6'), '--ca-dir', path.join(dir, 'ca')]);
     try {
