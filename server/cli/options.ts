@@ -24,6 +24,8 @@ export interface OptionSpec {
   validate?: (value: never) => string | null;
   /** Short alias such as -o. */
   alias?: string;
+  /** Help for one command where the option means something else there (the README table shows `help`). */
+  helpIn?: Partial<Record<Command, string>>;
 }
 
 // 0 asks the system for any free port (the tests use it); the URL printed at start shows the port it got.
@@ -72,8 +74,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'flow-cap', kind: 'int', arg: 'N', default: 50_000, commands: ['start'], help: 'Flow summaries kept in memory per session; older ones stay on disk.', validate: positive('flow-cap') },
   { name: 'retain', kind: 'int', arg: 'N', default: null, commands: ['start', 'sessions'], help: 'Keep only the newest N sessions: older ones are deleted, except one being recorded.', validate: positive('retain') },
   { name: 'quiet', kind: 'flag', default: false, commands: ['start'], help: 'Do not print a line per flow.' },
-  { name: 'format', kind: 'string', arg: 'FORMAT', default: null, commands: ['export', 'ca'], help: 'export: har, jsonl, keylog or pcapng. ca export: pem or der.' },
-  { name: 'out', alias: '-o', kind: 'string', arg: 'FILE', default: null, commands: ['export', 'ca'], help: 'Write to FILE instead of standard output.' },
+  { name: 'format', kind: 'string', arg: 'FORMAT', default: null, commands: ['export', 'ca'], help: 'export: har, jsonl, keylog or pcapng. ca export: pem or der.', helpIn: { export: 'har, jsonl, keylog or pcapng.', ca: 'ca export only: pem (the default) or der.' } },
+  { name: 'out', alias: '-o', kind: 'string', arg: 'FILE', default: null, commands: ['export', 'ca'], help: 'Write to FILE instead of standard output.', helpIn: { ca: 'ca export only: write to FILE instead of standard output.' } },
   { name: 'filter', kind: 'string', arg: 'EXPR', default: null, commands: ['export'], help: 'Export only flows matching EXPR (the live view\'s filter language, e.g. "~d example.com & ~m POST").' },
   { name: 'delete', kind: 'string', arg: 'ID', default: null, commands: ['sessions'], help: 'Delete the session ID.' },
   { name: 'help', alias: '-h', kind: 'flag', default: false, commands: ['start', 'ca', 'sessions', 'export'], help: 'Show help.' },
@@ -187,7 +189,7 @@ export function parseBytes(text: string): number | null {
 export function helpText(command: Command): string {
   const usage: Record<Command, string> = {
     start: 'mitmlab [start] [options]        run the proxy and the live view (the default command)',
-    ca: 'mitmlab ca init|show|export|rotate [options]',
+    ca: 'mitmlab ca init|show|export|rotate [options]\n\n  init     create the lab CA if there is none (start does this too)\n  show     print its names, fingerprints, expiry and limits (the default)\n  export   write its certificate, to import into a browser or system store\n  rotate   replace it with a new one, keeping the old one in a dated subfolder',
     sessions: 'mitmlab sessions [options]        list (or delete) recorded sessions',
     export: 'mitmlab export [--session ID|NAME|latest] --format har|jsonl|keylog|pcapng [-o FILE] [--filter EXPR]',
   };
@@ -196,7 +198,7 @@ export function helpText(command: Command): string {
     if (!spec.commands.includes(command)) continue;
     const flag = `${spec.alias ? `${spec.alias}, ` : ''}--${spec.name}${spec.arg ? ` ${spec.arg}` : ''}${spec.kind === 'list' ? '…' : ''}`;
     const def = formatDefault(spec);
-    lines.push(`  ${flag.padEnd(34)} ${spec.help}${def ? ` (default: ${def})` : ''}`);
+    lines.push(`  ${flag.padEnd(34)} ${spec.helpIn?.[command] ?? spec.help}${def ? ` (default: ${def})` : ''}`);
   }
   if (command === 'start') lines.push('', 'other commands: ca, sessions, export (mitmlab COMMAND --help)');
   return lines.join('\n');

@@ -77,6 +77,14 @@ describe('help and README stay in sync with the option table', () => {
     for (const spec of OPTIONS.filter((o) => o.commands.includes('start'))) expect(help).toContain(`--${spec.name}`);
   });
 
+  it('each command\'s help speaks of that command: ca lists its actions and CA formats, export its own', () => {
+    expect(helpText('ca')).toMatch(/^ {2}rotate {3}replace it/m);
+    expect(helpText('ca')).toContain('pem (the default) or der');
+    expect(helpText('ca')).not.toContain('pcapng');
+    expect(helpText('export')).toContain('har, jsonl, keylog or pcapng');
+    expect(helpText('export')).not.toContain('pem');
+  });
+
   it('README holds the generated CLI reference verbatim (regenerate with npm run docs:cli)', () => {
     const start = readme.indexOf('<!-- cli-reference:start -->');
     const end = readme.indexOf('<!-- cli-reference:end -->');
