@@ -28,6 +28,13 @@ export function attachFlowLog(bus: EventBus, print: (line: string) => void): () 
       if (request) request.cut = event.message;
     } else if (event.type === 'tls-failed') {
       print(`TLS ${event.leg} leg failed: ${event.message}`);
+    } else if (event.type === 'tunnel') {
+      // Bytes that pass unread: the log says so, or a passthrough host would seem to have had no traffic at all.
+      const why = event.reason === 'passthrough' ? '--passthrough' : 'it did not open with a TLS ClientHello';
+      print(`CONNECT ${event.host}:${event.port} → tunnel, relayed unread (${why})`);
+    } else if (event.type === 'tls-certificates' && event.insecureAllowed) {
+      // The browser sees a valid forged certificate: this line is where a user learns the origin's was not.
+      print(`TLS ${event.host}: untrusted origin let through by --upstream-insecure (${event.verification.reason ?? event.verification.errorCode ?? 'not trusted'}); the browser was not told`);
     } else if (event.type === 'store-error') {
       print(`store: ${event.message}`);
     }

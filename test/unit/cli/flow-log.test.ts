@@ -20,4 +20,21 @@ describe('flow log', () => {
     expect(lines[0]).toMatch(/^GET https:\/\/a\.test\/slow → 200 .*\(cut short: The client disconnected before receiving the whole response\.\)$/);
     expect(lines[1]).toMatch(/^GET https:\/\/a\.test\/fine → 200 \d+B \d+ms$/);
   });
+
+  it('prints passthrough tunnels and origins let through by --upstream-insecure', async () => {
+    const bus = new EventBus();
+    const lines: string[] = [];
+    attachFlowLog(bus, (line) => lines.push(line));
+    bus.emit({ type: 'tunnel', conn: 'c1', host: 'bank.test', port: 443, reason: 'passthrough', at: 1 });
+    bus.emit({ type: 'tunnel', conn: 'c2', host: 'ssh.test', port: 22, reason: 'not-tls', at: 2 });
+    const verification = { trusted: false, errorCode: 'DEPTH_ZERO_SELF_SIGNED_CERT', reason: 'self-signed certificate', checks: [] };
+    bus.emit({ type: 'tls-certificates', conn: 'c3', host: 'self.test', upstream: [], forged: [], verification, insecureAllowed: true, at: 3 });
+    bus.emit({ type: 'tls-certificates', conn: 'c4', host: 'fine.test', upstream: [], forged: [], verification: { ...verification, trusted: true }, insecureAllowed: false, at: 4 });
+    await bus.flushed();
+    expect(lines).toEqual([
+      'CONNECT bank.test:443 → tunnel, relayed unread (--passthrough)',
+      'CONNECT ssh.test:22 → tunnel, relayed unread (it did not open with a TLS ClientHello)',
+      'TLS self.test: untrusted origin let through by --upstream-insecure (self-signed certificate); the browser was not told',
+    ]);
+  });
 });
