@@ -42,7 +42,7 @@ export class BodyCapture {
    * cut at the cap, or a body whose message was cut short (`complete` false: the record says so), is decoded as far
    * as it goes.
    */
-  async finish(blobs: BlobSink, contentEncoding: string | undefined, mimeType: string | null, complete = true): Promise<CapturedBody | null> {
+  async finish(blobs: BlobSink, contentEncoding: string | undefined, mimeType: string | null, complete = true, part: BodyPart = 'whole'): Promise<CapturedBody | null> {
     if (this.wireSize === 0) return null;
     const raw = this.bytes();
     const named = contentEncoding?.trim().toLowerCase() || null;
@@ -53,8 +53,13 @@ export class BodyCapture {
     let decoded = false;
     let truncated = this.truncated;
     let decodeError: string | null = null;
-    if (encoding) {
-      const result = await decodeBounded(raw, encoding, this.#cap, complete && !this.truncated);
+    if (encoding && part === 'range') {
+      // RFC 9110 §8.4 and §14: Content-Encoding describes the whole representation, and a 206 carries a slice of the
+      // coded bytes; without the start of the stream the decoder has nothing to begin from.
+      decodeError = `a partial response (206) holds a slice of the ${encoding} data, which cannot be decoded on its own`;
+    } else if (encoding) {
+      // A range from byte 0 decodes as far as it goes, like a body cut short.
+      const result = await decodeBounded(raw, encoding, this.#cap, complete && !this.truncated && part === 'whole');
       if ('error' in result) decodeError = result.error;
       else {
         stored = result.data;
@@ -74,6 +79,15 @@ export class BodyCapture {
     };
     return { ref, data: stored };
   }
+}
+
+/** What a body is of its representation: all of it, a 206 range from its first byte, or a range from elsewhere. */
+export type BodyPart = 'whole' | 'range-from-start' | 'range';
+
+/** The part a response body is (RFC 9110 §14.4: Content-Range "bytes FIRST-LAST/LENGTH"), from its status and header. */
+export function bodyPart(status: number, contentRange: string | undefined): BodyPart {
+  if (status !== 206) return 'whole';
+  return /^\s*bytes\s+0-\d+\/(\d+|\*)\s*$/i.test(contentRange ?? '') ? 'range-from-start' : 'range';
 }
 
 /** A stored capture: its reference for events and the (decoded, bounded) bytes for in-process inspection. */
@@ -127,7 +141,13 @@ function decodeBounded(raw: Buffer, coding: Coding, cap: number, whole: boolean)
       size += Math.min(chunk.length, room);
       if (size >= cap) finish({ data: Buffer.concat(chunks, size), truncated: true });
     });
-    stream.on('end', () => finish({ data: Buffer.concat(chunks, size), truncated: false }));
+    stream.on('end', () => {
+      // Gunzip refuses bytes after its last member itself; inflate and brotli stop at the end of their stream and
+      // ignore the rest, which for a whole body means it is damaged. bytesWritten counts the input they consumed.
+      const extra = raw.length - stream.bytesWritten;
+      if (whole && extra > 0) return finish({ error: `${extra} byte(s) after the end of the ${coding} stream` });
+      finish({ data: Buffer.concat(chunks, size), truncated: false });
+    });
     // Not whole: what decoded before the stream broke off is kept (the capture's own `truncated` says if it was the cap).
     stream.on('error', (error: Error) => finish(!whole && size > 0 ? { data: Buffer.concat(chunks, size), truncated: false } : { error: error.message }));
     stream.end(raw);

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Endpoint, FlowTimings, HeaderList, InterimResponse } from '../protocol/events.js';
 import { findSecrets, scansBody } from '../protocol/secrets.js';
-import { BodyCapture, type CapturedBody } from './body-capture.js';
+import { BodyCapture, bodyPart, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
 import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason, hostField, transferCodings, withHost } from './headers.js';
@@ -579,7 +579,13 @@ function send(
       const mime = mediaType(rawHeader(upstreamRes.rawHeaders, 'content-type'));
       const recorded = capture
         // The transfer codings were applied after the content codings, so the record undoes them first.
-        .finish(ctx.blobs, [rawHeaderList(upstreamRes.rawHeaders, 'content-encoding'), ...otherCodings].filter(Boolean).join(', ') || undefined, mime, upstreamRes.complete)
+        .finish(
+          ctx.blobs,
+          [rawHeaderList(upstreamRes.rawHeaders, 'content-encoding'), ...otherCodings].filter(Boolean).join(', ') || undefined,
+          mime,
+          upstreamRes.complete,
+          bodyPart(status, rawHeader(upstreamRes.rawHeaders, 'content-range')),
+        )
         .catch(() => null)
         .then(async (body) => {
           await flow.requestEmitted();

@@ -81,6 +81,12 @@ const script: OriginScript = (socket, head) => {
       const head = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${coded.length.toString(16)}\r\n`;
       return void socket.write(Buffer.concat([Buffer.from(head), coded, Buffer.from('\r\n0\r\n\r\n')]));
     }
+    case '/range-gzip': {
+      // A 206 of a gzip-coded representation from its middle (RFC 9110 §14): no decoder can start there.
+      const coded = gzipSync('x'.repeat(4000) + 'y'.repeat(4000)).subarray(10, 30);
+      const head = `HTTP/1.1 206 Partial Content\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Range: bytes 10-29/99\r\nContent-Length: ${coded.length}\r\n\r\n`;
+      return void socket.write(Buffer.concat([Buffer.from(head), coded]));
+    }
     default:
       return void socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   }
@@ -349,6 +355,15 @@ describe('requests that are valid, if unusual, are forwarded intact', () => {
     const id = await conn;
     const response = await cli.waitForEvent('http-response', (e) => e.conn === id);
     expect(response.body).toMatchObject({ decoded: true, size: 19, encoding: 'gzip', mimeType: 'text/plain' });
+  });
+
+  it('a 206 slice of gzip data is relayed as it came and recorded as not decodable on its own, not as damaged', async () => {
+    const { text, conn } = await exchange(`GET ${scriptedUrl('/range-gzip')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(text)).toBe(206);
+    const id = await conn;
+    const response = await cli.waitForEvent('http-response', (e) => e.conn === id);
+    expect(response.body).toMatchObject({ decoded: false, size: 20, encoding: 'gzip' });
+    expect(response.body!.decodeError).toContain('partial response (206)');
   });
 
   it('an HTTP/1.0 client, which cannot be sent a transfer coding, gets a 502 that says so', async () => {

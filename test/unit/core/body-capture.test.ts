@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { BodyCapture } from '../../../server/core/body-capture.js';
+import { BodyCapture, bodyPart } from '../../../server/core/body-capture.js';
 import { MemoryBlobSink } from '../../../server/events/blob-sink.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -62,6 +62,56 @@ describe('BodyCapture', () => {
     const body = await capture.finish(new MemoryBlobSink(), 'gzip', 'text/plain');
     expect(body!.ref).toMatchObject({ decoded: false, truncated: false, encoding: 'gzip', size: sent.length, sha256: sha(sent) });
     expect(body!.ref.decodeError).toMatch(reason);
+  });
+
+  // Regression (fixed): inflate and brotli stop at the end of their stream and ignore what follows, so a deflate or
+  // br body with stray bytes after it was recorded as cleanly decoded.
+  it.each([
+    ['deflate', zlib.deflateSync],
+    ['deflate', zlib.deflateRawSync],
+    ['br', zlib.brotliCompressSync],
+  ] as const)('a %s body with stray bytes after it, captured whole, is stored as it came', async (coding, encode) => {
+    const sent = Buffer.concat([encode(Buffer.from('hello world '.repeat(100))), Buffer.from('JUNKJUNK')]);
+    const capture = new BodyCapture(1024 * 1024);
+    capture.push(sent);
+    const body = await capture.finish(new MemoryBlobSink(), coding, 'text/plain');
+    expect(body!.ref).toMatchObject({ decoded: false, truncated: false, encoding: coding, size: sent.length });
+    expect(body!.ref.decodeError).toBe(`8 byte(s) after the end of the ${coding} stream`);
+  });
+
+  it('a deflate body cut at the cap still decodes as far as it goes', async () => {
+    const text = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join(''));
+    const capture = new BodyCapture(2000);
+    capture.push(zlib.deflateSync(text));
+    const body = await capture.finish(new MemoryBlobSink(), 'deflate', 'text/plain');
+    expect(body!.ref).toMatchObject({ decoded: true, truncated: true });
+    expect(text.subarray(0, body!.data.length).equals(body!.data)).toBe(true);
+  });
+
+  it('a 206 of gzip data: a slice from the middle is not decoded and says why; one from byte 0 decodes as far as it goes', async () => {
+    const text = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join(''));
+    const gz = zlib.gzipSync(text);
+    const middle = new BodyCapture(1024 * 1024);
+    middle.push(gz.subarray(1000, 3000));
+    const sliced = await middle.finish(new MemoryBlobSink(), 'gzip', 'text/plain', true, bodyPart(206, `bytes 1000-2999/${gz.length}`));
+    expect(sliced!.ref).toMatchObject({ decoded: false, encoding: 'gzip', size: 2000 });
+    expect(sliced!.ref.decodeError).toBe('a partial response (206) holds a slice of the gzip data, which cannot be decoded on its own');
+    const start = new BodyCapture(1024 * 1024);
+    start.push(gz.subarray(0, 3000));
+    const first = await start.finish(new MemoryBlobSink(), 'gzip', 'text/plain', true, bodyPart(206, `bytes 0-2999/${gz.length}`));
+    expect(first!.ref).toMatchObject({ decoded: true });
+    expect(first!.ref.decodeError).toBeUndefined();
+    expect(text.subarray(0, first!.data.length).equals(first!.data)).toBe(true);
+  });
+
+  it.each([
+    [200, 'bytes 5-9/10', 'whole'],
+    [206, 'bytes 0-9/10', 'range-from-start'],
+    [206, 'BYTES 0-9/*', 'range-from-start'],
+    [206, 'bytes 5-9/10', 'range'],
+    [206, undefined, 'range'], // multipart/byteranges carries its ranges inside
+  ] as const)('bodyPart(%i, %j) is %s', (status, header, part) => {
+    expect(bodyPart(status, header)).toBe(part);
   });
 
   it('a gzip body whose message was cut short (the origin broke off) is decoded as far as it goes', async () => {
