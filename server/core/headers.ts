@@ -26,6 +26,30 @@ export function pairHeaders(raw: string[]): HeaderList {
   return list;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A field value as Node read it (one character per byte: RFC 9110 §5.5 leaves non-ASCII octets opaque), as text to
+ * record: UTF-8 when its bytes are valid UTF-8, which is what servers sending non-ASCII almost always mean (a
+ * Content-Disposition file name, a custom header), else as it came. Only the record changes; the bytes forwarded
+ * are the ones received.
+ */
+export function readableFieldValue(value: string): string {
+  if (!/[\x80-\xff]/.test(value)) return value;
+  try {
+    return UTF8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
+}
+
+/** Raw name/value pairs as recorded in events: values made readable (readableFieldValue). */
+export function recordedHeaders(raw: string[]): HeaderList {
+  const list: HeaderList = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) list.push([raw[i]!, readableFieldValue(raw[i + 1]!)]);
+  return list;
+}
+
 /**
  * The transfer codings of a Transfer-Encoding value, lowercased, in the order they were applied (RFC 9112 §6.1), e.g.
  * `gzip, chunked` → ['gzip', 'chunked']. Parameters are dropped.

@@ -13,7 +13,7 @@ import { findSecrets, scansBody } from '../protocol/secrets.js';
 import { BodyCapture, bodyPart, type CapturedBody } from './body-capture.js';
 import type { ProxyContext } from './context.js';
 import { errorHeaders, errorPageHtml } from './error-page.js';
-import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, rawHeaderList, sendableReason, hostField, transferCodings, withHost } from './headers.js';
+import { forwardableHeaders, hideValues, mediaType, pairHeaders, rawHeader, recordedHeaders, rawHeaderList, sendableReason, hostField, transferCodings, withHost } from './headers.js';
 import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import { keptAlive, REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
@@ -96,7 +96,7 @@ class Flow {
   /** Request fields as recorded: the live view's token and session cookie hidden. */
   #recorded(raw: string[]): HeaderList {
     const hidden = this.ctx.hiddenValues;
-    return hidden.length > 0 ? pairHeaders(raw).map(([name, value]) => [name, hideValues(value, hidden)]) : pairHeaders(raw);
+    return hidden.length > 0 ? recordedHeaders(raw).map(([name, value]) => [name, hideValues(value, hidden)]) : recordedHeaders(raw);
   }
 
   /** Interim (1xx) responses the origin sent before the final one, for the http-response event (bounded). */
@@ -355,7 +355,7 @@ function send(
   upstreamReq.on('information', (info: http.InformationEvent) => {
     // Recorded too (a handful at most: an origin could send 1xx without end, RFC 9110 §15.2 sets no limit).
     if (flow.interim.length < MAX_INTERIM) {
-      flow.interim.push({ status: info.statusCode, statusText: info.statusMessage ?? '', headers: pairHeaders(info.rawHeaders), at: Date.now() });
+      flow.interim.push({ status: info.statusCode, statusText: info.statusMessage ?? '', headers: recordedHeaders(info.rawHeaders), at: Date.now() });
     }
     forwardInterim(req, res, info);
   });
@@ -575,7 +575,7 @@ function send(
           flow.proxyError('upstream-reset', `The response from ${target.host} was cut off.`);
         }
       }
-      const resHeaders = pairHeaders(upstreamRes.rawHeaders);
+      const resHeaders = recordedHeaders(upstreamRes.rawHeaders);
       const mime = mediaType(rawHeader(upstreamRes.rawHeaders, 'content-type'));
       const recorded = capture
         // The transfer codings were applied after the content codings, so the record undoes them first.
@@ -604,7 +604,7 @@ function send(
             timings: t,
             synthetic: false,
             ...(flow.interim.length > 0 ? { interim: flow.interim } : {}),
-            ...(upstreamRes.rawTrailers.length > 0 ? { trailers: pairHeaders(upstreamRes.rawTrailers) } : {}),
+            ...(upstreamRes.rawTrailers.length > 0 ? { trailers: recordedHeaders(upstreamRes.rawTrailers) } : {}),
             at: Date.now(),
           });
           flow.emitSecrets(resHeaders, body, mime, 'response');

@@ -7,7 +7,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { MAX_WS_MESSAGE_BYTES } from './config.js';
 import type { ProxyContext } from './context.js';
 import type { ExchangeSite } from './http-exchange.js';
-import { forwardableHeaders, hideValues, pairHeaders, rawHeader, sendableReason } from './headers.js';
+import { forwardableHeaders, hideValues, rawHeader, recordedHeaders, sendableReason } from './headers.js';
 import { failureAnswer } from './upstream-answer.js';
 import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
 import { utf8Cut } from '../protocol/utf8.js';
@@ -60,7 +60,7 @@ export async function relayWebSocket(
   const t0 = performance.now();
   const httpUrl = target.url.replace(/^ws/, 'http');
   const recordedUrl = hideValues(httpUrl, ctx.hiddenValues);
-  const requestHeaders: HeaderList = pairHeaders(req.rawHeaders).map(([name, value]) => [name, hideValues(value, ctx.hiddenValues)]);
+  const requestHeaders: HeaderList = recordedHeaders(req.rawHeaders).map(([name, value]) => [name, hideValues(value, ctx.hiddenValues)]);
   ctx.bus.emit({
     type: 'http-request',
     id,
@@ -186,7 +186,7 @@ export async function relayWebSocket(
     for (let i = 0; i + 1 < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
     clientSocket.write(lines.join('\r\n') + '\r\nconnection: close\r\n\r\n');
     response.pipe(clientSocket);
-    const responseHeaders = pairHeaders(response.rawHeaders);
+    const responseHeaders = recordedHeaders(response.rawHeaders);
     ctx.bus.emit({
       type: 'http-response',
       id,
@@ -246,7 +246,7 @@ export async function relayWebSocket(
     stopWatching();
     acceptor.handleUpgrade(req, clientSocket, Buffer.concat(early), (browser) => {
       const elapsed = performance.now() - t0;
-      const switchingHeaders = upgradeResponse ? pairHeaders(upgradeResponse.rawHeaders) : [];
+      const switchingHeaders = upgradeResponse ? recordedHeaders(upgradeResponse.rawHeaders) : [];
       ctx.bus.emit({
         type: 'http-response',
         id,

@@ -81,6 +81,17 @@ const script: OriginScript = (socket, head) => {
       const head = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${coded.length.toString(16)}\r\n`;
       return void socket.write(Buffer.concat([Buffer.from(head), coded, Buffer.from('\r\n0\r\n\r\n')]));
     }
+    case '/utf8-header': {
+      // Non-ASCII field values (RFC 9110 §5.5: opaque octets): one in UTF-8, one in Latin-1 (not valid UTF-8).
+      const head = Buffer.concat([
+        Buffer.from('HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename="'),
+        Buffer.from('naïve €.txt', 'utf8'),
+        Buffer.from('"\r\nX-Latin: '),
+        Buffer.from('café', 'latin1'),
+        Buffer.from('\r\nContent-Length: 2\r\n\r\nok'),
+      ]);
+      return void socket.write(head);
+    }
     case '/range-gzip': {
       // A 206 of a gzip-coded representation from its middle (RFC 9110 §14): no decoder can start there.
       const coded = gzipSync('x'.repeat(4000) + 'y'.repeat(4000)).subarray(10, 30);
@@ -355,6 +366,18 @@ describe('requests that are valid, if unusual, are forwarded intact', () => {
     const id = await conn;
     const response = await cli.waitForEvent('http-response', (e) => e.conn === id);
     expect(response.body).toMatchObject({ decoded: true, size: 19, encoding: 'gzip', mimeType: 'text/plain' });
+  });
+
+  it('a UTF-8 header value is recorded as UTF-8 text and relayed byte for byte; one in Latin-1 stays as it came', async () => {
+    const { text, conn } = await exchange(`GET ${scriptedUrl('/utf8-header')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(text)).toBe(200);
+    // exchange() reads the answer as latin1: the origin's own bytes come back unchanged.
+    expect(Buffer.from(text, 'latin1').includes(Buffer.from('filename="naïve €.txt"', 'utf8'))).toBe(true);
+    expect(Buffer.from(text, 'latin1').includes(Buffer.from('X-Latin: café', 'latin1'))).toBe(true);
+    const id = await conn;
+    const response = await cli.waitForEvent('http-response', (e) => e.conn === id);
+    expect(response.headers).toContainEqual(['Content-Disposition', 'attachment; filename="naïve €.txt"']);
+    expect(response.headers).toContainEqual(['X-Latin', 'café']);
   });
 
   it('a 206 slice of gzip data is relayed as it came and recorded as not decodable on its own, not as damaged', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forwardableHeaders, mediaType, pairHeaders, rawHeader, rawHeaderList, hostField, withHost } from '../../../server/core/headers.js';
+import { forwardableHeaders, mediaType, pairHeaders, rawHeader, rawHeaderList, hostField, readableFieldValue, recordedHeaders, withHost } from '../../../server/core/headers.js';
 
 describe('forwardableHeaders', () => {
   it('drops hop-by-hop fields and those named in Connection (RFC 9110 §7.6.1), keeping order and case', () => {
@@ -65,5 +65,21 @@ describe('hostField (RFC 9110 §7.2)', () => {
   it('puts an IPv6 address in brackets', () => {
     expect(hostField('::1', 443, 'https')).toBe('[::1]');
     expect(hostField('::1', 8080, 'http')).toBe('[::1]:8080');
+  });
+});
+
+describe('readableFieldValue', () => {
+  const asNodeReadsIt = (bytes: Buffer): string => bytes.toString('latin1');
+
+  it('shows valid UTF-8 bytes as text, leaves ASCII and other bytes as they came', () => {
+    expect(readableFieldValue('plain ascii')).toBe('plain ascii');
+    expect(readableFieldValue(asNodeReadsIt(Buffer.from('naïve €', 'utf8')))).toBe('naïve €');
+    expect(readableFieldValue(asNodeReadsIt(Buffer.from('café', 'latin1')))).toBe('café');
+    // A lone continuation byte is not UTF-8.
+    expect(readableFieldValue('a\x80b')).toBe('a\x80b');
+  });
+
+  it('recordedHeaders pairs raw headers with readable values', () => {
+    expect(recordedHeaders(['X-A', asNodeReadsIt(Buffer.from('ü', 'utf8')), 'X-B', '1'])).toEqual([['X-A', 'ü'], ['X-B', '1']]);
   });
 });
