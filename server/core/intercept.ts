@@ -133,6 +133,9 @@ function outsideCaPermit(ctx: ProxyContext, certHost: string): readonly string[]
   return host.kind !== 'invalid' && !ctx.caLimits.permits(host) ? ctx.caLimits.nameConstraints : null;
 }
 
+/** The application protocols the browser's leg speaks, in mitmlab's order of preference (ALPN, RFC 7301). */
+const CLIENT_LEG_ALPN = ['http/1.1', 'http/1.0'];
+
 async function intercept(
   ctx: ProxyContext,
   httpLayer: http.Server,
@@ -230,7 +233,9 @@ async function intercept(
   const clientTls = new tls.TLSSocket(tee, {
     isServer: true,
     secureContext: forged.context,
-    ALPNProtocols: ['http/1.1'], // HTTP/2 on the client leg comes later
+    // HTTP/2 on the client leg comes later. A client that offers only http/1.0 (curl --http1.0) gets it: node:http
+    // serves 1.0. One that offers neither is refused by OpenSSL with no_application_protocol (RFC 7301 §3.2).
+    ALPNProtocols: CLIENT_LEG_ALPN,
   });
   const started = performance.now();
   let secureAt = 0;
@@ -251,6 +256,7 @@ async function intercept(
       sentAlert: clientRecorder.failureFacts().sentAlert,
       outsideCaPermit: outsideCaPermit(ctx, certHost),
       invalidSni: sni === null ? null : invalidHostReason(sni),
+      alpn: { offered: hello.alpn, spoken: CLIENT_LEG_ALPN },
     });
     emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
     clientTls.destroy();

@@ -33,6 +33,8 @@ export interface FailureFacts {
   peerClosed?: boolean;
   /** An alert that mitmlab itself sent (the transcript saw it go out): why mitmlab gave up. */
   sentAlert?: string | null;
+  /** The ALPN protocols the client offered, and those mitmlab speaks on its leg. */
+  alpn?: { offered: readonly string[]; spoken: readonly string[] };
 }
 
 // Alerts a TLS client sends when it does not accept the server's certificate (RFC 8446 §6.2):
@@ -124,6 +126,14 @@ export function classifyClientFailure(facts: FailureFacts): TlsFailure {
   }
   if (code === 'ECONNRESET' || code === 'EPIPE') {
     return { cause: 'reset', alert, message: `The client reset the connection to ${host} during the TLS handshake.` };
+  }
+  if (code === 'ERR_SSL_NO_APPLICATION_PROTOCOL' || alert === 'no_application_protocol') {
+    const offered = facts.alpn?.offered.length ? facts.alpn.offered.map((p) => JSON.stringify(p).slice(0, 60)).join(', ') : 'none mitmlab speaks';
+    return {
+      cause: 'unknown',
+      alert: alert ?? facts.sentAlert ?? 'no_application_protocol',
+      message: `The client offered only application protocols mitmlab does not speak for ${host} (ALPN ${offered}; mitmlab speaks ${facts.alpn?.spoken.join(' and ') ?? 'HTTP/1.x'} on this leg), so the handshake ended with no_application_protocol (RFC 7301 §3.2).`,
+    };
   }
   if (code === 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM') {
     return {

@@ -89,6 +89,8 @@ describe('complete events for both legs', () => {
     const cases = [
       { args: ['-noservername'], sni: null, alpn: null },
       { args: ['-servername', HOST, '-alpn', 'h2,http/1.1'], sni: HOST, alpn: 'http/1.1' },
+      // What curl --http1.0 offers; it was refused with no_application_protocol.
+      { args: ['-servername', HOST, '-alpn', 'http/1.0'], sni: HOST, alpn: 'http/1.0' },
     ];
     for (const c of cases) {
       const before = mitm.ofType('tls-established').length;
@@ -253,5 +255,17 @@ describe('key log', () => {
     } finally {
       await logged.close();
     }
+  });
+});
+
+// Last: waitFor in the tests above takes the first client-leg failure on record.
+describe('ALPN on the client leg', () => {
+  it.skipIf(!haveTools)('a client that offers only h2 is refused with a reason naming what it offered', async () => {
+    await run('openssl', ['s_client', '-connect', `127.0.0.1:${origin.port}`, '-proxy', `127.0.0.1:${mitm.proxyPort}`, '-servername', HOST, '-alpn', 'h2'], { input: '' });
+    const failed = await mitm.waitFor('tls-failed', (e) => e.leg === 'client' && e.message.includes('ALPN'));
+    expect(failed.alert).toBe('no_application_protocol');
+    expect(failed.message).toBe(
+      `The client offered only application protocols mitmlab does not speak for ${HOST} (ALPN "h2"; mitmlab speaks http/1.1 and http/1.0 on this leg), so the handshake ended with no_application_protocol (RFC 7301 §3.2).`,
+    );
   });
 });
