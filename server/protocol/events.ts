@@ -1,8 +1,9 @@
 // The one vocabulary of mitmlab: the server emits these, the store persists them, the hub streams them and the UI
 // renders them. Types only (no node: imports) so ui/ can import this file.
 //
-// Every `switch` over ProxyEvent ends with `assertNever(event)`, so adding a type makes the compiler list every
-// place that must learn about it.
+// Every `switch` that answers for the whole of ProxyEvent (the flow reducer, the HAR export, the flow detail) ends
+// with `assertNever(event)`, so adding a type makes the compiler list every place that must learn about it. The
+// few that pick out a handful of types (the self-test, the pcapng export) say so where they switch.
 
 import type {
   CertificateSummary,

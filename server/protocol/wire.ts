@@ -147,6 +147,10 @@ export const API = {
   },
   /** Recorded sessions: `SessionListing[]`. */
   sessions: '/api/sessions',
+  /** Every event of a recorded session, oldest first, as JSON Lines. */
+  sessionEvents: (id: string) => `/api/sessions/${encodeURIComponent(id)}/events`,
+  /** Every event of one connection of a recorded session (connection ids restart in every session): `ProxyEvent[]`. */
+  sessionConnEvents: (id: string, conn: string) => `/api/sessions/${encodeURIComponent(id)}/conns/${encodeURIComponent(conn)}/events`,
   /** A download of a session in one format, optionally narrowed by a filter expression (server/protocol/filter.ts). */
   exportUrl: (format: ExportFormat, options: { session?: string | null; filter?: string | null } = {}) => {
     const query = new URLSearchParams({ format });

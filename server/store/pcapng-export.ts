@@ -141,6 +141,7 @@ export async function writePcapng(session: LoadedSession, out: Writable, options
   const reader = await session.open({ onWarning: options.onWarning, onProgress: options.onProgress, types });
   for await (const event of reader.events) {
     if ('conn' in event && typeof event.conn === 'string' && options.include && !options.include.conn(event.conn)) continue;
+    // Only the types read above (`types`): the packets are built from connections, handshakes and key log lines.
     switch (event.type) {
       case 'connection-open': {
         const state = stateOf(event.conn);

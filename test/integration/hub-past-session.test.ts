@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hubSessions } from '../../server/cli/hub-adapters.js';
 import type { HubSessions } from '../../server/hub/rest-api.js';
 import type { ProxyEvent } from '../../server/protocol/events.js';
+import { API } from '../../server/protocol/wire.js';
 import { SessionStore } from '../../server/store/session-store.js';
 import { exchange, startTestHub, type TestHub } from '../unit/hub/fixture.js';
 
@@ -124,7 +125,7 @@ describe('GET /api/sessions/:id/events', () => {
   });
 
   it('streams a recorded session as JSON Lines, every event in recorded order', async () => {
-    const answer = await request(t, `/api/sessions/${pastId}/events`, auth());
+    const answer = await request(t, API.sessionEvents(pastId), auth());
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toBe('application/x-ndjson; charset=utf-8');
     expect(answer.headers['cache-control']).toBe('no-store');
@@ -149,7 +150,7 @@ describe('GET /api/sessions/:id/events', () => {
   });
 
   it("serves one connection's events of the past session, not the current session's namesake", async () => {
-    const answer = await request(t, `/api/sessions/${pastId}/conns/c1/events`, auth());
+    const answer = await request(t, API.sessionConnEvents(pastId, 'c1'), auth());
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toEqual(exchange(1));
     const current = JSON.parse((await request(t, `/api/sessions/${currentId}/conns/c1/events`, auth())).body) as ProxyEvent[];

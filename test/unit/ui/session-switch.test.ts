@@ -3,9 +3,9 @@
 
 import { describe, expect, it } from 'vitest';
 import type { ProxyEvent } from '../../../server/protocol/events.js';
-import type { SessionListing } from '../../../server/protocol/wire.js';
 import { JsonLinesDecoder } from '../../../ui/src/lib/client/json-lines.js';
-import { PAST_API, ApiError } from '../../../ui/src/lib/client/api.js';
+import { ApiError } from '../../../ui/src/lib/client/api.js';
+import { API, type SessionListing } from '../../../server/protocol/wire.js';
 import { streamSessionEvents } from '../../../ui/src/lib/client/past-session.js';
 import { FlowModel } from '../../../ui/src/lib/state/flow-model.js';
 import { SessionSwitch, type SessionSources } from '../../../ui/src/lib/state/session-switch.js';
@@ -248,8 +248,8 @@ describe('streamSessionEvents', () => {
     const fetch = fakeFetch([bytes.subarray(0, at), bytes.subarray(at, 500), bytes.subarray(500)]);
     const batches: ProxyEvent[][] = [];
     const result = await streamSessionEvents('2025-01-01T10-00-00Z-aaaa', (batch) => batches.push(batch), { fetch: fetch.fn });
-    expect(fetch.urls).toEqual([PAST_API.events('2025-01-01T10-00-00Z-aaaa')]);
-    expect(PAST_API.events('a/../b')).toBe('/api/sessions/a%2F..%2Fb/events');
+    expect(fetch.urls).toEqual([API.sessionEvents('2025-01-01T10-00-00Z-aaaa')]);
+    expect(API.sessionEvents('a/../b')).toBe('/api/sessions/a%2F..%2Fb/events');
     expect(batches.flat().map((e) => e.type)).toEqual(events.map((e) => e.type));
     expect((batches.flat()[0] as Extract<ProxyEvent, { type: 'http-request' }>).url).toContain('sité1');
     expect(result).toEqual({ events: 4, skipped: 0 });

@@ -6,14 +6,6 @@ import { API, type SelfTestResult, type SelfTestStart, type SessionListing, type
 /** Never answer from the HTTP cache: the hub's answers change with every event. (Spread: Node's RequestInit lacks `cache`.) */
 export const NO_STORE = { cache: 'no-store' } as const;
 
-/** REST paths for recorded sessions (server/hub/rest-api.ts; they belong next to API in server/protocol/wire.ts). */
-export const PAST_API = {
-  /** Every event of a recorded session, oldest first, as JSON Lines. */
-  events: (id: string) => `/api/sessions/${encodeURIComponent(id)}/events`,
-  /** Every event of one connection of a recorded session: `ProxyEvent[]`. */
-  connEvents: (id: string, conn: string) => `/api/sessions/${encodeURIComponent(id)}/conns/${encodeURIComponent(conn)}/events`,
-} as const;
-
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -36,7 +28,7 @@ export function fetchConnEvents(conn: string): Promise<ProxyEvent[]> {
 
 /** Every event of one connection of a recorded session (connection ids restart in every session). */
 export function fetchPastConnEvents(session: string, conn: string): Promise<ProxyEvent[]> {
-  return getJson<ProxyEvent[]>(PAST_API.connEvents(session, conn));
+  return getJson<ProxyEvent[]>(API.sessionConnEvents(session, conn));
 }
 
 /** The stored bytes of a body (blobs are shared by every session, so past sessions' bodies load the same way). */

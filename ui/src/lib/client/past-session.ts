@@ -2,7 +2,8 @@
 // events over in batches: the page never holds the whole session, only what its bounded model keeps. No Svelte here.
 
 import type { ProxyEvent } from '../../../../server/protocol/events.js';
-import { ApiError, NO_STORE, PAST_API } from './api.js';
+import { API } from '../../../../server/protocol/wire.js';
+import { ApiError, NO_STORE } from './api.js';
 import { JsonLinesDecoder } from './json-lines.js';
 
 export interface StreamResult {
@@ -25,7 +26,7 @@ export interface StreamOptions {
  */
 export async function streamSessionEvents(id: string, onEvents: (events: ProxyEvent[]) => void, options: StreamOptions = {}): Promise<StreamResult> {
   const doFetch = options.fetch ?? fetch;
-  const response = await doFetch(PAST_API.events(id), {
+  const response = await doFetch(API.sessionEvents(id), {
     ...NO_STORE,
     credentials: 'same-origin',
     ...(options.signal ? { signal: options.signal } : {}),

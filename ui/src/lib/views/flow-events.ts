@@ -1,6 +1,6 @@
 // Picking one flow's pieces out of its connection's events (pure; used by the detail tabs).
 
-import type { EventOf, ProxyEvent } from '../../../../server/protocol/events.js';
+import { assertNever, type EventOf, type ProxyEvent } from '../../../../server/protocol/events.js';
 import type { Leg } from '../../../../server/protocol/tls.js';
 
 export interface FlowPieces {
@@ -109,8 +109,15 @@ export function flowPieces(events: readonly ProxyEvent[], id: string, originEven
       case 'upstream-reused':
         pieces.tls.reused = event;
         break;
-      default:
+      // Not part of one flow's detail: byte counts at close, key log lines (exported, not shown), tunnels (no flow)
+      // and the store's own errors (the event log shows them).
+      case 'connection-close':
+      case 'tls-keylog':
+      case 'tunnel':
+      case 'store-error':
         break;
+      default:
+        assertNever(event);
     }
   }
   const upstream = pieces.tls.upstream;
