@@ -3,7 +3,7 @@
 // export or `start --session` fail. Fields marked `?` may be absent (older sessions lack them) but, when present,
 // must have their kind.
 
-import type { ProxyEventType } from './events.js';
+import type { ProxyEvent, ProxyEventType } from './events.js';
 
 type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array' | 'strings' | 'numbers' | 'headers' | 'body';
 /** A kind, `|null` when null is allowed, `?` when the field may be absent. */
@@ -67,6 +67,24 @@ const SHAPES: Record<ProxyEventType, Record<string, FieldSpec>> = {
   'proxy-error': { conn: 'string|null', id: 'string|null?', code: 'string', status: 'number|null?', message: 'string' },
   'store-error': { code: 'string', message: 'string' },
 };
+
+/**
+ * What keeps a parsed JSON value from being an event this build understands (not an object, an unknown type, no
+ * time, the wrong shape), or null when it is one. The store's reader and the live view's past-session reader share it.
+ */
+export function eventProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an event object';
+  const { type, at } = value as { type?: unknown; at?: unknown };
+  // SHAPES is a Record over every type, so it is also the list of known ones.
+  if (typeof type !== 'string' || !Object.hasOwn(SHAPES, type)) return 'an unknown event type';
+  if (typeof at !== 'number') return `${type} without a time`;
+  return eventShapeProblem(type as ProxyEventType, value as Record<string, unknown>);
+}
+
+/** True when `value` is an event this build understands (eventProblem finds nothing). */
+export function isProxyEvent(value: unknown): value is ProxyEvent {
+  return eventProblem(value) === null;
+}
 
 /** What is wrong with an event of a known type (`type` and `at` already checked), or null when it has its shape. */
 export function eventShapeProblem(type: ProxyEventType, event: Record<string, unknown>): string | null {

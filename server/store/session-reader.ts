@@ -4,7 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { ProxyEvent, ProxyEventType } from '../protocol/events.js';
-import { eventShapeProblem } from '../protocol/event-shape.js';
+import { eventProblem } from '../protocol/event-shape.js';
 import { SCHEMA_VERSION, StoreError } from './layout.js';
 
 /** First line of events.jsonl. */
@@ -23,30 +23,6 @@ export interface ReadLogOptions {
   /** Lines longer than this are skipped (default 64 MiB). */
   maxLineBytes?: number;
 }
-
-/** Every event type this build understands; `Record` makes the compiler demand new types here. */
-const KNOWN_TYPES: Record<ProxyEventType, true> = {
-  'connection-open': true,
-  'connection-close': true,
-  connect: true,
-  tunnel: true,
-  'upstream-reused': true,
-  'tls-client-hello': true,
-  'tls-server-hello': true,
-  'tls-established': true,
-  'tls-certificates': true,
-  'tls-failed': true,
-  'tls-keylog': true,
-  'tls-transcript': true,
-  'http-request': true,
-  'http-response': true,
-  'secrets-found': true,
-  'ws-open': true,
-  'ws-message': true,
-  'ws-close': true,
-  'proxy-error': true,
-  'store-error': true,
-};
 
 /** Complete lines of a file (without the newline), in order; a last line without its newline is reported as torn. */
 export async function* readLines(path: string, options: ReadLogOptions = {}): AsyncGenerator<Buffer> {
@@ -124,12 +100,7 @@ export function readEvent(line: Buffer | string): ProxyEvent | string {
   } catch {
     return 'not JSON';
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an event object';
-  const { type, at } = value as { type?: unknown; at?: unknown };
-  if (typeof type !== 'string' || !Object.hasOwn(KNOWN_TYPES, type)) return 'an unknown event type';
-  if (typeof at !== 'number') return `${type} without a time`;
-  const problem = eventShapeProblem(type as ProxyEventType, value as Record<string, unknown>);
-  return problem ?? (value as ProxyEvent);
+  return eventProblem(value) ?? (value as ProxyEvent);
 }
 
 /** The header and events of an events.jsonl file, streamed. */

@@ -257,8 +257,11 @@ describe('streamSessionEvents', () => {
 
   it('counts lines that are not events, and fails on HTTP errors and on a stream that breaks off', async () => {
     const good = JSON.stringify(exchange(1)[0]);
-    const mixed = await streamSessionEvents('x', () => undefined, { fetch: fakeFetch([`${good}\n{"no":"type"}\n42\nbroken\n`]).fn });
-    expect(mixed).toEqual({ events: 1, skipped: 3 });
+    // A type this page does not know, and a known type of the wrong shape, would reach the reducer and throw there.
+    const unknown = '{"type":"http3-frame","at":1}';
+    const misshapen = '{"type":"http-request","at":1,"id":"c1.1","conn":"c1","headers":7}';
+    const mixed = await streamSessionEvents('x', () => undefined, { fetch: fakeFetch([`${good}\n{"no":"type"}\n42\nbroken\n${unknown}\n${misshapen}\n`]).fn });
+    expect(mixed).toEqual({ events: 1, skipped: 5 });
 
     const missing = streamSessionEvents('x', () => undefined, { fetch: fakeFetch([], { status: 404 }).fn });
     await expect(missing).rejects.toBeInstanceOf(ApiError);

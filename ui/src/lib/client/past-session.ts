@@ -2,6 +2,7 @@
 // events over in batches: the page never holds the whole session, only what its bounded model keeps. No Svelte here.
 
 import type { ProxyEvent } from '../../../../server/protocol/events.js';
+import { isProxyEvent } from '../../../../server/protocol/event-shape.js';
 import { API } from '../../../../server/protocol/wire.js';
 import { ApiError, NO_STORE } from './api.js';
 import { JsonLinesDecoder } from './json-lines.js';
@@ -40,7 +41,8 @@ export async function streamSessionEvents(id: string, onEvents: (events: ProxyEv
   const deliver = (values: unknown[]): void => {
     const events: ProxyEvent[] = [];
     for (const value of values) {
-      if (isEventShaped(value)) events.push(value);
+      // The hub sends only events its store could read; a page of another version may still not know one.
+      if (isProxyEvent(value)) events.push(value);
       else result.skipped++;
     }
     if (events.length === 0) return;
@@ -65,11 +67,4 @@ export async function streamSessionEvents(id: string, onEvents: (events: ProxyEv
   }
   result.skipped += lines.skipped;
   return result;
-}
-
-/** The hub only sends events its store could parse; this guards the reducer against anything else all the same. */
-function isEventShaped(value: unknown): value is ProxyEvent {
-  if (typeof value !== 'object' || value === null) return false;
-  const { type, at } = value as { type?: unknown; at?: unknown };
-  return typeof type === 'string' && typeof at === 'number';
 }
