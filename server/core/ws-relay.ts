@@ -11,7 +11,7 @@ import { forwardableHeaders, hideValues, rawHeader, recordedHeaders, sendableRea
 import { failureAnswer } from './upstream-answer.js';
 import { rawErrorResponse, type ErrorAnswer } from './error-page.js';
 import { utf8Cut } from '../protocol/utf8.js';
-import { findSecrets } from '../protocol/secrets.js';
+import { findSecrets, findSecretsInWsMessage } from '../protocol/secrets.js';
 import type { HeaderList } from '../protocol/events.js';
 
 export interface WsTarget {
@@ -281,8 +281,8 @@ export async function relayWebSocket(
 /** Copies messages from one side to the other, pausing the source while the destination is backed up. */
 function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: WebSocket, direction: 'send' | 'receive'): void {
   let pending = 0;
-  /** Records one frame's message: `kept` is its payload within --ws-cap. */
-  const record = (opcode: 1 | 2 | 9 | 10, payload: Buffer, kept: Buffer, deliverable: boolean): void => {
+  /** Records one frame's message: `kept` is its payload within --ws-cap; `text` the same as text, for a text message. */
+  const record = (opcode: 1 | 2 | 9 | 10, payload: Buffer, kept: Buffer, deliverable: boolean, text?: string): void => {
     ctx.bus.emit({
       type: 'ws-message',
       id,
@@ -290,7 +290,7 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
       direction,
       opcode,
       size: payload.length,
-      data: opcode === 1 ? kept.toString('utf8') : kept.toString('base64'),
+      data: text ?? kept.toString('base64'),
       truncated: kept.length < payload.length,
       ...(deliverable ? {} : { undelivered: true as const }),
       at: Date.now(),
@@ -303,7 +303,13 @@ function pump(ctx: ProxyContext, conn: string, id: string, from: WebSocket, to: 
     // A close from the other side may already be under way (ws answers a close frame at once): what arrives then is
     // recorded, but as not passed on.
     const deliverable = to.readyState === WebSocket.OPEN;
-    record(isBinary ? 2 : 1, buffer, kept, deliverable);
+    const text = isBinary ? undefined : kept.toString('utf8');
+    record(isBinary ? 2 : 1, buffer, kept, deliverable, text);
+    // A login over a WebSocket shows its password as plainly as a form post does.
+    if (text !== undefined) {
+      const secrets = findSecretsInWsMessage(text, direction);
+      if (secrets.length > 0) ctx.bus.emit({ type: 'secrets-found', id, conn, secrets, at: Date.now() });
+    }
     if (!deliverable) return;
     pending++;
     if (pending >= MAX_PENDING_MESSAGES) from.pause();

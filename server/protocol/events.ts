@@ -88,7 +88,8 @@ export interface ExposedSecret {
   name: string;
   /** The secret as seen (Basic credentials decoded to user:password). */
   value: string;
-  location: 'request-header' | 'request-body' | 'url' | 'response-header' | 'response-body';
+  /** `ws-send`: a WebSocket message from the browser; `ws-receive`: one from the origin. */
+  location: 'request-header' | 'request-body' | 'url' | 'response-header' | 'response-body' | 'ws-send' | 'ws-receive';
 }
 
 /** How the client reached the proxy. Only `explicit` is emitted: `transparent` is reserved, not implemented yet. */

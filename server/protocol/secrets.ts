@@ -77,6 +77,25 @@ export function findSecrets(input: SecretScanInput): ExposedSecret[] {
   return found.list;
 }
 
+// A cheap test before parsing: every name isSecretName accepts contains one of these (case aside). Most WebSocket
+// traffic (chat lines, game state, market ticks) has none and is never parsed.
+const SECRETISH = /pass|pw|pin|otp|auth|cred|sid|secret|token|key/i;
+
+/**
+ * The credentials in one WebSocket text message (what ws-cap kept of it). RFC 6455 gives messages no media type:
+ * JSON texts are read as JSON bodies are, including behind Socket.IO's packet prefix (`42["login",{…}]`, or
+ * `42/chat,[…]` for a namespace); other texts are not guessed at.
+ */
+export function findSecretsInWsMessage(text: string, direction: 'send' | 'receive'): ExposedSecret[] {
+  if (!SECRETISH.test(text)) return [];
+  const json = text.replace(/^\d+(\/[^,[{]*,)?/, '');
+  const first = json.trimStart()[0];
+  if (first !== '{' && first !== '[') return [];
+  const found = new Collector();
+  jsonFields(found, json, direction === 'send' ? 'ws-send' : 'ws-receive');
+  return found.list;
+}
+
 class Collector {
   readonly list: ExposedSecret[] = [];
   readonly #seen = new Set<string>();
@@ -137,6 +156,7 @@ function queryParams(found: Collector, url: string): void {
 }
 
 type BodyLocation = 'request-body' | 'response-body';
+type JsonLocation = BodyLocation | 'ws-send' | 'ws-receive';
 
 function formFields(found: Collector, body: string, location: BodyLocation): void {
   for (const [name, value] of formPairs(body)) {
@@ -166,7 +186,7 @@ function formDecode(text: string): string {
   }
 }
 
-function jsonFields(found: Collector, body: string, location: BodyLocation): void {
+function jsonFields(found: Collector, body: string, location: JsonLocation): void {
   let value: unknown;
   try {
     value = JSON.parse(body);

@@ -111,6 +111,21 @@ describe('a WebSocket through mitmlab', () => {
     ws.close();
   });
 
+  it('exposes a password sent in a JSON message, and reads no other text as one', async () => {
+    const { ws } = await open(withDeflate);
+    const opened = mitm.ofType('ws-open').at(-1)!;
+    ws.send('{"op":"login","user":"ada","password":"hunter2"}');
+    await next<Buffer>(ws, 'message');
+    ws.send('plain chat line, password not in JSON');
+    await next<Buffer>(ws, 'message');
+    const found = await mitm.waitFor('secrets-found', (e) => e.id === opened.id && e.secrets.some((secret) => secret.location === 'ws-send'));
+    expect(found.secrets).toEqual([{ kind: 'json-field', name: 'password', value: 'hunter2', location: 'ws-send' }]);
+    // Once: not in the echo ("echo: {…}" is not JSON), nor in the chat line. (The origin's Set-Cookie is found too.)
+    const inMessages = mitm.ofType('secrets-found').filter((e) => e.id === opened.id && e.secrets.some((secret) => secret.location.startsWith('ws-')));
+    expect(inMessages).toHaveLength(1);
+    ws.close();
+  });
+
   it('uses compression only when both ends would have: the browser offered it and the origin took it', async () => {
     const offeredBefore = withDeflate.offered.length;
     const plain = await open(withDeflate, { perMessageDeflate: false });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findSecrets, isSecretName, MAX_SECRETS_PER_MESSAGE, scansBody } from '../../../server/protocol/secrets.js';
+import { findSecrets, findSecretsInWsMessage, isSecretName, MAX_SECRETS_PER_MESSAGE, scansBody } from '../../../server/protocol/secrets.js';
 import type { HeaderList } from '../../../server/protocol/events.js';
 
 function request(headers: HeaderList, body: string | null = null, mimeType: string | null = null, url = 'https://shop.lab.test/login') {
@@ -180,5 +180,26 @@ describe('scansBody', () => {
     expect(scansBody('multipart/form-data', 'request')).toBe(true);
     expect(scansBody('multipart/form-data', 'response')).toBe(false);
     for (const mime of ['text/html', 'text/css', 'image/png', 'application/octet-stream', null]) expect(scansBody(mime, 'response')).toBe(false);
+  });
+});
+
+describe('WebSocket messages', () => {
+  it('finds credentials in JSON messages both ways, behind a Socket.IO packet prefix too', () => {
+    expect(findSecretsInWsMessage('{"action":"login","user":"ada","password":"hunter2"}', 'send')).toEqual([
+      { kind: 'json-field', name: 'password', value: 'hunter2', location: 'ws-send' },
+    ]);
+    expect(findSecretsInWsMessage('42["login",{"user":"ada","pass":"hunter2"}]', 'send')).toEqual([
+      { kind: 'json-field', name: '[1].pass', value: 'hunter2', location: 'ws-send' },
+    ]);
+    expect(findSecretsInWsMessage('42/chat,["auth",{"token":"t-1"}]', 'receive')).toEqual([
+      { kind: 'json-field', name: '[1].token', value: 't-1', location: 'ws-receive' },
+    ]);
+  });
+
+  it('does not guess at other texts, and skips JSON cut short by --ws-cap', () => {
+    expect(findSecretsInWsMessage('my password is hunter2', 'send')).toEqual([]);
+    expect(findSecretsInWsMessage('password=hunter2', 'send')).toEqual([]);
+    expect(findSecretsInWsMessage('{"password":"hunt', 'send')).toEqual([]);
+    expect(findSecretsInWsMessage('{"price":1.5,"symbol":"ABC"}', 'receive')).toEqual([]);
   });
 });

@@ -153,12 +153,21 @@ describe('secretsOn', () => {
       type: 'secrets-found',
       id: 'c1.1',
       conn: 'c1',
-      secrets: [secret('q', 'url'), secret('auth', 'request-header'), secret('password', 'request-body'), secret('sid', 'response-header'), secret('api_key', 'response-body')],
+      secrets: [
+        secret('q', 'url'),
+        secret('auth', 'request-header'),
+        secret('password', 'request-body'),
+        secret('sid', 'response-header'),
+        secret('api_key', 'response-body'),
+        secret('[1].password', 'ws-send'),
+        secret('token', 'ws-receive'),
+      ],
       at: 0,
     };
     const pieces = flowPieces([found], 'c1.1');
     expect(secretsOn(pieces, 'request').map((s) => s.name)).toEqual(['q', 'auth', 'password']);
     expect(secretsOn(pieces, 'response').map((s) => s.name)).toEqual(['sid', 'api_key']);
+    expect(secretsOn(pieces, 'websocket').map((s) => s.name)).toEqual(['[1].password', 'token']);
   });
 });
 

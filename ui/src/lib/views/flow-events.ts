@@ -137,7 +137,13 @@ export function flowPieces(events: readonly ProxyEvent[], id: string, originEven
 
 type FoundSecret = EventOf<'secrets-found'>['secrets'][number];
 
-/** The secrets seen in the request (its URL, headers, body) or in the response (headers, body). */
-export function secretsOn(pieces: FlowPieces, side: 'request' | 'response'): FoundSecret[] {
-  return pieces.secrets.flatMap((e) => e.secrets).filter((s) => s.location.startsWith('response-') === (side === 'response'));
+/** Which part of a flow a secret's location belongs to. */
+function sideOf(location: FoundSecret['location']): 'request' | 'response' | 'websocket' {
+  if (location === 'ws-send' || location === 'ws-receive') return 'websocket';
+  return location.startsWith('response-') ? 'response' : 'request';
+}
+
+/** The secrets seen in the request (its URL, headers, body), the response (headers, body) or WebSocket messages. */
+export function secretsOn(pieces: FlowPieces, side: 'request' | 'response' | 'websocket'): FoundSecret[] {
+  return pieces.secrets.flatMap((e) => e.secrets).filter((s) => sideOf(s.location) === side);
 }
