@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ExposedSecret, ProxyEvent } from '../../../server/protocol/events.js';
 import type { CertificateSummary } from '../../../server/protocol/tls.js';
-import { base64ToBytes, bodySummary, classifyBody, formatBytes, formatDuration, headerText, hexDump, looksLikeText, maskSecret, prettyJson, sigalgLabels } from '../../../ui/src/lib/client/format.js';
+import { base64ToBytes, bodySummary, classifyBody, formatBytes, formatDateTime, formatDuration, headerText, hexDump, looksLikeText, maskSecret, prettyJson, sigalgLabels } from '../../../ui/src/lib/client/format.js';
 import { compareChains, fieldText } from '../../../ui/src/lib/views/cert-diff.js';
 import { flowPieces, secretsOn } from '../../../ui/src/lib/views/flow-events.js';
 import { arrowLabel, ladderArrows, recordsAfterHandshake } from '../../../ui/src/lib/views/ladder.js';
@@ -102,6 +102,16 @@ describe('certificate comparison', () => {
     expect(rows[1]!.differs.size).toBe(10);
     expect(fieldText(cert({}), 'keyType')).toBe('EC 256 bits');
     expect(fieldText(cert({}), 'san')).toBe('DNS:shop.lab.test');
+    expect(fieldText(cert({ notAfter: '2027-03-01T12:00:05.000Z' }), 'notAfter')).toBe('2027-03-01 12:00:05 UTC');
+  });
+});
+
+describe('formatDateTime', () => {
+  it('writes every date in one format: local time, or UTC and marked so; an unreadable one as given', () => {
+    const at = new Date(2026, 11, 3, 9, 5, 7).getTime(); // local
+    expect(formatDateTime(at)).toBe('2026-12-03 09:05:07');
+    expect(formatDateTime('2026-12-03T09:05:07.000Z', true)).toBe('2026-12-03 09:05:07 UTC');
+    expect(formatDateTime('not a date')).toBe('not a date');
   });
 });
 

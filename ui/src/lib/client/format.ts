@@ -31,6 +31,20 @@ export function formatTime(at: number): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
+/**
+ * A date and time in the one format the view uses: 2026-12-03 14:03:07, local time; with `utc`, in UTC and marked so
+ * (certificate validity, as openssl x509 prints it). An unreadable date comes back as given.
+ */
+export function formatDateTime(at: number | string, utc = false): string {
+  const d = new Date(at);
+  if (Number.isNaN(d.getTime())) return String(at);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const [y, mo, da, h, mi, s] = utc
+    ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+    : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+  return `${y}-${pad(mo)}-${pad(da)} ${pad(h)}:${pad(mi)}:${pad(s)}${utc ? ' UTC' : ''}`;
+}
+
 /** Classic 16-bytes-per-line hex dump with an ASCII column, at most `limit` bytes. */
 export function hexDump(bytes: Uint8Array, limit = 64 * 1024): string {
   const lines: string[] = [];

@@ -1,6 +1,7 @@
 // Comparing the origin's certificate chain with the one mitmlab forged, field by field (pure).
 
 import type { CertificateSummary } from '../../../../server/protocol/tls.js';
+import { formatDateTime } from '../client/format.js';
 
 export interface CertField {
   key: keyof CertificateSummary;
@@ -25,6 +26,7 @@ export const CERT_FIELDS: readonly CertField[] = [
 export function fieldText(cert: CertificateSummary, key: keyof CertificateSummary): string {
   const value = cert[key];
   if (key === 'keyType') return `${cert.keyType}${cert.keyBits ? ` ${cert.keyBits} bits` : ''}`;
+  if (key === 'notBefore' || key === 'notAfter') return formatDateTime(cert[key], true);
   if (Array.isArray(value)) return value.join(', ');
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   return String(value ?? '');
