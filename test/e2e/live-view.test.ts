@@ -255,6 +255,20 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     });
   });
 
+  it("previews a captured image with its own size, and names a 1 × 1 one as the tracking pixel it likely is", async () => {
+    const client = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
+    expect((await requestOver(client, '/pixel.gif', HOST)).status).toBe(200);
+    client.destroy();
+    await withFilter('~u pixel', async () => {
+      await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+      await originRows().first().click();
+      await ui.click('[data-tab="response"]');
+      const size = ui.locator('[data-testid="image-size"]');
+      await expect.poll(() => size.last().textContent(), { timeout: 10_000 }).toBe('1 × 1 px (a tracking pixel, most likely)');
+      await ui.click('[aria-label="Close details"]');
+    });
+  });
+
   it("shows both legs' ciphers on the TLS tab", async () => {
     await originRows().first().click();
     await ui.click('[data-tab="tls"]');

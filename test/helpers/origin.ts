@@ -86,6 +86,13 @@ function handler(seen: Origin['seen']) {
         res.end(body);
         return;
       }
+      case '/pixel.gif': {
+        // The classic 1 × 1 transparent GIF of tracking pixels (GIF89a, 43 bytes).
+        const body = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+        res.writeHead(200, { 'content-type': 'image/gif', 'content-length': String(body.length) });
+        res.end(body);
+        return;
+      }
       case '/gzip-broken': {
         // A gzip stream cut in half, with a Content-Length that matches what is sent: framed right, coded wrong.
         const whole = zlib.gzipSync(Buffer.from(Array.from({ length: 2_000 }, (_, i) => `line ${i}\n`).join('')));
