@@ -13,7 +13,7 @@ const HOP_BY_HOP = new Set([
   'te',
   // Not hop-by-hop in RFC 9110 (§6.6.2), but Node throws on a message that carries it and is not sent chunked (a
   // HEAD answer, a 204, a body with Content-Length, an HTTP/1.0 client). The trailer fields themselves are relayed
-  // (http-exchange.ts) whenever the message is chunked.
+  // (upstream-attempt.ts) whenever the message is chunked.
   'trailer',
   'transfer-encoding',
   'upgrade',

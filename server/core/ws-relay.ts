@@ -171,7 +171,7 @@ export async function relayWebSocket(
     maxPayload: MAX_PAYLOAD,
   });
   upstreamRef = upstream;
-  // Every field of the origin's 101, as for any response (http-exchange.ts): ws's own request keeps node:http's
+  // Every field of the origin's 101, as for any response (upstream-request.ts): ws's own request keeps node:http's
   // default count, which drops fields past about the thousandth. Its parser is set up a tick later, so this holds.
   const handshakeRequest = (upstream as unknown as { _req?: http.ClientRequest | null })._req;
   if (handshakeRequest) handshakeRequest.maxHeadersCount = 0;
