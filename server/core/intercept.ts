@@ -259,6 +259,10 @@ async function intercept(
       alpn: { offered: hello.alpn, spoken: CLIENT_LEG_ALPN },
     });
     emitHandshakeFailure(ctx, { type: 'tls-failed', conn, leg: 'client', host: certHost, ...failure, at: Date.now() });
+    // A browser that refused the forged certificate got as far as seeing it: the origin attempt (which it would
+    // otherwise take with it) runs on, bounded by its timeouts, so the record holds both chains, the other half of
+    // that lesson. It is closed as soon as it settles (dropUpstream).
+    if (failure.cause === 'cert-rejected') socket.off('close', onClientClose);
     clientTls.destroy();
     dropUpstream();
   }

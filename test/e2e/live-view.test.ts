@@ -183,6 +183,8 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
     await ui.fill('#flow-filter', '~m POST & (');
     await ui.locator('#filter-error').waitFor();
     expect(await ui.textContent('#filter-error')).toMatch(/ends where a term was expected/);
+    // The rows on screen are the last valid filter's, and the message says which one that is.
+    expect(await ui.textContent('[data-testid="filter-still"]')).toBe('The list still follows the last valid filter, ~m POST & ~d shop.');
     await ui.fill('#flow-filter', '~m POST');
     await expect.poll(() => originRows().count()).toBe(1);
   });
@@ -302,15 +304,19 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
 
   it('says on the certificates tab when a client refused the forged chain, and why', async () => {
     // A client that does not trust the lab CA (Node's default store): it refuses the forged certificate.
+    const startedAt = Date.now();
     const refused = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST }).then(
       () => false,
       () => true,
     );
     expect(refused).toBe(true);
-    await mitm.waitFor('tls-failed', (e) => e.leg === 'client' && e.cause === 'cert-rejected');
+    const failed = await mitm.waitFor('tls-failed', (e) => e.leg === 'client' && e.cause === 'cert-rejected' && e.at >= startedAt);
     await withFilter('~failed', async () => {
-      await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
-      await originRows().last().click();
+      // This connection's own row (its id is the connection's): other failed rows may already be listed, and the
+      // newest one may not be yet.
+      const row = ui.locator(`[data-flow-id="${failed.conn}"]`);
+      await row.waitFor({ timeout: 10_000 });
+      await row.click();
       await ui.click('[data-tab="certificates"]');
       const verdict = ui.locator('[data-testid="browser-verdict"]');
       await expect.poll(() => verdict.textContent(), { timeout: 10_000 }).toMatch(/refused by the browser/);

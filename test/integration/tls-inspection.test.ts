@@ -1,6 +1,7 @@
 // Both legs of every intercepted connection become events, checked against what the real clients report.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
@@ -254,6 +255,41 @@ describe('key log', () => {
       expect(lines.filter((l) => !nss.test(l))).toEqual([]);
     } finally {
       await logged.close();
+    }
+  });
+});
+
+describe('a refused certificate is on record with both chains', () => {
+  it.skipIf(!haveTools)('also when the forged certificate was predicted and the browser refused it before the origin answered', async () => {
+    const fresh = await startMitmlab({ upstreamCa: [pki.rootPath], resolve: [`${HOST}:127.0.0.1`], originReuse: false });
+    // A slow origin: its bytes reach mitmlab 400 ms late, so the browser's refusal comes first.
+    const slow = net.createServer((inbound) => {
+      const outbound = net.connect(origin.port, '127.0.0.1');
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      inbound.pipe(outbound);
+      outbound.on('data', (chunk: Buffer) => setTimeout(() => inbound.writable && inbound.write(chunk), 400));
+      outbound.on('end', () => setTimeout(() => inbound.end(), 450));
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowPort = (slow.address() as net.AddressInfo).port;
+    try {
+      // The first refusal waits for the origin's names; the second is served a certificate predicted from them at
+      // once, and refuses it while the origin's handshake is still under way.
+      for (let i = 0; i < 2; i++) {
+        const result = await curl(`https://${HOST}:${slowPort}/hello?refused=${i}`, { proxy: fresh.proxyUrl });
+        expect(result.status).toBe(0);
+        await fresh.waitFor('tls-failed', () => fresh.ofType('tls-failed').filter((e) => e.leg === 'client' && e.cause === 'cert-rejected').length > i);
+      }
+      const refusals = fresh.ofType('tls-failed').filter((e) => e.leg === 'client');
+      for (const refusal of refusals) {
+        const certs = await fresh.waitFor('tls-certificates', (e) => e.conn === refusal.conn);
+        expect(certs.forged.length).toBe(2);
+        expect(certs.upstream.length).toBeGreaterThan(0);
+      }
+    } finally {
+      await fresh.close();
+      slow.close();
     }
   });
 });

@@ -154,6 +154,23 @@ describe('flowPieces', () => {
     const twice = [...opener, established('c0', 'upstream', 'opener second upstream')];
     expect(flowPieces([reused, request], 'c1.1', twice).tls.upstream.established?.cipher).toBe('opener second upstream');
   });
+
+  it("shows a reused origin connection's certificates from the connection that made it, and says so", () => {
+    const reused: ProxyEvent = { type: 'upstream-reused', conn: 'c1', from: 'c0', host: 'origin.test', at: 0 };
+    const verification = { trusted: true, errorCode: null, reason: null, checks: [] };
+    const certificates: ProxyEvent = { type: 'tls-certificates', conn: 'c0', host: 'origin.test', upstream: [], forged: [], verification, insecureAllowed: false, at: 0 };
+    const other: ProxyEvent = { ...certificates, conn: 'c7' };
+    // A browser that refused the forged certificate on a connection that had taken an idle origin connection.
+    const refused: ProxyEvent = { type: 'tls-failed', conn: 'c1', leg: 'client', host: 'origin.test', cause: 'cert-rejected', alert: 'unknown_ca', message: 'refused', at: 1 };
+    const pieces = flowPieces([reused, refused], 'c1', [other, certificates]);
+    expect(pieces.tls.certificates).toBe(certificates);
+    expect(pieces.tls.certificatesAreReused).toBe(true);
+    // Its own, when it has them, win.
+    const own: ProxyEvent = { ...certificates, conn: 'c1' };
+    const mine = flowPieces([reused, own], 'c1', [certificates]);
+    expect(mine.tls.certificates).toBe(own);
+    expect(mine.tls.certificatesAreReused).toBe(false);
+  });
 });
 
 describe('secretsOn', () => {

@@ -48,6 +48,8 @@ export class LiveView {
   secrets = $state.raw<SecretRow[]>([]);
   filterText = $state('');
   filterError = $state.raw<{ message: string; offset: number } | null>(null);
+  /** The filter the list follows: the last valid one typed (a bad one leaves it in place). */
+  appliedFilterText = $state('');
   paused = $state(false);
   selectedId = $state<string | null>(null);
   selected = $state.raw<FlowSummary | null>(null);
@@ -129,6 +131,7 @@ export class LiveView {
       return;
     }
     this.filterError = null;
+    this.appliedFilterText = text.trim();
     this.#match = text.trim() === '' ? null : parsed.match;
     this.#publish();
   }

@@ -32,6 +32,8 @@ export interface TlsPieces {
   reused: EventOf<'upstream-reused'> | null;
   /** The upstream leg shown is that other connection's handshake (from `originEvents`), not this connection's. */
   upstreamIsReused: boolean;
+  /** `certificates` are that other connection's: the origin's chain and the forged one were recorded with it. */
+  certificatesAreReused: boolean;
 }
 
 function emptyLeg(): LegPieces {
@@ -52,7 +54,7 @@ export function flowPieces(events: readonly ProxyEvent[], id: string, originEven
     wsMessages: [],
     wsClose: null,
     errors: [],
-    tls: { client: emptyLeg(), upstream: emptyLeg(), certificates: null, connectionOpen: null, connect: null, reused: null, upstreamIsReused: false },
+    tls: { client: emptyLeg(), upstream: emptyLeg(), certificates: null, connectionOpen: null, connect: null, reused: null, upstreamIsReused: false, certificatesAreReused: false },
   };
   const leg = (l: Leg) => pieces.tls[l];
   // A connection that reused an origin connection may open its own later (the origin closed the one it had): that
@@ -131,6 +133,16 @@ export function flowPieces(events: readonly ProxyEvent[], id: string, originEven
       else if (event.type === 'tls-transcript') upstream.transcript = event;
     }
     pieces.tls.upstreamIsReused = upstream.established !== null;
+  }
+  if (pieces.tls.reused && !pieces.tls.certificates) {
+    // Both chains were recorded once, with the handshake that opened the origin connection: the same ones apply here
+    // (the forged certificate for a name is minted once and kept).
+    const from = pieces.tls.reused.from;
+    const opened = originEvents.find((event): event is EventOf<'tls-certificates'> => event.type === 'tls-certificates' && event.conn === from);
+    if (opened) {
+      pieces.tls.certificates = opened;
+      pieces.tls.certificatesAreReused = true;
+    }
   }
   return pieces;
 }
