@@ -97,7 +97,8 @@ export function constraintsInWords(lines: readonly string[]): string {
   const words: string[] = [];
   const noIp = lines.includes('exclude IP:0.0.0.0/0') && lines.includes('exclude IP:::/0');
   for (const line of lines) {
-    const [verb, form] = [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)];
+    const space = line.indexOf(' ');
+    const [verb, form] = [line.slice(0, space), line.slice(space + 1)];
     if (noIp && (form === 'IP:0.0.0.0/0' || form === 'IP:::/0')) continue;
     const what = form.startsWith('DNS:') ? `names under ${form.slice(4).replace(/^\./, '')}` : form.startsWith('IP:') ? `addresses in ${form.slice(3)}` : form;
     words.push(verb === 'exclude' ? `not ${what}` : what);

@@ -264,9 +264,8 @@ export async function startMitmlab(options: StartOptions, env: NodeJS.ProcessEnv
     warnings.push(
       `the proxy listens on ${options.listenHost}: anyone who can reach it, and is in --allow, sends their traffic through this machine, and everyone's plaintext will be visible here. Clients on other machines cannot reach this machine's own services (127.0.0.1…) through it, except names given with --resolve.`,
     );
-  }
-  // Bound to loopback, only this machine can connect at all: --allow would seem to open the proxy and do nothing.
-  else if (options.allow.length > 0) {
+  } else if (options.allow.length > 0) {
+    // Bound to loopback, only this machine can connect at all: --allow would seem to open the proxy and do nothing.
     warnings.push(`--allow ${options.allow.join(', ')} has no effect while the proxy listens on ${options.listenHost}, which only this machine can reach; add --listen-host 0.0.0.0 (or one of this machine's addresses) for other machines to connect.`);
   }
   const proxyUrl = `http://${hostForUrl(proxy.host)}:${proxy.port}`;
