@@ -167,6 +167,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         probe: options.probe ?? false,
         ...(settings.profile && name === 'mitmlab' ? { cpuProfileDir: profileDir } : {}),
         ...(name === 'mitmlab' && settings.mitmlabArgs.length ? { extraArgs: settings.mitmlabArgs } : {}),
+        ...(name === 'mitmlab' && settings.nodeArgs ? { nodeArgs: settings.nodeArgs } : {}),
         ...(options.buffering ? { buffering: true } : {}),
       };
       await mkdir(setup.dir, { recursive: true });

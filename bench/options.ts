@@ -31,6 +31,8 @@ export interface BenchSettings {
   profile: boolean;
   /** Extra `mitmlab start` arguments, to compare a setting against the defaults (e.g. --leaf-key ec). */
   mitmlabArgs: string[];
+  /** node's flags for mitmlab instead of bin/node-flags.js (null: those), to measure them. */
+  nodeArgs: string[] | null;
   build: boolean;
   dataDir: string;
   quick: boolean;
@@ -56,6 +58,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'flows', arg: 'N', help: 'Requests before the flows scenario reads RSS (default 20000; 5000 with --quick).' },
   { name: 'profile', help: 'Run mitmlab under node --cpu-prof; save one .cpuprofile per scenario and print its top frames.' },
   { name: 'mitmlab-args', arg: 'ARGS', help: 'Extra `mitmlab start` arguments, space-separated, to measure a setting against the defaults (e.g. "--leaf-key ec").' },
+  { name: 'node-args', arg: 'ARGS', help: 'node flags for the mitmlab process instead of the ones `npm start` gives it (bin/node-flags.js), space-separated; "" for none. To measure a V8 setting.' },
   { name: 'no-build', help: 'Do not run `npm run build:server` first (use the dist/ already built).' },
   { name: 'data-dir', arg: 'DIR', help: 'Results go to DIR/bench/<timestamp>.json (default ./data).' },
   { name: 'help', help: 'Show this help.' },
@@ -134,6 +137,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBench {
       flowsTimeoutMs: Math.min(600_000, Math.max(120_000, Math.round(flows) * 3)),
       profile,
       mitmlabArgs: given.has('mitmlab-args') ? (given.get('mitmlab-args') as string).split(/\s+/).filter(Boolean) : [],
+      nodeArgs: given.has('node-args') ? (given.get('node-args') as string).split(/\s+/).filter(Boolean) : null,
       build: !given.has('no-build'),
       dataDir: given.has('data-dir') ? (given.get('data-dir') as string) : './data',
       quick,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked, stopProcess, waitForOutput } from '../processes.js';
 import { readLoopProbe, tailOutput, type PeerSetup, type RunningPeer } from './peer.js';
+import { NODE_FLAGS } from '../../bin/node-flags.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const probeModule = new URL('../probe/loop-delay.mjs', import.meta.url).href;
@@ -16,6 +17,8 @@ export async function startMitmlab(setup: PeerSetup): Promise<RunningPeer> {
   const probeFile = path.join(setup.dir, 'loop-probe.json');
   if (setup.cpuProfileDir) await mkdir(setup.cpuProfileDir, { recursive: true });
   const nodeArgs = [
+    // The V8 flags `npm start` and the `mitmlab` command give node, unless the run measures others (--node-args).
+    ...(setup.nodeArgs ?? NODE_FLAGS),
     ...(setup.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${setup.cpuProfileDir}`] : []),
     ...(setup.probe ? ['--import', probeModule] : []),
   ];
@@ -36,7 +39,7 @@ export async function startMitmlab(setup: PeerSetup): Promise<RunningPeer> {
   const seq = { value: 0 };
   return {
     name: 'mitmlab',
-    label: setup.extraArgs?.length ? `mitmlab (capture on, ${setup.extraArgs.join(' ')})` : 'mitmlab (capture on, defaults)',
+    label: mitmlabLabel(setup),
     pid: child.pid ?? null,
     proxyPort: Number(match[1]),
     caPem,
@@ -45,4 +48,13 @@ export async function startMitmlab(setup: PeerSetup): Promise<RunningPeer> {
     // A profiled process needs time to write its .cpuprofile after SIGTERM.
     stop: () => stopProcess(child, setup.cpuProfileDir ? 30_000 : 5000),
   };
+}
+
+/** The column title: "defaults" unless the run changed mitmlab's arguments or node's flags. */
+function mitmlabLabel(setup: PeerSetup): string {
+  const changed = [
+    ...(setup.nodeArgs ? [`node ${setup.nodeArgs.length ? setup.nodeArgs.join(' ') : 'without flags'}`] : []),
+    ...(setup.extraArgs?.length ? [setup.extraArgs.join(' ')] : []),
+  ];
+  return `mitmlab (capture on, ${changed.length ? changed.join(', ') : 'defaults'})`;
 }

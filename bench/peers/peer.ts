@@ -61,6 +61,8 @@ export interface PeerSetup {
   cpuProfileDir?: string;
   /** mitmlab only: extra `mitmlab start` arguments. */
   extraArgs?: string[];
+  /** mitmlab only: node's flags instead of bin/node-flags.js (an empty list: none). */
+  nodeArgs?: string[];
   /** mitmdump only: leave stream_large_bodies at its default (bodies buffered whole). */
   buffering?: boolean;
 }

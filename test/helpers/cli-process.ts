@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { NODE_FLAGS } from '../../bin/node-flags.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(ROOT, 'bin/mitmlab.js');
@@ -24,7 +25,8 @@ export interface CliProcess {
  * listening on" could miss it. The banner ends with the "browser:" line.
  */
 export async function startCli(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliProcess> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  // With the flags the `mitmlab` command gives node (bin/node-flags.js).
+  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, MITMLAB_FROM_SOURCE: '1', SSLKEYLOGFILE: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
