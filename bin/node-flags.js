@@ -1,7 +1,7 @@
 // The V8 flags the mitmlab process runs with. V8 reads them once, when it sets up the heap, so they go on node's own
 // command line: bin/mitmlab.js's first line (the `mitmlab` command), package.json's `start` script (`npm start`), the
-// script recipe in the README, the bench and the tests' CLI processes. test/unit/cli/node-flags.test.ts checks that
-// each of them carries exactly these.
+// script recipe in the README, the bench and the tests' CLI processes. test/integration/cli-node-flags.test.ts checks
+// that each of them carries exactly these.
 //
 // --initial-old-space-size=64: a download through mitmlab has a small heap (about 10 MB live) and a young generation
 // that has grown to its 16 MB cap. V8 starts incremental marking once the old generation's room under its limit is
