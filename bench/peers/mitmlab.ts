@@ -1,4 +1,5 @@
-// mitmlab as a user starts it: `node bin/mitmlab.js start …` in its own process, capture on, default settings.
+// mitmlab as a user starts it: `npm start`'s `node <flags> bin/mitmlab.js start …` in its own process, capture on,
+// default settings.
 
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
