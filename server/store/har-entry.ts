@@ -250,7 +250,7 @@ function harRequest(flow: FlowEvents, url: string, bodies: BodyLookup): HarReque
     cookies: requestCookies(headers),
     headers: nameValues(headers),
     queryString: queryString(url),
-    headersSize: request ? headBytes(`${method} ${requestTarget(url)} ${httpVersion}`, headers, request.httpVersion) : -1,
+    headersSize: request ? headBytes(`${method} ${sentTarget(url)} ${httpVersion}`, headers, request.httpVersion) : -1,
     bodySize: request?.body?.wireSize ?? (request ? 0 : -1),
   };
   if (request?.body) {
@@ -450,6 +450,14 @@ function headBytes(startLine: string, headers: HeaderList, version: string): num
   let size = Buffer.byteLength(startLine) + 2;
   for (const [name, value] of headers) size += Buffer.byteLength(name) + 2 + Buffer.byteLength(value) + 2;
   return size + 2;
+}
+
+/**
+ * The request-target as the browser sent it: a plain-http request goes to the proxy itself, in the absolute-form; one
+ * inside a CONNECT tunnel goes to the origin, in the origin-form (RFC 9112 §3.2.1, §3.2.2).
+ */
+function sentTarget(url: string): string {
+  return url.startsWith('http:') ? url : requestTarget(url);
 }
 
 function requestTarget(url: string): string {

@@ -241,6 +241,20 @@ describe('buildHarEntry', () => {
     expect(entry._tls).toEqual({ client: null, upstream: null });
   });
 
+  it("counts a plain-http request's head with the absolute URL the browser sent the proxy", () => {
+    // RFC 9112 §3.2.2: a client sends a proxy the absolute-form; inside a CONNECT tunnel it sends the origin-form.
+    for (const [url, line] of [
+      ['http://plain.test:8000/a?b=1', 'GET http://plain.test:8000/a?b=1 HTTP/1.1'],
+      ['https://tls.test/a?b=1', 'GET /a?b=1 HTTP/1.1'],
+    ] as const) {
+      const flow = emptyFlowEvents('c9.1', 'c9');
+      flow.request = request('c9.1', 'c9', url, 0);
+      const host = new URL(url).host;
+      const entry = buildHarEntry(flow, emptyConnTls(), () => null)!;
+      expect(entry.request.headersSize, url).toBe(`${line}\r\nHost: ${host}\r\n\r\n`.length);
+    }
+  });
+
   it('counts no body bytes for a HEAD or 304 answer, whatever its Content-Length says', () => {
     for (const [method, status] of [['HEAD', 200], ['GET', 304]] as const) {
       const flow = emptyFlowEvents('c9.1', 'c9');
