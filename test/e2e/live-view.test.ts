@@ -56,6 +56,23 @@ function originRows() {
   return ui.locator('[data-flow-id]', { hasText: HOST });
 }
 
+/**
+ * Fetches `path` from the origin through mitmlab with a client that keeps the body as sent, then shows that flow's
+ * Response tab (the flow list filtered to `filter`) while `body` runs, and closes the details after.
+ */
+async function onResponseTabOf(path: string, filter: string, body: () => Promise<void>): Promise<void> {
+  const client = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
+  expect((await requestOver(client, path, HOST)).status).toBe(200);
+  client.destroy();
+  await withFilter(filter, async () => {
+    await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    await originRows().first().click();
+    await ui.click('[data-tab="response"]');
+    await body();
+    await ui.click('[aria-label="Close details"]');
+  });
+}
+
 describe.skipIf(!haveChromium)('live view in Chromium', () => {
   beforeAll(async () => {
     await mkdir(shots, { recursive: true });
@@ -242,32 +259,18 @@ describe.skipIf(!haveChromium)('live view in Chromium', () => {
   it('says on the Response tab when a body could not be decoded, and that it is stored as received', async () => {
     // Fetched whole by a client that does not decode (Chromium drops such a page as soon as decoding fails, which
     // cuts the response short: a cut-short body is decoded as far as it goes, by design).
-    const client = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
-    expect((await requestOver(client, '/gzip-broken', HOST)).status).toBe(200);
-    client.destroy();
-    await withFilter('~u gzip-broken', async () => {
-      await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
-      await originRows().first().click();
-      await ui.click('[data-tab="response"]');
+    await onResponseTabOf('/gzip-broken', '~u gzip-broken', async () => {
       const summary = ui.locator('[data-testid="body-summary"]');
       await expect.poll(() => summary.last().textContent(), { timeout: 10_000 }).toMatch(/stored as received: it could not be decoded from gzip \(unexpected end of file\)/);
       // The coded bytes are shown as a hex dump, not as text.
       await ui.locator('pre.hex').first().waitFor();
-      await ui.click('[aria-label="Close details"]');
     });
   });
 
   it("previews a captured image with its own size, and names a 1 × 1 one as the tracking pixel it likely is", async () => {
-    const client = await tlsThroughProxy({ proxyPort: mitm.proxyPort, authority: `${HOST}:${origin.port}`, servername: HOST, ca: await readFile(mitm.caPath, 'utf8') });
-    expect((await requestOver(client, '/pixel.gif', HOST)).status).toBe(200);
-    client.destroy();
-    await withFilter('~u pixel', async () => {
-      await expect.poll(() => originRows().count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
-      await originRows().first().click();
-      await ui.click('[data-tab="response"]');
+    await onResponseTabOf('/pixel.gif', '~u pixel', async () => {
       const size = ui.locator('[data-testid="image-size"]');
       await expect.poll(() => size.last().textContent(), { timeout: 10_000 }).toBe('1 × 1 px (a tracking pixel, most likely)');
-      await ui.click('[aria-label="Close details"]');
     });
   });
 
