@@ -16,6 +16,7 @@ import { answerAfterBody, Flow } from './exchange-flow.js';
 import { failureAnswer, type FailureAnswer } from './upstream-answer.js';
 import type { UpstreamLane } from './upstream-lane.js';
 import { send } from './upstream-attempt.js';
+import { resendable } from './upstream-request.js';
 
 export { flowIdOf } from './exchange-flow.js';
 
@@ -66,9 +67,10 @@ export function forwardExchange(
   const flow = new Flow(ctx, site, req, target.url);
   const route = target.route;
   if (route.kind === 'agent') return send(ctx, flow, req, res, target, null);
-  const idle = route.lane.tryAcquire();
+  const mayResend = resendable(req);
+  const idle = route.lane.tryAcquire(mayResend);
   if (idle) return send(ctx, flow, req, res, target, idle);
-  route.lane.acquire().then(
+  route.lane.acquire(mayResend).then(
     (socket) => send(ctx, flow, req, res, target, socket),
     (error: unknown) => answerAfterBody(flow, req, res, failureAnswer(target.host, target.port, error), route.lane.lastConnect),
   );

@@ -383,7 +383,7 @@ function settle(
           (socket) => {
             if (ctx.stopping || !ctx.originPool.offer(socket)) socket.destroy();
           },
-          (socket) => ctx.originPool.pastAnnouncedLimit(socket),
+          (socket, resendable) => ctx.originPool.tooIdleFor(socket, resendable),
         )
       : null,
     failure: upstream.failure,

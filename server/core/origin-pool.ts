@@ -48,6 +48,15 @@ interface Parked {
  * a little later, and a request sent just as it closes would get a reset (and the browser a 502).
  */
 const ANNOUNCED_LIMIT_MARGIN_MS = 1_000;
+/**
+ * Where the origin announced no idle limit, a request that cannot be sent twice (resendable() in upstream-request.ts)
+ * goes on a connection idle for less than this, or else on a new one: a request that crosses the origin's silent close
+ * fails before any answer, and the browser would get a 502 for a form it posted. Origins that close idle connections
+ * without announcing it commonly wait seconds to minutes (nginx's keepalive_timeout is 75 s); the cost is one origin
+ * handshake for such a request after a pause. 2 s is also how long Apache HttpClient lets a pooled connection sit
+ * before it checks it again (validateAfterInactivity).
+ */
+const UNANNOUNCED_IDLE_MS = 2_000;
 /** A connection with less time left than this is not worth keeping. */
 const MIN_LEFT_MS = 250;
 
@@ -80,6 +89,8 @@ export class OriginPool {
   readonly #known = new WeakMap<Duplex, OriginConnection>();
   /** performance.now() past which the origin may close the connection (from its Keep-Alive announcement). */
   readonly #closesAt = new WeakMap<Duplex, number>();
+  /** performance.now() since which the connection has been idle: it was opened, or its last response ended. */
+  readonly #idleSince = new WeakMap<Duplex, number>();
   readonly #idle = new Map<string, Parked[]>();
   #count = 0;
 
@@ -93,6 +104,7 @@ export class OriginPool {
   /** Remembers what a newly opened and verified origin connection is, so it can be pooled later. */
   note(socket: Duplex, origin: OriginConnection): void {
     this.#known.set(socket, origin);
+    this.#idleSince.set(socket, performance.now());
   }
 
   /**
@@ -100,18 +112,25 @@ export class OriginPool {
    * how long the connection may be kept from now on.
    */
   responseEnded(socket: Duplex, keepAlive: string | undefined): void {
+    const now = performance.now();
     const limit = announcedIdleLimitMs(keepAlive);
+    this.#idleSince.set(socket, now);
     if (limit === null) this.#closesAt.delete(socket);
-    else this.#closesAt.set(socket, performance.now() + limit - ANNOUNCED_LIMIT_MARGIN_MS);
+    else this.#closesAt.set(socket, now + limit - ANNOUNCED_LIMIT_MARGIN_MS);
   }
 
   /**
-   * True when the origin may close `socket` any moment now: it has been idle for its announced limit, less the margin.
-   * A request sent on it could cross the origin's close and fail before any answer.
+   * True when idle `socket` should not carry the next request, because the origin may close it any moment now and the
+   * request would cross that close, failing before any answer: it has been idle for the limit its origin announced,
+   * less the margin; or, when none was announced and the request cannot be sent again (`resendable` false), for
+   * UNANNOUNCED_IDLE_MS. A new connection is opened instead.
    */
-  pastAnnouncedLimit(socket: Duplex): boolean {
+  tooIdleFor(socket: Duplex, resendable: boolean): boolean {
+    const now = performance.now();
     const closesAt = this.#closesAt.get(socket);
-    return closesAt !== undefined && performance.now() >= closesAt;
+    if (closesAt !== undefined) return now >= closesAt;
+    const idleSince = this.#idleSince.get(socket);
+    return !resendable && idleSince !== undefined && now - idleSince >= UNANNOUNCED_IDLE_MS;
   }
 
   /**

@@ -12,10 +12,8 @@ import { parseErrorOf } from './parse-errors.js';
 import { failureAnswer } from './upstream-answer.js';
 import { keptAlive, REUSED, type ConnectTimes, type UpstreamLane } from './upstream-lane.js';
 import { takeConnectMs } from './upstream-agents.js';
-import { hasBody, openUpstreamRequest, upstreamHeaders } from './upstream-request.js';
+import { openUpstreamRequest, resendable, upstreamHeaders } from './upstream-request.js';
 
-/** RFC 9110 §9.2.2. */
-const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** How a request fails on a connection the origin had closed: its FIN ("socket hang up"), its reset, a write after. */
 const CLOSED_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
 
@@ -225,12 +223,13 @@ class UpstreamAttempt {
   /**
    * A kept-alive origin connection can close in the moment a request is sent on it (the origin's idle limit ran out),
    * and the request then fails before any answer. One without a body and with an idempotent method is sent once more
-   * on a new connection, as RFC 9110 §9.2.2 allows; RFC 9112 §9.3.1 forbids it for the others. True when it was.
+   * on a new connection, as RFC 9110 §9.2.2 allows; RFC 9112 §9.3.1 forbids it for the others, which are kept off
+   * connections idle long enough for that to be likely instead (OriginPool.tooIdleFor). True when it was sent again.
    */
   #retryOnFresh(error: NodeJS.ErrnoException | null): boolean {
     const { ctx, flow, req, res, target, lane, socket } = this;
     if (this.retry || !lane || !socket || !keptAlive(socket) || this.#clientGone || this.#upstreamResponse || flow.interim.length > 0 || res.headersSent) return false;
-    if (!IDEMPOTENT_METHODS.has(req.method ?? '') || hasBody(req) || !req.complete) return false;
+    if (!resendable(req) || !req.complete) return false;
     if (error && !CLOSED_CONNECTION_CODES.has(error.code ?? '')) return false;
     this.#handedOver = true;
     // The retry keeps the lane (requests pipelined behind this one keep their order) and releases it when done.

@@ -49,19 +49,22 @@ export class UpstreamLane {
     /** Takes the idle connection when the lane closes (it keeps or closes it). */
     private readonly retire: (socket: Duplex) => void,
     /**
-     * True when the idle connection has reached the idle limit its origin announced (origin-pool.ts): a new one is
-     * opened instead, so that a request never crosses the origin's close (it would fail, and one with a body cannot be
-     * sent again).
+     * True when the idle connection has been idle too long for the next request (OriginPool.tooIdleFor): a new one is
+     * opened instead, so that the request does not cross the origin's close. `resendable` says whether the request
+     * could be sent again if it did.
      */
-    private readonly expired: (socket: Duplex) => boolean,
+    private readonly expired: (socket: Duplex, resendable: boolean) => boolean,
   ) {
     if (first) this.#park(first);
   }
 
-  /** The idle socket, synchronously, when there is one and nobody holds the lane: the common keep-alive case. */
-  tryAcquire(): Duplex | null {
+  /**
+   * The idle socket, synchronously, when there is one and nobody holds the lane: the common keep-alive case. The
+   * request's `resendable` (upstream-request.ts) decides how long the socket may have been idle.
+   */
+  tryAcquire(resendable: boolean): Duplex | null {
     if (this.#busy || this.#closed || !this.#idle) return null;
-    const idle = this.#unpark();
+    const idle = this.#unpark(resendable);
     if (!idle) return null;
     this.#busy = true;
     this.lastConnect = REUSED;
@@ -70,11 +73,11 @@ export class UpstreamLane {
   }
 
   /** Waits for the lane, then hands out the idle socket or a freshly opened one. */
-  async acquire(): Promise<Duplex> {
+  async acquire(resendable: boolean): Promise<Duplex> {
     while (this.#busy && !this.#closed) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     if (this.#closed) throw Object.assign(new Error('the browser connection closed'), { code: 'ECONNRESET' });
     this.#busy = true;
-    const idle = this.#unpark();
+    const idle = this.#unpark(resendable);
     if (idle) {
       this.lastConnect = REUSED;
       this.#lent = idle;
@@ -125,14 +128,16 @@ export class UpstreamLane {
 
   /** Takes the idle socket for good (a WebSocket relay owns it from then on). */
   takeIdle(): Duplex | null {
-    return this.#busy ? null : this.#unpark();
+    // Only for a WebSocket upgrade: a GET without a body.
+    return this.#busy ? null : this.#unpark(true);
   }
 
   /** Retires the idle socket and refuses further use; the browser connection is gone. */
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const idle = this.#unpark();
+    // Retired whatever its idleness: the pool keeps it only as long as the origin's announced limit allows.
+    const idle = this.#unpark(true);
     if (idle) this.retire(idle);
     this.#lent?.destroy();
     this.#lent = null;
@@ -145,12 +150,12 @@ export class UpstreamLane {
     this.#idle = socket;
   }
 
-  #unpark(): Duplex | null {
+  #unpark(resendable: boolean): Duplex | null {
     const idle = this.#idle;
     this.#idle = null;
     if (!idle) return null;
     idle.off('error', ignoreError);
-    if (usable(idle) && !this.expired(idle)) return idle;
+    if (usable(idle) && !this.expired(idle, resendable)) return idle;
     idle.destroy();
     return null;
   }

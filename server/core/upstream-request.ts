@@ -27,6 +27,18 @@ const NODE_SENDS_UNFRAMED: ReadonlySet<string> = new Set(['GET', 'HEAD', 'DELETE
 const NOT_FORWARDED: ReadonlySet<string> = new Set();
 const HTTP10_NOT_FORWARDED: ReadonlySet<string> = new Set(['expect']);
 
+/** RFC 9110 §9.2.2. */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/**
+ * True when the request may be sent once more on a new connection if the one it went on closes before any answer: an
+ * idempotent method (RFC 9110 §9.2.2) and no body, since a streamed body is gone once sent. RFC 9112 §9.3.1 forbids a
+ * proxy to retry any other request.
+ */
+export function resendable(req: http.IncomingMessage): boolean {
+  return IDEMPOTENT_METHODS.has(req.method ?? '') && !hasBody(req);
+}
+
 export function hasBody(req: http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');

@@ -277,6 +277,47 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
     );
   });
 
+  it('a request with a body goes on a new origin connection after 2 s idle when the origin announced no limit', async () => {
+    // A bare origin that announces no idle limit and closes a connection, unanswered, when a request comes after 2 s
+    // of idleness: a silent idle close crossing the request (here made certain). A POST cannot be sent twice, so
+    // mitmlab does not risk it on a connection idle that long; within 2 s it reuses the connection.
+    const ports: number[] = [];
+    let closedUnanswered = 0;
+    const serve = (socket: tls.TLSSocket): void => {
+      let lastAnswer = 0;
+      socket.on('data', () => {
+        if (lastAnswer > 0 && performance.now() - lastAnswer > 2_000) {
+          closedUnanswered++;
+          return socket.destroy();
+        }
+        ports.push(socket.remotePort!);
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
+        lastAnswer = performance.now();
+      });
+    };
+    await withBareOrigin(serve, (port) =>
+      withRawBrowser(port, async (browser) => {
+        const statusLines = () => browser.received().match(/HTTP\/1\.1 \d+/g) ?? [];
+        const send = async (head: string, body = ''): Promise<string[]> => {
+          const answers = statusLines().length;
+          browser.write(`${head}\r\nHost: ${browser.authority}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          await browser.until(() => statusLines().length > answers);
+          return statusLines();
+        };
+        const form = 'POST /unannounced?n=%d HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded';
+        expect(await send('GET /unannounced?n=1 HTTP/1.1')).toEqual(['HTTP/1.1 200']);
+        // Right after an answer: the same origin connection.
+        expect(await send(form.replace('%d', '2'), 'user=ada&password=lab')).toHaveLength(2);
+        expect(ports[1]).toBe(ports[0]);
+        await new Promise((resolve) => setTimeout(resolve, 2_300));
+        expect(await send(form.replace('%d', '3'), 'user=ada&password=lab')).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+        expect(ports).toHaveLength(3);
+        expect(ports[2]).not.toBe(ports[0]);
+        expect(closedUnanswered).toBe(0);
+      }),
+    );
+  });
+
   it('a request on an origin connection that never answered one is not sent again: an origin that resets every request sees it once', async () => {
     let requests = 0;
     const serve = (socket: tls.TLSSocket): void => {
