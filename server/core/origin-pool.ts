@@ -56,7 +56,7 @@ const ANNOUNCED_LIMIT_MARGIN_MS = 1_000;
  * handshake for such a request after a pause. 2 s is also how long Apache HttpClient lets a pooled connection sit
  * before it checks it again (validateAfterInactivity).
  */
-const UNANNOUNCED_IDLE_MS = 2_000;
+export const UNANNOUNCED_IDLE_MS = 2_000;
 /** A connection with less time left than this is not worth keeping. */
 const MIN_LEFT_MS = 250;
 

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ProxyContext } from './context.js';
 import { connectTcp } from './destination.js';
+import { UNANNOUNCED_IDLE_MS } from './origin-pool.js';
 import { isLocalAddress, matchesAny } from './policy.js';
 import { openUpstreamTls, type UpstreamTarget, type UpstreamTls } from './upstream-tls.js';
 
@@ -49,10 +50,15 @@ export function takeConnectMs(socket: Duplex): number {
 export interface PoolRequestOptions {
   /** The client's address. */
   mitmlabFrom?: string;
+  /** False for a request that may not be sent twice (resendable() in upstream-request.ts): see addRequest. */
+  mitmlabResendable?: boolean;
 }
 
 /** The shared pool for plain http:// forwarding: keep-alive, bounded per host. */
 export class PlainAgent extends http.Agent {
+  /** performance.now() since which each free connection has been idle. */
+  readonly #idleSince = new WeakMap<Duplex, number>();
+
   constructor(private readonly ctx: ProxyContext) {
     // Active connections are not capped (a capped pool would queue a request behind long polls and server-sent
     // events with no timeout); idle keep-alive connections are: that is the bounded part of the pool.
@@ -71,6 +77,37 @@ export class PlainAgent extends http.Agent {
     const from = options?.mitmlabFrom;
     const remote = from !== undefined && !isLocalAddress(from, this.ctx.destination.own.localAddresses);
     return `${super.getName(options)}${remote ? ':remote' : ''}`;
+  }
+
+  /**
+   * A connection just became free: Node's Agent keeps it when this returns true (Node's typings say void, its code
+   * reads the result), and closes it at the idle limit the origin announced.
+   */
+  override keepSocketAlive(socket: Duplex): void {
+    this.#idleSince.set(socket, performance.now());
+    return super.keepSocketAlive(socket);
+  }
+
+  /**
+   * Node's Agent hands each request a free connection here (undocumented, but what every Agent subclass hooks, stable
+   * since Node 0.x). A request that may not be sent twice does not get one idle for UNANNOUNCED_IDLE_MS or more
+   * (origin-pool.ts says why): those are closed first, and the Agent takes a fresher one or opens a new one.
+   */
+  addRequest(req: http.ClientRequest, options: http.ClientRequestArgs & PoolRequestOptions): void {
+    if (options.mitmlabResendable === false) this.#closeIdle(this.getName(options));
+    (http.Agent.prototype as unknown as { addRequest: (req: http.ClientRequest, options: object) => void }).addRequest.call(this, req, options);
+  }
+
+  #closeIdle(name: string): void {
+    const free = (this.freeSockets as Record<string, Duplex[] | undefined>)[name];
+    if (!free) return;
+    const now = performance.now();
+    for (const socket of free.filter((s) => now - (this.#idleSince.get(s) ?? now) >= UNANNOUNCED_IDLE_MS)) {
+      // Out of the free list now, so the Agent cannot hand it out before its 'close' (which finds it gone).
+      free.splice(free.indexOf(socket), 1);
+      socket.destroy();
+    }
+    if (free.length === 0) delete (this.freeSockets as Record<string, Duplex[] | undefined>)[name];
   }
 
   override createConnection(options: http.ClientRequestArgs & PoolRequestOptions, oncreate?: Oncreate): Duplex {

@@ -2,7 +2,8 @@
 // origin sees one TLS connection carry both, and the record says where that connection's handshake is.
 
 import { readFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { harEntries } from '../helpers/har.js';
@@ -77,9 +78,7 @@ async function withRawBrowser(port: number, body: (browser: RawBrowser) => Promi
       authority,
       write: (text) => void socket.write(text),
       received: () => received,
-      until: async (done) => {
-        for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
-      },
+      until,
     });
   } finally {
     socket.destroy();
@@ -93,6 +92,76 @@ async function get(origin: Origin, path: string, extra: string[] = []): Promise<
   const request = await mitm.waitFor('http-request', (e) => e.url.endsWith(path));
   await mitm.waitFor('connection-close', (e) => e.conn === request.conn);
   return request.conn;
+}
+
+/** Waits until `done`, bounded at 10 s. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+}
+
+/** Sends one request on a kept-alive browser connection and waits, bounded, for its status line; returns them all. */
+async function sendOn(browser: Pick<RawBrowser, 'write' | 'received' | 'until'>, head: string, body = ''): Promise<string[]> {
+  const statusLines = () => browser.received().match(/HTTP\/1\.1 \d+/g) ?? [];
+  const answers = statusLines().length;
+  browser.write(`${head}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  await browser.until(() => statusLines().length > answers);
+  return statusLines();
+}
+
+interface SilentIdleCloser {
+  /** Serves one origin connection (TLS or TCP). */
+  serve(socket: Duplex & { remotePort?: number }): void;
+  /** The client port of each answered request. */
+  ports: number[];
+  /** Requests that met a closed connection instead of an answer. */
+  closedUnanswered(): number;
+  closeAll(): Promise<void>;
+}
+
+/**
+ * An origin that announces no idle limit and closes a connection, unanswered, when a request comes after 2 s of
+ * idleness: a silent idle close crossing the request (here made certain).
+ */
+function silentIdleCloser(): SilentIdleCloser {
+  const ports: number[] = [];
+  const open = new Set<Duplex>();
+  let closed = 0;
+  return {
+    ports,
+    closedUnanswered: () => closed,
+    serve(socket) {
+      open.add(socket);
+      let lastAnswer = 0;
+      socket.on('data', () => {
+        if (lastAnswer > 0 && performance.now() - lastAnswer > 2_000) {
+          closed++;
+          return socket.destroy();
+        }
+        ports.push(socket.remotePort!);
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
+        lastAnswer = performance.now();
+      });
+    },
+    async closeAll() {
+      for (const socket of open) socket.destroy();
+    },
+  };
+}
+
+/**
+ * A GET, a form POST right after it (the same origin connection), and one more after 2.3 s idle: a POST cannot be sent
+ * twice, so mitmlab does not risk it on a connection idle that long, and it goes on a new one.
+ */
+async function expectFreshConnectionForLatePost(origin: SilentIdleCloser, send: (head: string, body?: string) => Promise<string[]>, path: string): Promise<void> {
+  const form = (n: number) => `POST ${path}?n=${n} HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded`;
+  expect(await send(`GET ${path}?n=1 HTTP/1.1`)).toEqual(['HTTP/1.1 200']);
+  expect(await send(form(2), 'user=ada&password=lab')).toHaveLength(2);
+  expect(origin.ports[1]).toBe(origin.ports[0]);
+  await new Promise((resolve) => setTimeout(resolve, 2_300));
+  expect(await send(form(3), 'user=ada&password=lab')).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+  expect(origin.ports).toHaveLength(3);
+  expect(origin.ports[2]).not.toBe(origin.ports[0]);
+  expect(origin.closedUnanswered()).toBe(0);
 }
 
 const upstreamHandshakes = (conn: string) => mitm.ofType('tls-established').filter((e) => e.conn === conn && e.leg === 'upstream');
@@ -256,14 +325,7 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
     };
     await withBareOrigin(serve, (port) =>
       withRawBrowser(port, async (browser) => {
-        const statusLines = () => browser.received().match(/HTTP\/1\.1 \d+/g) ?? [];
-        /** Sends one request on the browser connection (kept alive) and waits, bounded, for its status line. */
-        const send = async (head: string, body = ''): Promise<string[]> => {
-          const answers = statusLines().length;
-          browser.write(`${head}\r\nHost: ${browser.authority}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-          await browser.until(() => statusLines().length > answers);
-          return statusLines();
-        };
+        const send = (head: string, body?: string) => sendOn(browser, `${head}\r\nHost: ${browser.authority}`, body);
         expect(await send('GET /announced-lane?n=1 HTTP/1.1')).toEqual(['HTTP/1.1 200']);
         // Well within the limit: the same origin connection.
         expect(await send('GET /announced-lane?n=2 HTTP/1.1')).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
@@ -278,44 +340,37 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
   });
 
   it('a request with a body goes on a new origin connection after 2 s idle when the origin announced no limit', async () => {
-    // A bare origin that announces no idle limit and closes a connection, unanswered, when a request comes after 2 s
-    // of idleness: a silent idle close crossing the request (here made certain). A POST cannot be sent twice, so
-    // mitmlab does not risk it on a connection idle that long; within 2 s it reuses the connection.
-    const ports: number[] = [];
-    let closedUnanswered = 0;
-    const serve = (socket: tls.TLSSocket): void => {
-      let lastAnswer = 0;
-      socket.on('data', () => {
-        if (lastAnswer > 0 && performance.now() - lastAnswer > 2_000) {
-          closedUnanswered++;
-          return socket.destroy();
-        }
-        ports.push(socket.remotePort!);
-        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
-        lastAnswer = performance.now();
-      });
-    };
-    await withBareOrigin(serve, (port) =>
+    const origin = silentIdleCloser();
+    await withBareOrigin(origin.serve, (port) =>
       withRawBrowser(port, async (browser) => {
-        const statusLines = () => browser.received().match(/HTTP\/1\.1 \d+/g) ?? [];
-        const send = async (head: string, body = ''): Promise<string[]> => {
-          const answers = statusLines().length;
-          browser.write(`${head}\r\nHost: ${browser.authority}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-          await browser.until(() => statusLines().length > answers);
-          return statusLines();
-        };
-        const form = 'POST /unannounced?n=%d HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded';
-        expect(await send('GET /unannounced?n=1 HTTP/1.1')).toEqual(['HTTP/1.1 200']);
-        // Right after an answer: the same origin connection.
-        expect(await send(form.replace('%d', '2'), 'user=ada&password=lab')).toHaveLength(2);
-        expect(ports[1]).toBe(ports[0]);
-        await new Promise((resolve) => setTimeout(resolve, 2_300));
-        expect(await send(form.replace('%d', '3'), 'user=ada&password=lab')).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
-        expect(ports).toHaveLength(3);
-        expect(ports[2]).not.toBe(ports[0]);
-        expect(closedUnanswered).toBe(0);
+        await expectFreshConnectionForLatePost(origin, (head, body) => sendOn(browser, `${head}\r\nHost: ${browser.authority}`, body), '/unannounced');
       }),
     );
+  });
+
+  it('plain http://: a request with a body goes on a new origin connection after 2 s idle, as through a tunnel', async () => {
+    const origin = silentIdleCloser();
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      origin.serve(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const authority = `${HOST}:${(server.address() as AddressInfo).port}`;
+    const socket = net.connect({ host: '127.0.0.1', port: mitm.proxyPort });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const browser = { write: (text: string) => void socket.write(text), received: () => received, until: (done: () => boolean) => until(done) };
+    try {
+      await expectFreshConnectionForLatePost(
+        origin,
+        (head, body) => sendOn(browser, `${head.replace(' /', ` http://${authority}/`)}\r\nHost: ${authority}`, body),
+        '/plain-unannounced',
+      );
+    } finally {
+      socket.destroy();
+      server.close();
+      await origin.closeAll();
+    }
   });
 
   it('a request on an origin connection that never answered one is not sent again: an origin that resets every request sees it once', async () => {
