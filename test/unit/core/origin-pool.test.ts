@@ -118,6 +118,34 @@ describe('OriginPool', () => {
     }
   });
 
+  it('keeps a request that cannot be sent twice off a connection idle for 2 s without an announced limit', async () => {
+    vi.useFakeTimers();
+    try {
+      const pool = new OriginPool({ perKey: 4, total: 16, idleMs: 60_000 });
+      const silent = noted(pool).socket;
+      const announced = noted(pool).socket;
+      pool.responseEnded(silent, undefined);
+      pool.responseEnded(announced, 'timeout=5');
+      await vi.advanceTimersByTimeAsync(1_999);
+      expect(pool.tooIdleFor(silent, false)).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(pool.tooIdleFor(silent, false)).toBe(true);
+      // A GET can be sent again if the connection fails under it; an announced limit is trusted up to its margin.
+      expect(pool.tooIdleFor(silent, true)).toBe(false);
+      expect(pool.tooIdleFor(announced, false)).toBe(false);
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(pool.tooIdleFor(announced, true)).toBe(true);
+      // A response ending starts the idle time afresh; so does opening (note).
+      pool.responseEnded(silent, undefined);
+      expect(pool.tooIdleFor(silent, false)).toBe(false);
+      const opened = noted(pool).socket;
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(pool.tooIdleFor(opened, false)).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('keeps nothing when its per-key limit is 0 (--no-origin-reuse)', () => {
     const pool = new OriginPool({ perKey: 0, total: 16, idleMs: 60_000 });
     const { socket, origin } = noted(pool);
