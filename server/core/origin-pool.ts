@@ -56,7 +56,7 @@ const ANNOUNCED_LIMIT_MARGIN_MS = 1_000;
  * handshake for such a request after a pause. 2 s is also how long Apache HttpClient lets a pooled connection sit
  * before it checks it again (validateAfterInactivity).
  */
-export const UNANNOUNCED_IDLE_MS = 2_000;
+const UNANNOUNCED_IDLE_MS = 2_000;
 /** A connection with less time left than this is not worth keeping. */
 const MIN_LEFT_MS = 250;
 
@@ -67,6 +67,15 @@ const MIN_LEFT_MS = 250;
 export function announcedIdleLimitMs(value: string | undefined): number | null {
   const match = value === undefined ? null : /(?:^|[,;\s])timeout\s*=\s*"?(\d{1,6})"?/i.exec(value);
   return match ? Number(match[1]) * 1000 : null;
+}
+
+/**
+ * How long a connection may sit idle, after a response with this `Keep-Alive` field value (or none), before a request
+ * that cannot be sent twice should no longer go on it: the announced limit less the margin, or UNANNOUNCED_IDLE_MS.
+ */
+export function idleBoundMs(keepAlive: string | undefined): number {
+  const limit = announcedIdleLimitMs(keepAlive);
+  return limit === null ? UNANNOUNCED_IDLE_MS : limit - ANNOUNCED_LIMIT_MARGIN_MS;
 }
 
 function usable(socket: Duplex): boolean {
@@ -109,7 +118,8 @@ export class OriginPool {
 
   /**
    * A response on `socket` just ended, with this `Keep-Alive` field value (or none): an announced idle limit bounds
-   * how long the connection may be kept from now on.
+   * how long the connection may be kept from now on. The idle time starts now, when mitmlab read the response's end;
+   * a browser that reads slowly holds that back, so it counts short by as long as the origin's last bytes waited.
    */
   responseEnded(socket: Duplex, keepAlive: string | undefined): void {
     const now = performance.now();

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ProxyContext } from './context.js';
 import { connectTcp } from './destination.js';
-import { UNANNOUNCED_IDLE_MS } from './origin-pool.js';
+import { idleBoundMs } from './origin-pool.js';
 import { isLocalAddress, matchesAny } from './policy.js';
 import { openUpstreamTls, type UpstreamTarget, type UpstreamTls } from './upstream-tls.js';
 
@@ -50,14 +50,12 @@ export function takeConnectMs(socket: Duplex): number {
 export interface PoolRequestOptions {
   /** The client's address. */
   mitmlabFrom?: string;
-  /** False for a request that may not be sent twice (resendable() in upstream-request.ts): see addRequest. */
-  mitmlabResendable?: boolean;
 }
 
 /** The shared pool for plain http:// forwarding: keep-alive, bounded per host. */
 export class PlainAgent extends http.Agent {
-  /** performance.now() since which each free connection has been idle. */
-  readonly #idleSince = new WeakMap<Duplex, number>();
+  /** performance.now() past which a free connection is no longer handed out (idleBoundMs). */
+  readonly #staleAt = new WeakMap<Duplex, number>();
 
   constructor(private readonly ctx: ProxyContext) {
     // Active connections are not capped (a capped pool would queue a request behind long polls and server-sent
@@ -81,28 +79,32 @@ export class PlainAgent extends http.Agent {
 
   /**
    * A connection just became free: Node's Agent keeps it when this returns true (Node's typings say void, its code
-   * reads the result), and closes it at the idle limit the origin announced.
+   * reads the result), and closes it at the idle limit the origin announced. Its response's Keep-Alive field is read
+   * where Node's own keepSocketAlive reads it.
    */
   override keepSocketAlive(socket: Duplex): void {
-    this.#idleSince.set(socket, performance.now());
+    const keepAlive = (socket as { _httpMessage?: { res?: http.IncomingMessage } })._httpMessage?.res?.headers['keep-alive'];
+    this.#staleAt.set(socket, performance.now() + idleBoundMs(typeof keepAlive === 'string' ? keepAlive : undefined));
     return super.keepSocketAlive(socket);
   }
 
   /**
    * Node's Agent hands each request a free connection here (undocumented, but what every Agent subclass hooks, stable
-   * since Node 0.x). A request that may not be sent twice does not get one idle for UNANNOUNCED_IDLE_MS or more
-   * (origin-pool.ts says why): those are closed first, and the Agent takes a fresher one or opens a new one.
+   * since Node 0.x). Nothing on this path is sent twice when its connection fails (upstream-attempt.ts resends only
+   * in a tunnel), so no request gets a connection idle past idleBoundMs, which the origin may close as the request
+   * arrives (origin-pool.ts): those are closed first, and the Agent takes a fresher one or opens a new one, which
+   * costs a TCP connect.
    */
   addRequest(req: http.ClientRequest, options: http.ClientRequestArgs & PoolRequestOptions): void {
-    if (options.mitmlabResendable === false) this.#closeIdle(this.getName(options));
+    this.#closeStale(this.getName(options));
     (http.Agent.prototype as unknown as { addRequest: (req: http.ClientRequest, options: object) => void }).addRequest.call(this, req, options);
   }
 
-  #closeIdle(name: string): void {
+  #closeStale(name: string): void {
     const free = (this.freeSockets as Record<string, Duplex[] | undefined>)[name];
     if (!free) return;
     const now = performance.now();
-    for (const socket of free.filter((s) => now - (this.#idleSince.get(s) ?? now) >= UNANNOUNCED_IDLE_MS)) {
+    for (const socket of free.filter((s) => now >= (this.#staleAt.get(s) ?? Infinity))) {
       // Out of the free list now, so the Agent cannot hand it out before its 'close' (which finds it gone).
       free.splice(free.indexOf(socket), 1);
       socket.destroy();

@@ -128,17 +128,21 @@ export class UpstreamLane {
 
   /** Takes the idle socket for good (a WebSocket relay owns it from then on). */
   takeIdle(): Duplex | null {
-    // Only for a WebSocket upgrade: a GET without a body.
-    return this.#busy ? null : this.#unpark(true);
+    // A WebSocket upgrade is never sent twice (ws-relay.ts), so it goes by the bound for such requests.
+    return this.#busy ? null : this.#unpark(false);
   }
 
   /** Retires the idle socket and refuses further use; the browser connection is gone. */
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
-    // Retired whatever its idleness: the pool keeps it only as long as the origin's announced limit allows.
-    const idle = this.#unpark(true);
-    if (idle) this.retire(idle);
+    // Retired as it is: the pool keeps it only within the origin's announced limit, and the next taker checks it again.
+    const idle = this.#idle;
+    this.#idle = null;
+    if (idle) {
+      idle.off('error', ignoreError);
+      this.retire(idle);
+    }
     this.#lent?.destroy();
     this.#lent = null;
     // Waiters wake, see the lane closed and fail their request; none is left hanging.
@@ -150,12 +154,17 @@ export class UpstreamLane {
     this.#idle = socket;
   }
 
+  /**
+   * The idle socket for the next request, or null when there is none or it is no longer fit (it is closed then).
+   * `resendable` is the request's (upstream-request.ts); it holds only on a socket that answered a request before,
+   * since only such a one is resent on when it fails (upstream-attempt.ts, #retryOnFresh).
+   */
   #unpark(resendable: boolean): Duplex | null {
     const idle = this.#idle;
     this.#idle = null;
     if (!idle) return null;
     idle.off('error', ignoreError);
-    if (usable(idle) && !this.expired(idle, resendable)) return idle;
+    if (usable(idle) && !this.expired(idle, resendable && kept.has(idle))) return idle;
     idle.destroy();
     return null;
   }

@@ -63,7 +63,7 @@ export function openUpstreamRequest(flow: Flow, req: http.IncomingMessage, targe
     ? // Without an agent Node defaults to Connection: close; saying keep-alive makes it hand the socket back
       // ('free') after the response, for the lane to reuse (RFC 9112 §9.3).
       http.request({ ...common, headers: [...headers, 'Connection', 'keep-alive'], createConnection: () => socket })
-    : http.request(poolRequest({ ...common, headers, agent: (target.route as { agent: http.Agent }).agent }, flow.site.client.address, resendable(req)));
+    : http.request(poolRequest({ ...common, headers, agent: (target.route as { agent: http.Agent }).agent }, flow.site.client.address));
   // Every field of the origin's head, as for the browser's (proxy.ts): RESPONSE_HEAD_LIMIT bounds it.
   upstreamReq.maxHeadersCount = 0;
   if (socket) {
@@ -75,12 +75,9 @@ export function openUpstreamRequest(flow: Flow, req: http.IncomingMessage, targe
   return upstreamReq;
 }
 
-/**
- * Request options for the plain http:// pool, which also needs the client's address (see PlainAgent.getName) and
- * whether the request may be sent twice (PlainAgent.addRequest).
- */
-function poolRequest(options: http.RequestOptions, from: string, mayResend: boolean): http.RequestOptions {
-  const withClient: http.RequestOptions & PoolRequestOptions = { ...options, mitmlabFrom: from, mitmlabResendable: mayResend };
+/** Request options for the plain http:// pool, which also needs the client's address (see PlainAgent.getName). */
+function poolRequest(options: http.RequestOptions, from: string): http.RequestOptions {
+  const withClient: http.RequestOptions & PoolRequestOptions = { ...options, mitmlabFrom: from };
   return withClient;
 }
 

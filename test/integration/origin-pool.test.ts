@@ -120,7 +120,7 @@ interface SilentIdleCloser {
 
 /**
  * An origin that announces no idle limit and closes a connection, unanswered, when a request comes after 2 s of
- * idleness: a silent idle close crossing the request (here made certain).
+ * idleness (since it opened or last answered): a silent idle close crossing the request (here made certain).
  */
 function silentIdleCloser(): SilentIdleCloser {
   const ports: number[] = [];
@@ -131,15 +131,15 @@ function silentIdleCloser(): SilentIdleCloser {
     closedUnanswered: () => closed,
     serve(socket) {
       open.add(socket);
-      let lastAnswer = 0;
+      let idleSince = performance.now();
       socket.on('data', () => {
-        if (lastAnswer > 0 && performance.now() - lastAnswer > 2_000) {
+        if (performance.now() - idleSince > 2_000) {
           closed++;
           return socket.destroy();
         }
         ports.push(socket.remotePort!);
         socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
-        lastAnswer = performance.now();
+        idleSince = performance.now();
       });
     },
     async closeAll() {
@@ -348,7 +348,20 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
     );
   });
 
-  it('plain http://: a request with a body goes on a new origin connection after 2 s idle, as through a tunnel', async () => {
+  it('a GET goes on a new origin connection after 2 s idle when the connection never answered one (it would not be sent again)', async () => {
+    const origin = silentIdleCloser();
+    await withBareOrigin(origin.serve, (port) =>
+      withRawBrowser(port, async (browser) => {
+        // The origin connection opened with the tunnel; the browser's first request comes 2.3 s later.
+        await new Promise((resolve) => setTimeout(resolve, 2_300));
+        expect(await sendOn(browser, `GET /first-late HTTP/1.1\r\nHost: ${browser.authority}`)).toEqual(['HTTP/1.1 200']);
+        expect(origin.ports).toHaveLength(1);
+        expect(origin.closedUnanswered()).toBe(0);
+      }),
+    );
+  });
+
+  it('plain http://: any request goes on a new origin connection after 2 s idle, since none is sent twice there', async () => {
     const origin = silentIdleCloser();
     const server = net.createServer((socket) => {
       socket.on('error', () => {});
@@ -366,6 +379,12 @@ describe.skipIf(!haveCurl)('origin connections kept across browser connections',
         (head, body) => sendOn(browser, `${head.replace(' /', ` http://${authority}/`)}\r\nHost: ${authority}`, body),
         '/plain-unannounced',
       );
+      await new Promise((resolve) => setTimeout(resolve, 2_300));
+      expect(await sendOn(browser, `GET http://${authority}/plain-unannounced?n=4 HTTP/1.1\r\nHost: ${authority}`)).toHaveLength(4);
+      expect(received).not.toContain('HTTP/1.1 502');
+      expect(origin.ports).toHaveLength(4);
+      expect(origin.ports[3]).not.toBe(origin.ports[2]);
+      expect(origin.closedUnanswered()).toBe(0);
     } finally {
       socket.destroy();
       server.close();

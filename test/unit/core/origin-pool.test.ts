@@ -2,7 +2,7 @@
 
 import { PassThrough } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { announcedIdleLimitMs, OriginPool, type OriginConnection } from '../../../server/core/origin-pool.js';
+import { announcedIdleLimitMs, idleBoundMs, OriginPool, type OriginConnection } from '../../../server/core/origin-pool.js';
 
 const TARGET = { host: 'origin.test', port: 443, servername: 'origin.test', from: '127.0.0.1' };
 
@@ -119,6 +119,10 @@ describe('OriginPool', () => {
   });
 
   it('keeps a request that cannot be sent twice off a connection idle for 2 s without an announced limit', async () => {
+    // The bound on its own (the plain http:// pool uses it for every request): 2 s, or an announced limit less 1 s.
+    expect(idleBoundMs(undefined)).toBe(2_000);
+    expect(idleBoundMs('max=100')).toBe(2_000);
+    expect(idleBoundMs('timeout=60')).toBe(59_000);
     vi.useFakeTimers();
     try {
       const pool = new OriginPool({ perKey: 4, total: 16, idleMs: 60_000 });
