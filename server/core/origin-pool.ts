@@ -49,9 +49,10 @@ interface Parked {
  */
 const ANNOUNCED_LIMIT_MARGIN_MS = 1_000;
 /**
- * Where the origin announced no idle limit, a request that cannot be sent twice (resendable() in upstream-request.ts)
- * goes on a connection idle for less than this, or else on a new one: a request that crosses the origin's silent close
- * fails before any answer, and the browser would get a 502 for a form it posted. Origins that close idle connections
+ * Where the origin announced no idle limit, a request that would not be sent again (resendable() in
+ * upstream-request.ts, and only on a connection that answered before: UpstreamLane; every plain http:// request:
+ * PlainAgent) goes on a connection idle for less than this, or else on a new one: a request that crosses the origin's
+ * silent close fails before any answer, and the browser would get a 502 for a form it posted. Origins that close idle connections
  * without announcing it commonly wait seconds to minutes (nginx's keepalive_timeout is 75 s); the cost is one origin
  * handshake for such a request after a pause. 2 s is also how long Apache HttpClient lets a pooled connection sit
  * before it checks it again (validateAfterInactivity).
