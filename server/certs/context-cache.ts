@@ -14,7 +14,10 @@
 // - each mint overlaps the two: while libuv's thread pool signs the certificate, this thread builds a context
 //   holding only the key, then adds the certificate chain once the signature is back (see attach-cert.ts);
 // - mints run at most MINT_CONCURRENCY at a time, so a burst of new hosts is spread over many short callbacks
-//   instead of one long block of the event loop.
+//   instead of one long block of the event loop;
+// - a few contexts holding only the key are kept ready (SPARE_CONTEXTS per key type), so a mint usually skips the
+//   key parse, which takes longer than an EC signature and so decided how long a first contact waited; the spares are
+//   parsed again one per turn of the event loop after a mint ends, between handshakes rather than in one.
 // One context per certificate, never per connection.
 
 import tls from 'node:tls';
@@ -30,6 +33,8 @@ const DAY_MS = 86_400_000;
 export const DEFAULT_CERT_CACHE_MAX = 1000;
 /** Mints under way at once: enough to keep libuv's 4 pool threads signing, few enough to keep callbacks short. */
 export const MINT_CONCURRENCY = 2;
+/** Keyed contexts kept ready per leaf key type: one for each mint that can run at once. */
+export const SPARE_CONTEXTS = MINT_CONCURRENCY;
 
 /** A leaf ready to serve: its TLS context and the certificate itself. */
 export interface MintedLeaf {
@@ -78,6 +83,9 @@ export class CertCache {
   #running = 0;
   #peak = 0;
   #mints = 0;
+  /** Fresh contexts holding only a leaf key, by key type, for the next mints (see the header). */
+  readonly #spare = new Map<KeyType, tls.SecureContext[]>();
+  #refillQueued = false;
 
   constructor(opts: CertCacheOptions) {
     const max = opts.max ?? DEFAULT_CERT_CACHE_MAX;
@@ -92,6 +100,12 @@ export class CertCache {
     this.#chainTail = opts.chain === 'leaf' ? '' : opts.ca.certPem;
     this.#refreshBeforeMs = opts.refreshBeforeMs ?? DAY_MS;
     this.#now = opts.now ?? (() => new Date());
+    this.#refillSpares();
+  }
+
+  /** Keyed contexts ready for the next mints, per key type. */
+  get spareContexts(): Record<string, number> {
+    return Object.fromEntries([...this.#leafKeys.keys()].map((type) => [type, this.#spare.get(type)?.length ?? 0]));
   }
 
   /** Number of cached certificates. */
@@ -172,8 +186,8 @@ export class CertCache {
     try {
       // Builds the certificate here and starts signing it on the thread pool…
       const signing = mintLeafAsync(this.#ca, leafKey, names, this.#now());
-      // …and parses the key into a fresh context meanwhile.
-      const context = keyedContext(leafKey.contextKeyPem);
+      // …and takes a context that holds the key (or parses the key into a fresh one meanwhile).
+      const context = this.#spare.get(leafKey.type)?.pop() ?? keyedContext(leafKey.contextKeyPem);
       const minted = await signing;
       const chain = minted.certPem + this.#chainTail;
       const ready = context && attachChain(context, chain) ? context : tls.createSecureContext({ key: leafKey.contextKeyPem, cert: chain, secureOptions: LEAF_SECURE_OPTIONS, ca: [] });
@@ -186,6 +200,29 @@ export class CertCache {
       const next = this.#waiting.shift();
       if (next) setImmediate(next);
       else this.#active--;
+      this.#refillSpares();
     }
+  }
+
+  /**
+   * Tops the spare contexts up on later turns of the event loop, one key parse per turn. Stops for good when this
+   * Node cannot add a chain to a keyed context (keyedContext gives null): mints then build whole contexts.
+   */
+  #refillSpares(): void {
+    if (this.#refillQueued) return;
+    this.#refillQueued = true;
+    setImmediate(() => {
+      this.#refillQueued = false;
+      for (const leafKey of this.#leafKeys.values()) {
+        const spare = this.#spare.get(leafKey.type) ?? [];
+        if (spare.length >= SPARE_CONTEXTS) continue;
+        const context = keyedContext(leafKey.contextKeyPem);
+        if (!context) return;
+        spare.push(context);
+        this.#spare.set(leafKey.type, spare);
+        this.#refillSpares();
+        return;
+      }
+    });
   }
 }

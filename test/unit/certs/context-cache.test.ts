@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabCa } from '../../../server/certs/ca.js';
-import { CertCache, MINT_CONCURRENCY } from '../../../server/certs/context-cache.js';
+import { CertCache, MINT_CONCURRENCY, SPARE_CONTEXTS } from '../../../server/certs/context-cache.js';
 import type { HostName } from '../../../server/certs/hostnames.js';
 import type { LeafKey } from '../../../server/certs/leaf-key.js';
 import { freshCa, sharedLeafKey } from './fixtures.js';
@@ -55,6 +55,22 @@ describe('CertCache', () => {
     await Promise.all([...first, late]);
     expect(cache.mints).toBe(5);
     expect(cache.peakMinting).toBe(MINT_CONCURRENCY);
+  });
+
+  it('keeps keyed contexts ready for the next mints, takes one per mint, and tops them up on later turns', async () => {
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const cache = new CertCache({ ca, leafKey });
+    expect(cache.spareContexts).toEqual({ ec: 0 }); // none parsed in the constructor: one per later turn
+    for (let i = 0; i < SPARE_CONTEXTS + 1; i++) await turn();
+    expect(cache.spareContexts).toEqual({ ec: SPARE_CONTEXTS });
+    const leaf = cache.get([dns('spare.test')]);
+    expect(cache.spareContexts).toEqual({ ec: SPARE_CONTEXTS - 1 }); // taken synchronously by the mint
+    const { context, certDer } = await leaf;
+    // The spare became this leaf's context, and holds its certificate.
+    const native = (context as unknown as { context: { getCertificate(): Buffer | null } }).context;
+    expect(Buffer.from(native.getCertificate()!).equals(certDer)).toBe(true);
+    for (let i = 0; i < SPARE_CONTEXTS + 1; i++) await turn();
+    expect(cache.spareContexts).toEqual({ ec: SPARE_CONTEXTS });
   });
 
   it('with an RSA and an EC leaf key, mints per key type and serves the type asked for', async () => {
