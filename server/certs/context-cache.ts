@@ -86,6 +86,8 @@ export class CertCache {
   /** Fresh contexts holding only a leaf key, by key type, for the next mints (see the header). */
   readonly #spare = new Map<KeyType, tls.SecureContext[]>();
   #refillQueued = false;
+  /** Set when this Node cannot add a chain to a keyed context: no spares then (see #refillSpares). */
+  #noSpares = false;
 
   constructor(opts: CertCacheOptions) {
     const max = opts.max ?? DEFAULT_CERT_CACHE_MAX;
@@ -209,7 +211,7 @@ export class CertCache {
    * Node cannot add a chain to a keyed context (keyedContext gives null): mints then build whole contexts.
    */
   #refillSpares(): void {
-    if (this.#refillQueued) return;
+    if (this.#refillQueued || this.#noSpares) return;
     this.#refillQueued = true;
     setImmediate(() => {
       this.#refillQueued = false;
@@ -217,7 +219,10 @@ export class CertCache {
         const spare = this.#spare.get(leafKey.type) ?? [];
         if (spare.length >= SPARE_CONTEXTS) continue;
         const context = keyedContext(leafKey.contextKeyPem);
-        if (!context) return;
+        if (!context) {
+          this.#noSpares = true;
+          return;
+        }
         spare.push(context);
         this.#spare.set(leafKey.type, spare);
         this.#refillSpares();
